@@ -1,0 +1,76 @@
+/**
+ * The storage contract. Backends store opaque named blobs in one flat namespace
+ * (duplicity targets have no subdirectories) and know nothing about volumes or chains.
+ *
+ * Guarantees every implementation gives:
+ * - put: the object appears whole or not at all (temp + rename, or one request); an
+ *   existing object of that name is replaced. The source can be reopened, so a retry
+ *   reads it again from the start. Rejects with PermanentBackendError for ENOSPC/EACCES.
+ * - get: streams the object (or a byte range of it); BackendNotFoundError if absent.
+ * - stat: size of one object; BackendNotFoundError if absent.
+ * - list: every object whose name starts with `prefix`, in no particular order; objects
+ *   written while listing may or may not appear.
+ * - delete: idempotent; deleting an absent object is not an error.
+ * Errors are always BackendError subclasses: not-found, transient (worth a retry) or
+ * permanent. Methods may run concurrently up to `properties.maxConnections`.
+ */
+import type { Readable } from 'node:stream';
+
+export interface PutSource {
+  /** Exact byte length; the backend checks it. */
+  size: number;
+  /** Opens the bytes from the start; may be called again for a retry. */
+  open(): Readable;
+}
+
+export interface ObjectInfo {
+  name: string;
+  size: number;
+}
+
+export interface BackendProperties {
+  /** Useful parallel requests. */
+  maxConnections: number;
+  /** put() is atomic (whole or nothing). */
+  atomicPut: boolean;
+}
+
+export interface OpOptions {
+  signal?: AbortSignal;
+}
+
+export interface GetOptions extends OpOptions {
+  /** Byte range [start, end) to read; the whole object when absent. */
+  range?: { start: number; end?: number };
+}
+
+export interface Backend {
+  readonly properties: BackendProperties;
+  /** Display form without secrets. */
+  describe(): string;
+  put(name: string, source: PutSource, opts?: OpOptions): Promise<void>;
+  get(name: string, opts?: GetOptions): Promise<Readable>;
+  stat(name: string, opts?: OpOptions): Promise<ObjectInfo>;
+  list(prefix?: string, opts?: OpOptions): AsyncIterable<ObjectInfo>;
+  delete(name: string, opts?: OpOptions): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Collects a listing into an array. */
+export async function listAll(b: Backend, prefix = ''): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for await (const o of b.list(prefix)) out.push(o);
+  return out;
+}
+
+/** Reads a whole (small) object into memory: manifests, never volumes. */
+export async function getBytes(b: Backend, name: string, max = 64 << 20): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of await b.get(name)) {
+    n += (c as Buffer).length;
+    if (n > max) throw new Error(`${name} is larger than ${max} bytes`);
+    parts.push(c as Buffer);
+  }
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,76 @@
+/**
+ * Sends finished files (volumes, then the signature file, then the manifest) to the
+ * backend in order while the next volume is being built. A p-queue runs the uploads
+ * (concurrency 1 by default: strictly in order); `enqueue` waits while `maxStaged`
+ * finished files are already queued or in flight, which caps temp-disk use.
+ * Each temp file is removed once stored. The first failure stops further uploads and
+ * is rethrown from `enqueue`/`drain`.
+ */
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import PQueue from 'p-queue';
+import type { Backend } from '../backend/backend.js';
+import { withContext } from '../errors.js';
+
+export interface UploaderOptions {
+  /** Parallel uploads. @default 1 */
+  concurrency?: number;
+  /** Finished files allowed to wait or be in flight. @default 2 */
+  maxStaged?: number;
+  signal?: AbortSignal;
+  /** Called after each file is stored. @default nothing */
+  onStored?: (name: string, size: number) => void;
+}
+
+export class Uploader {
+  readonly #backend: Backend;
+  readonly #queue: PQueue;
+  readonly #maxStaged: number;
+  readonly #o: UploaderOptions;
+  #error: unknown;
+  readonly stored: string[] = [];
+
+  constructor(backend: Backend, o: UploaderOptions = {}) {
+    this.#backend = backend;
+    this.#o = o;
+    this.#queue = new PQueue({ concurrency: Math.max(1, o.concurrency ?? 1) });
+    this.#maxStaged = Math.max(1, o.maxStaged ?? 2);
+  }
+
+  #check(): void {
+    if (this.#error) throw this.#error;
+  }
+
+  /** Queues a temp file for upload under `name`; waits while too many are staged. */
+  async enqueue(name: string, path: string, size: number): Promise<void> {
+    this.#check();
+    while (this.#queue.size + this.#queue.pending >= this.#maxStaged) {
+      await new Promise<void>((resolve) => this.#queue.once('next', () => resolve()));
+      this.#check();
+    }
+    this.#queue
+      .add(async () => {
+        if (this.#error) return;
+        const opts = this.#o.signal ? { signal: this.#o.signal } : {};
+        await this.#backend.put(name, { size, open: () => createReadStream(path, { highWaterMark: 1 << 20 }) }, opts);
+        await rm(path, { force: true });
+        this.stored.push(name);
+        this.#o.onStored?.(name, size);
+      })
+      .catch((e: unknown) => {
+        this.#error ??= withContext(e, `uploading ${name}`);
+      });
+  }
+
+  /** Waits for every queued upload; rethrows the first failure. */
+  async drain(): Promise<void> {
+    await this.#queue.onIdle();
+    this.#check();
+  }
+
+  /** After a failure elsewhere: drop what is queued and wait for what is in flight. */
+  async abort(): Promise<void> {
+    this.#queue.clear();
+    await this.#queue.onIdle().catch(() => undefined);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Walks a source tree in duplicity's index order: depth-first pre-order, each
+ * directory's children sorted by raw name bytes. Paths are Buffers throughout, so
+ * names that are not valid UTF-8 survive. Memory holds one sorted name list per level
+ * of the current path, not the tree.
+ */
+import type { Stats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import type { Index } from '../volume/entry-name.js';
+
+export interface WalkEntry {
+  index: Index;
+  /** Absolute path bytes. */
+  path: Buffer;
+  stat: Stats;
+}
+
+export interface WalkWarning {
+  code: 'UNREADABLE_DIR' | 'UNREADABLE_FILE' | 'VANISHED' | 'SKIPPED_SOCKET';
+  path: Buffer;
+  message: string;
+}
+
+export interface WalkOptions {
+  /** Called for files that cannot be read or are skipped. @default ignore */
+  onWarning?: (w: WalkWarning) => void;
+  /** Return false to leave a path (and its subtree) out. @default everything included */
+  include?: (index: Index, stat: Stats) => boolean;
+}
+
+const SLASH = Buffer.from('/');
+
+export async function* walkTree(root: Buffer, opts: WalkOptions = {}): AsyncGenerator<WalkEntry> {
+  const warn = opts.onWarning ?? (() => undefined);
+  const rootStat = await fs.lstat(root);
+  yield { index: [], path: root, stat: rootStat };
+  yield* walkDir(root, [], opts, warn);
+}
+
+async function* walkDir(dir: Buffer, index: Index, opts: WalkOptions, warn: (w: WalkWarning) => void): AsyncGenerator<WalkEntry> {
+  let names: Buffer[];
+  try {
+    names = (await fs.readdir(dir, { encoding: 'buffer' })) as Buffer[];
+  } catch (e) {
+    warn({ code: 'UNREADABLE_DIR', path: dir, message: (e as Error).message });
+    return;
+  }
+  names.sort(Buffer.compare);
+  for (const name of names) {
+    const p = Buffer.concat([dir, SLASH, name]);
+    let st: Stats;
+    try {
+      st = await fs.lstat(p);
+    } catch (e) {
+      warn({ code: 'VANISHED', path: p, message: (e as Error).message });
+      continue;
+    }
+    if (st.isSocket()) {
+      warn({ code: 'SKIPPED_SOCKET', path: p, message: 'socket skipped' });
+      continue;
+    }
+    const childIndex = [...index, name];
+    if (opts.include && !opts.include(childIndex, st)) continue;
+    yield { index: childIndex, path: p, stat: st };
+    if (st.isDirectory()) yield* walkDir(p, childIndex, opts, warn);
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Backup sets and chains from a target's file listing (duplicity's dup_collections):
+ * files are grouped into sets by type and times; a set is complete when its manifest
+ * exists; fulls start chains and incrementals attach where START equals a chain's end.
+ * Pure functions over names, no I/O.
+ */
+import { parseName, type Encoding, type ParsedName, type SetType } from './file-naming.js';
+
+export interface RemoteFile {
+  name: string;
+  size: number;
+}
+
+export interface BackupSet {
+  type: SetType;
+  start: number;
+  end: number;
+  /** Manifest file, when the set is complete. */
+  manifest?: RemoteFile;
+  /** Volume files by number. */
+  volumes: Map<number, RemoteFile>;
+  /** The set's signature file, if any. */
+  signature?: RemoteFile;
+  encoding: Encoding;
+}
+
+export interface Chain {
+  full: BackupSet;
+  incs: BackupSet[];
+  /** Time of the full set. */
+  start: number;
+  /** END of the last set. */
+  end: number;
+}
+
+export interface Collection {
+  chains: Chain[];
+  /** Sets without a manifest. */
+  incomplete: BackupSet[];
+  /** Complete incremental sets no chain accepts. */
+  orphans: BackupSet[];
+  /** Files that are ours by name but fit no set (e.g. signatures of removed sets). */
+  strays: RemoteFile[];
+  /** Sets that another set of the same chain replaced (duplicity's "preferring"). */
+  superseded: BackupSet[];
+}
+
+const key = (type: SetType, start: number, end: number) => `${type}:${start}:${end}`;
+
+export function setKey(s: Pick<BackupSet, 'type' | 'start' | 'end'>): string {
+  return key(s.type, s.start, s.end);
+}
+
+/** Every file that belongs to a set (manifest, volumes, signature). */
+export function setFiles(s: BackupSet): RemoteFile[] {
+  const out: RemoteFile[] = [];
+  if (s.manifest) out.push(s.manifest);
+  out.push(...[...s.volumes.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]));
+  if (s.signature) out.push(s.signature);
+  return out;
+}
+
+export function buildCollection(files: Iterable<RemoteFile>): Collection {
+  const sets = new Map<string, BackupSet>();
+  const sigs: [ParsedName, RemoteFile][] = [];
+  const get = (p: ParsedName): BackupSet => {
+    const k = key(p.type, p.start, p.end);
+    let s = sets.get(k);
+    if (!s) {
+      s = { type: p.type, start: p.start, end: p.end, volumes: new Map(), encoding: p.encoding };
+      sets.set(k, s);
+    }
+    return s;
+  };
+  for (const f of files) {
+    const p = parseName(f.name);
+    if (!p || p.partial) continue;
+    if (p.kind === 'signature') {
+      sigs.push([p, f]);
+      continue;
+    }
+    const s = get(p);
+    if (p.kind === 'manifest') s.manifest = f;
+    else s.volumes.set(p.volume!, f);
+  }
+  const strays: RemoteFile[] = [];
+  for (const [p, f] of sigs) {
+    const s = sets.get(key(p.type, p.start, p.end));
+    if (s) s.signature = f;
+    else strays.push(f);
+  }
+  const all = [...sets.values()];
+  const complete = all.filter((s) => s.manifest).sort((a, b) => a.end - b.end || a.start - b.start);
+  const incomplete = all.filter((s) => !s.manifest);
+  const chains: Chain[] = [];
+  const orphans: BackupSet[] = [];
+  const superseded: BackupSet[] = [];
+  for (const s of complete) {
+    if (s.type === 'full') {
+      chains.push({ full: s, incs: [], start: s.start, end: s.end });
+      continue;
+    }
+    let placed = false;
+    for (const c of chains) {
+      if (c.end === s.start) {
+        c.incs.push(s);
+        c.end = s.end;
+        placed = true;
+        break;
+      }
+      const last = c.incs[c.incs.length - 1];
+      if (last && last.start === s.start && last.end < s.end) {
+        superseded.push(last);
+        c.incs[c.incs.length - 1] = s;
+        c.end = s.end;
+        placed = true;
+        break;
+      }
+    }
+    if (!placed) orphans.push(s);
+  }
+  chains.sort((a, b) => a.start - b.start);
+  return { chains, incomplete, orphans, strays, superseded };
+}
+
+/** The sets of a chain in order. */
+export function chainSets(c: Chain): BackupSet[] {
+  return [c.full, ...c.incs];
+}
+
+/**
+ * The chain and sets to restore for time `t` (duplicity-format.md 3.5): the chain with
+ * start ≤ t ≤ end, else the newest ending before t, else the oldest; the full set plus
+ * every incremental whose END ≤ t.
+ */
+export function pickForTime(col: Collection, t: number): { chain: Chain; sets: BackupSet[] } | undefined {
+  if (col.chains.length === 0) return undefined;
+  const covering = col.chains.filter((c) => c.start <= t && t <= c.end);
+  let chain = covering[covering.length - 1];
+  if (!chain) {
+    const before = col.chains.filter((c) => c.end < t);
+    chain = before[before.length - 1] ?? col.chains[0]!;
+  }
+  return { chain, sets: [chain.full, ...chain.incs.filter((s) => s.end <= t)] };
+}

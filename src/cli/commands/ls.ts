@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { openBackend } from '../../backend/registry.js';
+import { parseUserTime } from '../../chain/time.js';
+import { listFiles } from '../../inspect/list-files.js';
+import { indexToPath } from '../../volume/entry-name.js';
+import { pickedLine } from '../format.js';
+import type { CliIo } from '../io.js';
+import { findPassphrase } from '../keys.js';
+
+interface LsFlags {
+  passphraseFile?: string;
+  time?: string;
+  json?: boolean;
+}
+
+const TYPE_CHAR: Record<string, string> = { file: '-', directory: 'd', symlink: 'l', fifo: 'p', char: 'c', block: 'b' };
+
+function modeString(type: string, mode: number): string {
+  const rwx = ['---', '--x', '-w-', '-wx', 'r--', 'r-x', 'rw-', 'rwx'];
+  return (TYPE_CHAR[type] ?? '?') + rwx[(mode >> 6) & 7]! + rwx[(mode >> 3) & 7]! + rwx[mode & 7]!;
+}
+
+export function registerLs(program: Command, io: CliIo): void {
+  program
+    .command('ls')
+    .description('list the files of the backup at TARGET (latest state, or at --time)')
+    .argument('<target>', 'target: a path or file:///abs/path')
+    .option('--passphrase-file <file>', 'read the passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)')
+    .option('-t, --time <time>', 'list the state at TIME')
+    .option('--json', 'one JSON object per line')
+    .addHelpText('after', '\nExample:\n  PASSPHRASE=secret tapechain ls /mnt/backup/home')
+    .action(async (target: string, flags: LsFlags) => {
+      const pass = findPassphrase(flags, io);
+      for await (const e of listFiles({
+        backend: openBackend(target),
+        keys: pass ? { passphrase: pass } : {},
+        ...(flags.time ? { time: parseUserTime(flags.time) } : {}),
+        onPicked: (sets) => io.stderr(pickedLine(sets)),
+      })) {
+        const h = e.header;
+        const p = indexToPath(e.index).toString('utf8');
+        if (flags.json) {
+          io.stdout(JSON.stringify({ path: p, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, ...(h.type === 'symlink' ? { target: h.linkname.toString('utf8') } : {}) }) + '\n');
+        } else {
+          const when = new Date(h.mtime * 1000).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '');
+          io.stdout(`${modeString(h.type, h.mode)} ${when} ${p}${h.type === 'symlink' ? ` -> ${h.linkname.toString('utf8')}` : ''}\n`);
+        }
+      }
+    });
+}

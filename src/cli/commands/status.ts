@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { openBackend } from '../../backend/registry.js';
+import { formatTimestamp } from '../../chain/time.js';
+import { targetStatus, type SetStatus } from '../../inspect/status.js';
+import { bytes } from '../format.js';
+import type { CliIo } from '../io.js';
+
+function setLine(s: SetStatus): string {
+  const t = s.type === 'full' ? formatTimestamp(s.start) : `${formatTimestamp(s.start)}.to.${formatTimestamp(s.end)}`;
+  return `  ${s.type === 'full' ? 'Full       ' : 'Incremental'} ${t}  ${s.volumes} volume(s)  ${bytes(s.bytes)}${s.encrypted ? '  encrypted' : ''}\n`;
+}
+
+export function registerStatus(program: Command, io: CliIo): void {
+  program
+    .command('status')
+    .description('show the chains, sets and volumes at TARGET')
+    .argument('<target>', 'target: a path or file:///abs/path')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', '\nExample:\n  tapechain status file:///mnt/backup/home')
+    .action(async (target: string, flags: { json?: boolean }) => {
+      const st = await targetStatus(openBackend(target));
+      if (flags.json) {
+        io.stdout(JSON.stringify(st, null, 2) + '\n');
+        return;
+      }
+      io.stdout(`Target ${st.target}: ${st.chains.length} chain(s)\n`);
+      st.chains.forEach((c, i) => {
+        io.stdout(`Chain ${i + 1}: ${formatTimestamp(c.start)} to ${formatTimestamp(c.end)}\n`);
+        for (const s of c.sets) io.stdout(setLine(s));
+      });
+      if (st.incomplete.length) {
+        io.stdout(`Incomplete sets (no manifest): ${st.incomplete.length}\n`);
+        for (const s of st.incomplete) io.stdout(setLine(s));
+      }
+      if (st.orphans.length) {
+        io.stdout(`Orphaned incremental sets: ${st.orphans.length}\n`);
+        for (const s of st.orphans) io.stdout(setLine(s));
+      }
+    });
+}

@@ -1,0 +1,15 @@
+/** The CLI's view of the outside world, injectable so tests run commands in-process. */
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: Record<string, string | undefined>;
+  /** Whether stderr is a terminal (progress display). */
+  isTTY?: boolean;
+}
+
+export const processIo = (): CliIo => ({
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  env: process.env,
+  isTTY: process.stderr.isTTY === true,
+});

@@ -1,0 +1,22 @@
+/** Builds the commander program; each command lives in commands/<name>.ts. */
+import { Command } from 'commander';
+import { registerBackup } from './commands/backup.js';
+import { registerLs } from './commands/ls.js';
+import { registerRestore } from './commands/restore.js';
+import { registerStatus } from './commands/status.js';
+import type { CliIo } from './io.js';
+
+export function createProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('tapechain')
+    .description('Encrypted full/incremental backup chains in duplicity format')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError(false);
+  registerBackup(program, io, setExit);
+  registerRestore(program, io);
+  registerLs(program, io);
+  registerStatus(program, io);
+  return program;
+}

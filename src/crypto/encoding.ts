@@ -1,0 +1,42 @@
+/**
+ * How stored files are encoded: OpenPGP (`.gpg`), gzip (`.gz`, --no-encryption) or
+ * plain. Encoders give the transforms for one file; decoders pick by the name's suffix
+ * only, as duplicity does.
+ */
+import { Readable, type Transform } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+import { decryptMessage, type DecryptKeys } from './decrypt.js';
+import type { MessageEncryptor } from './encrypt.js';
+
+export type StoredEncoding = 'gpg' | 'gz' | 'plain';
+
+export interface Encoder {
+  readonly encoding: StoredEncoding;
+  /** Fresh transforms for one file. */
+  transforms(): Transform[];
+}
+
+export function gpgEncoder(enc: MessageEncryptor, compressLevel: number): Encoder {
+  return { encoding: 'gpg', transforms: () => enc.transforms({ compressLevel }) };
+}
+
+export function gzipEncoder(level = 6): Encoder {
+  return { encoding: 'gz', transforms: () => [createGzip({ level })] };
+}
+
+export const plainEncoder: Encoder = { encoding: 'plain', transforms: () => [] };
+
+/** Decodes a stored file's bytes by its encoding. */
+export async function* decodeStored(encoding: StoredEncoding, source: AsyncIterable<Uint8Array>, keys: DecryptKeys): AsyncGenerator<Buffer> {
+  if (encoding === 'gpg') {
+    yield* decryptMessage(source, keys);
+  } else if (encoding === 'gz') {
+    const gunzip = createGunzip();
+    const src = Readable.from(source);
+    src.on('error', (e) => gunzip.destroy(e));
+    src.pipe(gunzip);
+    for await (const c of gunzip) yield c as Buffer;
+  } else {
+    for await (const c of source) yield Buffer.from(c);
+  }
+}

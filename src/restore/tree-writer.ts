@@ -1,0 +1,230 @@
+/**
+ * Applies archive entries to a staging directory (never to the user's destination
+ * directly): snapshots create or replace paths, deletions remove them. Every file is
+ * written under a temporary name and renamed into place; directory metadata is applied
+ * last, deepest first, because writing into a directory changes its mtime.
+ *
+ * Safety: indexes are already free of `..`/empty components (entry-name.ts); here each
+ * parent of a target must be a real directory inside the staging root, so an archive
+ * that restores a symlink `a` and then `a/b` cannot write through the link.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { DestinationError, FormatError } from '../errors.js';
+import { localGid, localUid } from '../util/owners.js';
+import { displayIndex, joinIndex, type Index } from '../volume/entry-name.js';
+import type { TarHeader } from '../volume/tar-header.js';
+
+export interface TreeWriterOptions {
+  /** chown restored entries (needs root). @default true when running as root */
+  restoreOwnership?: boolean;
+  /** Use stored numeric ids, not names looked up on this host. @default false */
+  numericOwner?: boolean;
+  onWarning?: (message: string) => void;
+}
+
+export interface DirMeta {
+  path: Buffer;
+  depth: number;
+  header: TarHeader;
+}
+
+const SLASH = Buffer.from('/');
+
+async function lstatOrNull(p: Buffer): Promise<Stats | null> {
+  try {
+    return await fs.lstat(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+export class TreeWriter {
+  readonly root: Buffer;
+  readonly #o: TreeWriterOptions;
+  readonly #owner: boolean;
+  /** Parent directories already checked to be real directories (latin1 keys). */
+  readonly #okDirs = new Set<string>();
+  /** Directory metadata to apply at the end, by path. */
+  readonly #dirs = new Map<string, DirMeta>();
+  /** Scratch directory inside the root for creating special files. */
+  readonly #scratch: Buffer;
+  rootHeader: TarHeader | undefined;
+  files = 0;
+
+  constructor(root: Buffer, o: TreeWriterOptions = {}) {
+    this.root = root;
+    this.#o = o;
+    this.#owner = o.restoreOwnership ?? process.getuid?.() === 0;
+    this.#scratch = Buffer.concat([root, Buffer.from(`/.tapechain-scratch-${randomBytes(4).toString('hex')}`)]);
+  }
+
+  #path(index: Index): Buffer {
+    return index.length === 0 ? this.root : Buffer.concat([this.root, SLASH, joinIndex(index)]);
+  }
+
+  #tempName(parent: Buffer): Buffer {
+    return Buffer.concat([parent, Buffer.from(`/.tapechain-part-${randomBytes(6).toString('hex')}`)]);
+  }
+
+  /** Makes sure every ancestor of `index` is a real directory below the root. */
+  async #parents(index: Index): Promise<Buffer> {
+    let p = this.root;
+    for (let i = 0; i < index.length - 1; i++) {
+      p = Buffer.concat([p, SLASH, index[i]!]);
+      const key = p.toString('latin1');
+      if (this.#okDirs.has(key)) continue;
+      const st = await lstatOrNull(p);
+      if (st === null) {
+        await fs.mkdir(p, { mode: 0o700 });
+      } else if (!st.isDirectory()) {
+        throw new FormatError(`unsafe archive: ${displayIndex(index)} would be written through ${st.isSymbolicLink() ? 'the symlink' : 'the non-directory'} ${displayIndex(index.slice(0, i + 1))}`, { code: 'UNSAFE_PATH' });
+      }
+      this.#okDirs.add(key);
+    }
+    return p;
+  }
+
+  #forget(p: Buffer): void {
+    const key = p.toString('latin1');
+    for (const k of this.#okDirs) if (k === key || k.startsWith(key + '/')) this.#okDirs.delete(k);
+    for (const k of this.#dirs.keys()) if (k === key || k.startsWith(key + '/')) this.#dirs.delete(k);
+  }
+
+  async #remove(p: Buffer): Promise<void> {
+    this.#forget(p);
+    await fs.rm(p, { recursive: true, force: true });
+  }
+
+  async #owners(p: Buffer, h: TarHeader, link = false): Promise<void> {
+    if (!this.#owner) return;
+    const uid = this.#o.numericOwner ? h.uid : localUid(h.uname, h.uid);
+    const gid = this.#o.numericOwner ? h.gid : localGid(h.gname, h.gid);
+    await (link ? fs.lchown(p, uid, gid) : fs.chown(p, uid, gid));
+  }
+
+  /** Removes a different-typed entry at `p` so `type` can take its place. */
+  async #clearFor(p: Buffer, isDir: boolean): Promise<Stats | null> {
+    const st = await lstatOrNull(p);
+    if (st && st.isDirectory() && !isDir) {
+      await this.#remove(p);
+      return null;
+    }
+    if (st && !st.isDirectory() && isDir) {
+      await fs.unlink(p);
+      return null;
+    }
+    return st;
+  }
+
+  /** Writes a snapshot entry; `data` is the file content for regular files. */
+  async snapshot(index: Index, h: TarHeader, data: AsyncIterable<Buffer>): Promise<void> {
+    if (index.length === 0) {
+      if (h.type !== 'directory') throw new FormatError('archive root is not a directory');
+      this.rootHeader = h;
+      return;
+    }
+    const parent = await this.#parents(index);
+    const p = this.#path(index);
+    if (h.type === 'directory') {
+      const st = await this.#clearFor(p, true);
+      if (!st) await fs.mkdir(p, { mode: 0o700 });
+      else await fs.chmod(p, 0o700);
+      this.#okDirs.add(p.toString('latin1'));
+      this.#dirs.set(p.toString('latin1'), { path: p, depth: index.length, header: h });
+      return;
+    }
+    await this.#clearFor(p, false);
+    const tmp = this.#tempName(parent);
+    try {
+      switch (h.type) {
+        case 'file':
+          await this.#writeFile(tmp, h, data);
+          this.files++;
+          break;
+        case 'symlink':
+          await fs.symlink(h.linkname, tmp);
+          await this.#owners(tmp, h, true);
+          await fs.lutimes(tmp, h.mtime, h.mtime).catch(() => undefined);
+          break;
+        case 'fifo':
+        case 'char':
+        case 'block':
+          if (!(await this.#special(tmp, h))) {
+            this.#o.onWarning?.(`${displayIndex(index)}: device nodes need root; skipped`);
+            return;
+          }
+          break;
+      }
+      await fs.rename(tmp, p);
+    } catch (e) {
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async #writeFile(p: Buffer, h: TarHeader, data: AsyncIterable<Buffer>): Promise<void> {
+    const fh = await fs.open(p, 'wx', 0o600);
+    try {
+      for await (const c of data) {
+        let off = 0;
+        while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+      }
+      if (this.#owner) await this.#owners(p, h);
+      await fh.chmod(h.mode);
+      await fh.utimes(h.mtime, h.mtime);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Creates a fifo or device node under an ASCII scratch name, then moves it. */
+  async #special(tmp: Buffer, h: TarHeader): Promise<boolean> {
+    if (h.type !== 'fifo' && !this.#owner) return false;
+    await fs.mkdir(this.#scratch, { recursive: true, mode: 0o700 });
+    const scratch = `${this.#scratch.toString('latin1')}/n`;
+    const scratchPath = Buffer.from(scratch, 'latin1');
+    const mode = (h.mode & 0o7777).toString(8);
+    const args = h.type === 'fifo' ? ['-m', mode, scratchPath.toString('utf8')] : ['-m', mode, scratchPath.toString('utf8'), h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)];
+    if (!/^[\x00-\x7f]*$/.test(scratch)) throw new DestinationError('restore destination path must be valid UTF-8 for special files');
+    const r = spawnSync(h.type === 'fifo' ? 'mkfifo' : 'mknod', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (r.status !== 0) throw new DestinationError(`creating ${h.type}: ${r.stderr?.toString().trim() || r.error?.message}`);
+    await this.#owners(scratchPath, h);
+    await fs.chmod(scratchPath, h.mode);
+    await fs.utimes(scratchPath, h.mtime, h.mtime);
+    await fs.rename(scratchPath, tmp);
+    return true;
+  }
+
+  /** Removes a path and everything below it. */
+  async delete(index: Index): Promise<void> {
+    if (index.length === 0) return;
+    await this.#parents(index);
+    await this.#remove(this.#path(index));
+  }
+
+  /** The current content of a regular file (basis for a delta), or null. */
+  pathOf(index: Index): Buffer {
+    return this.#path(index);
+  }
+
+  async parentsOf(index: Index): Promise<Buffer> {
+    return this.#parents(index);
+  }
+
+  /** Applies directory metadata, deepest first, and removes scratch space. */
+  async finish(): Promise<void> {
+    await fs.rm(this.#scratch, { recursive: true, force: true });
+    const dirs = [...this.#dirs.values()].sort((a, b) => b.depth - a.depth);
+    for (const d of dirs) await applyDirMeta(d.path, d.header, this.#owner, this.#o.numericOwner ?? false);
+  }
+}
+
+export async function applyDirMeta(p: Buffer, h: TarHeader, owner: boolean, numeric: boolean): Promise<void> {
+  if (owner) await fs.chown(p, numeric ? h.uid : localUid(h.uname, h.uid), numeric ? h.gid : localGid(h.gname, h.gid));
+  await fs.chmod(p, h.mode);
+  await fs.utimes(p, h.mtime, h.mtime);
+}

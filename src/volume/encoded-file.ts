@@ -1,0 +1,87 @@
+/**
+ * A temp file written through encoding transforms (OpenPGP or gzip), counting and
+ * hashing the stored bytes on their way to disk. `write()` resolves once the chunk has
+ * been accepted downstream (backpressure: at most the streams' buffers are in memory).
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+class Meter extends Transform {
+  bytes = 0;
+  readonly sha1 = createHash('sha1');
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.sha1.update(chunk);
+    cb(null, chunk);
+  }
+}
+
+export interface EncodedFileResult {
+  path: string;
+  /** Stored bytes. */
+  size: number;
+  /** SHA1 hex of the stored bytes (what the manifest records). */
+  sha1: string;
+  /** Plaintext bytes written. */
+  plainSize: number;
+}
+
+export class EncodedFileWriter {
+  readonly path: string;
+  readonly #head = new PassThrough({ highWaterMark: 64 * 1024 });
+  readonly #meter = new Meter();
+  readonly #done: Promise<void>;
+  #error: unknown;
+  #plain = 0;
+
+  constructor(path: string, transforms: Transform[]) {
+    this.path = path;
+    this.#done = pipeline([this.#head, ...transforms, this.#meter, createWriteStream(path, { flags: 'wx' })]);
+    this.#done.catch((e: unknown) => {
+      this.#error = e;
+    });
+  }
+
+  /** Stored bytes so far (lags the plaintext by what the encoders buffer). */
+  get storedBytes(): number {
+    return this.#meter.bytes;
+  }
+
+  get plainBytes(): number {
+    return this.#plain;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#error) throw this.#error;
+    this.#plain += chunk.length;
+    if (!this.#head.write(chunk)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = () => {
+          this.#head.off('error', onErr);
+          resolve();
+        };
+        const onErr = (e: unknown) => {
+          this.#head.off('drain', onDrain);
+          reject(e);
+        };
+        this.#head.once('drain', onDrain);
+        this.#head.once('error', onErr);
+        this.#done.catch(onErr);
+      });
+    }
+  }
+
+  async finish(): Promise<EncodedFileResult> {
+    this.#head.end();
+    await this.#done;
+    return { path: this.path, size: this.#meter.bytes, sha1: this.#meter.sha1.digest('hex'), plainSize: this.#plain };
+  }
+
+  /** Stops writing after a failure; the caller removes the file. */
+  async abort(): Promise<void> {
+    this.#head.destroy();
+    await this.#done.catch(() => undefined);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Reads the entries of one backup set across its volumes, in order, as logical
+ * entries: multivol chunks of one file (which may span volumes) are joined into one
+ * data stream, and the kind loses its `multivol_` prefix.
+ *
+ * Each volume's stored bytes are hashed as they stream and compared with the manifest
+ * when the volume ends, after its decoded stream was read to the end (so the OpenPGP
+ * MDC has been checked too). Consumers stage what they read and commit nothing until
+ * the whole generator has finished: a late failure then loses nothing.
+ *
+ * A consumer must read a file entry's data fully, or not at all, before asking for
+ * the next entry.
+ */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { decodeStored, type DecryptKeys, type StoredEncoding } from '../crypto/index.js';
+import { IntegrityError, withContext } from '../errors.js';
+import { compareIndex, parseEntryName, type EntryKind, type Index } from './entry-name.js';
+import type { TarHeader } from './tar-header.js';
+import { TarReader } from './tar-reader.js';
+
+export interface VolumeRef {
+  name: string;
+  /** Expected hash of the stored bytes (manifest), if known. */
+  hash?: { type: 'SHA1' | 'MD5'; hex: string };
+  encoding: StoredEncoding;
+  open: () => Promise<Readable>;
+}
+
+export interface RawEntry {
+  kind: EntryKind;
+  index: Index;
+  chunk?: number;
+  header: TarHeader;
+  data: () => AsyncIterable<Buffer>;
+  volume: string;
+}
+
+export interface LogicalEntry {
+  kind: 'snapshot' | 'diff' | 'deleted' | 'signature';
+  index: Index;
+  header: TarHeader;
+  /** The entry's data (file content, delta or signature); empty for other types. */
+  data: AsyncIterable<Buffer>;
+  /** The volume the entry starts in (for messages). */
+  volume: string;
+}
+
+async function* hashing(src: AsyncIterable<Buffer>, h: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
+  for await (const c of src) {
+    h.update(c);
+    yield c;
+  }
+}
+
+/** Raw tar entries of the given volumes, in order, with per-volume hash checks. */
+export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys): AsyncGenerator<RawEntry> {
+  for (const v of volumes) {
+    const hash = createHash(v.hash?.type === 'MD5' ? 'md5' : 'sha1');
+    let stream: Readable;
+    try {
+      stream = await v.open();
+    } catch (e) {
+      throw withContext(e, v.name);
+    }
+    const stored = hashing(stream as AsyncIterable<Buffer>, hash);
+    const tar = new TarReader(decodeStored(v.encoding, stored, keys));
+    const checkHash = async (decodeErr?: unknown) => {
+      if (decodeErr !== undefined) {
+        // Finish hashing: a hash mismatch explains a decode failure better.
+        try {
+          for await (const _ of stored) {
+            // drain
+          }
+        } catch {
+          throw withContext(decodeErr, v.name);
+        }
+      }
+      const got = hash.digest('hex');
+      if (v.hash && got !== v.hash.hex) {
+        throw new IntegrityError(`${v.name}: hash mismatch (manifest ${v.hash.type} ${v.hash.hex}, stored file ${got})`, { code: 'HASH_MISMATCH' });
+      }
+      if (decodeErr !== undefined) throw withContext(decodeErr, v.name);
+    };
+    let ok = false;
+    try {
+      for (;;) {
+        const h = await tar.next();
+        if (!h) break;
+        const p = parseEntryName(h.name);
+        const e: RawEntry = { kind: p.kind, index: p.index, header: h, data: () => tar.data(), volume: v.name };
+        if (p.chunk !== undefined) e.chunk = p.chunk;
+        yield e;
+      }
+      await tar.drain();
+      ok = true;
+    } catch (err) {
+      await checkHash(err);
+    } finally {
+      if (!ok) stream.destroy();
+    }
+    await checkHash();
+  }
+}
+
+/** Joins multivol chunks into logical entries. */
+export async function* logicalEntries(raw: AsyncIterator<RawEntry>): AsyncGenerator<LogicalEntry> {
+  let pending: RawEntry | undefined;
+  const pull = async () => {
+    const n = await raw.next();
+    return n.done ? undefined : n.value;
+  };
+  pending = await pull();
+  while (pending) {
+    const first = pending;
+    pending = undefined;
+    if (first.kind === 'multivol_snapshot' || first.kind === 'multivol_diff') {
+      const kind = first.kind === 'multivol_snapshot' ? 'snapshot' : 'diff';
+      let finished = false;
+      const data = (async function* () {
+        let cur: RawEntry | undefined = first;
+        while (cur) {
+          yield* cur.data();
+          const next = await pull();
+          if (next && next.kind === first.kind && compareIndex(next.index, first.index) === 0) cur = next;
+          else {
+            pending = next;
+            cur = undefined;
+          }
+        }
+        finished = true;
+      })();
+      yield { kind, index: first.index, header: first.header, data, volume: first.volume };
+      if (!finished) for await (const _ of data) { /* skip unread chunks */ }
+      continue;
+    }
+    yield { kind: first.kind as LogicalEntry['kind'], index: first.index, header: first.header, data: first.data(), volume: first.volume };
+    pending = await pull();
+  }
+}

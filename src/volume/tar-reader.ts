@@ -1,0 +1,144 @@
+/**
+ * Streaming TAR reader that accepts what duplicity and other tools write.
+ *
+ * Pull-based: `next()` returns the next entry's header; its data must be read with
+ * `data()` (or is skipped by the next `next()`). Handles pax (`x`, and ignores `g`),
+ * GNU long names (`L`/`K`), base-256 numbers, ustar prefix. The archive ends at the
+ * first all-zero block or at the end of input; anything after is ignored (duplicity's
+ * encrypted volumes carry junk there). A header cut short mid-block or with a bad
+ * checksum is an error: silently dropping the rest of a volume would lose files.
+ */
+import { FormatError } from '../errors.js';
+import { ByteReader } from '../util/byte-reader.js';
+import { BLOCK, decodeBlock, isZeroBlock, padding, parsePax, typeFromFlag, type TarHeader } from './tar-header.js';
+
+/** A cap for pax/GNU metadata entries, so a hostile header cannot exhaust memory. */
+const MAX_META_SIZE = 1 << 20;
+
+export class TarReader {
+  readonly #r: ByteReader;
+  #pendingData = 0;
+  #pendingPad = 0;
+  #ended = false;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.#r = new ByteReader(source);
+  }
+
+  async #skipPending(): Promise<void> {
+    const n = this.#pendingData + this.#pendingPad;
+    this.#pendingData = 0;
+    this.#pendingPad = 0;
+    if (n > 0 && (await this.#r.skip(n)) !== n) throw new FormatError('tar data truncated');
+  }
+
+  async #readMeta(size: number): Promise<Buffer> {
+    if (size > MAX_META_SIZE) throw new FormatError(`tar metadata entry too large (${size} bytes)`);
+    const b = await this.#r.readExact(size + padding(size), () => new FormatError('tar metadata truncated'));
+    return b.subarray(0, size);
+  }
+
+  /** The next entry, or null at the end of the archive. */
+  async next(): Promise<TarHeader | null> {
+    if (this.#ended) return null;
+    await this.#skipPending();
+    let pax: Map<string, Buffer> | undefined;
+    let longName: Buffer | undefined;
+    let longLink: Buffer | undefined;
+    for (;;) {
+      const block = await this.#r.read(BLOCK);
+      if (block.length === 0 || isZeroBlock(block)) {
+        if (block.length === 0 && (pax || longName || longLink)) throw new FormatError('tar archive ends after an extended header');
+        this.#ended = true;
+        return null;
+      }
+      if (block.length < BLOCK) throw new FormatError(`tar header truncated at offset ${this.#r.offset - block.length}`);
+      let raw;
+      try {
+        raw = decodeBlock(block);
+      } catch (e) {
+        throw new FormatError(`bad tar header at offset ${this.#r.offset - BLOCK}: ${(e as Error).message}`);
+      }
+      if (raw.size < 0 || !Number.isSafeInteger(raw.size)) throw new FormatError(`bad tar entry size ${raw.size}`);
+      const t = raw.typeflag;
+      if (t === 0x78 /* x */) {
+        pax = parsePax(await this.#readMeta(raw.size));
+        continue;
+      }
+      if (t === 0x67 /* g */) {
+        await this.#readMeta(raw.size);
+        continue;
+      }
+      if (t === 0x4c /* L */ || t === 0x4b /* K */) {
+        const v = await this.#readMeta(raw.size);
+        const nul = v.indexOf(0);
+        const s = Buffer.from(nul === -1 ? v : v.subarray(0, nul));
+        if (t === 0x4c) longName = s;
+        else longLink = s;
+        continue;
+      }
+      const type = typeFromFlag(t);
+      if (type === undefined) {
+        throw new FormatError(`unsupported tar entry type '${String.fromCharCode(t)}' for ${raw.name.toString('utf8')}`);
+      }
+      const num = (k: string, v: number): number => {
+        const p = pax?.get(k);
+        if (p === undefined) return v;
+        const n = Math.trunc(Number(p.toString('ascii')));
+        if (!Number.isFinite(n)) throw new FormatError(`bad pax ${k} value`);
+        return n;
+      };
+      const h: TarHeader = {
+        name: pax?.get('path') ?? longName ?? raw.name,
+        linkname: pax?.get('linkpath') ?? longLink ?? raw.linkname,
+        type,
+        mode: raw.mode & 0o7777,
+        uid: num('uid', raw.uid),
+        gid: num('gid', raw.gid),
+        size: num('size', raw.size),
+        mtime: num('mtime', raw.mtime),
+        uname: pax?.get('uname')?.toString('utf8') ?? raw.uname,
+        gname: pax?.get('gname')?.toString('utf8') ?? raw.gname,
+        devmajor: raw.devmajor,
+        devminor: raw.devminor,
+      };
+      if (h.size < 0 || !Number.isSafeInteger(h.size)) throw new FormatError(`bad tar entry size ${h.size}`);
+      // Only regular files carry data (hard links are rejected above as unsupported).
+      const dataSize = type === 'file' ? h.size : 0;
+      if (type !== 'file') h.size = 0;
+      this.#pendingData = dataSize;
+      this.#pendingPad = padding(dataSize);
+      return h;
+    }
+  }
+
+  /** Streams the current entry's data. */
+  async *data(): AsyncGenerator<Buffer> {
+    const n = this.#pendingData;
+    this.#pendingData = 0;
+    yield* this.#r.chunks(n, () => new FormatError('tar entry data truncated'));
+  }
+
+  /** Reads the current entry's data into one buffer (for small entries only). */
+  async readAll(): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const c of this.data()) parts.push(c);
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * Consumes whatever follows the end marker (padding, junk) so that upstream checks
+   * that run at end of input (MDC, hashes) happen.
+   */
+  async drain(): Promise<void> {
+    await this.#skipPending();
+    for await (const _ of this.#r.rest()) {
+      // discard
+    }
+  }
+
+  /** Stops reading (closes the upstream source). */
+  async close(): Promise<void> {
+    await this.#r.close();
+  }
+}

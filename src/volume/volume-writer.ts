@@ -1,0 +1,103 @@
+/**
+ * Packs tar blocks (one header plus at most 64 KiB of data each) into numbered
+ * volumes, encoding each into a temp file and rotating when the stored size nears the
+ * cap. Each finished volume goes to `onVolume` (the uploader), which may hold the
+ * writer back: the next volume is not started until it resolves (backpressure).
+ *
+ * It records, per volume, the index (and multivol chunk) of its first and last entry:
+ * the manifest's StartingPath/EndingPath, which restore uses to pick volumes.
+ */
+import { join } from 'node:path';
+import type { Encoder } from '../crypto/encoding.js';
+import { EncodedFileWriter, type EncodedFileResult } from './encoded-file.js';
+import type { Index } from './entry-name.js';
+import { BLOCK, encodeHeader, padding, type TarHeader } from './tar-header.js';
+
+/** One tar entry as the writer sees it. */
+export interface TarBlock {
+  index: Index;
+  header: TarHeader;
+  data?: Buffer;
+  /** Multivol chunk number, and whether it is the final chunk. */
+  chunk?: number;
+  finalChunk?: boolean;
+}
+
+export interface FinishedVolume extends EncodedFileResult {
+  number: number;
+  start: Index;
+  startBlock?: number;
+  end: Index;
+  endBlock?: number;
+}
+
+export interface VolumeWriterOptions {
+  /** Directory for temp files. */
+  dir: string;
+  /** Stored-size cap per volume in bytes. @default 200 MiB */
+  volsize?: number;
+  encoder: Encoder;
+  /** File name for volume n (also used for the temp file). */
+  nameFor: (n: number) => string;
+  /** Receives each finished volume; the writer waits for it before starting the next. */
+  onVolume: (v: FinishedVolume) => Promise<void>;
+}
+
+const END_MARKER = Buffer.alloc(2 * BLOCK);
+/** Stop filling once the stored bytes are this close to the cap (one more block). */
+const MARGIN = 64 * 1024 + 2 * BLOCK;
+
+export class VolumeWriter {
+  readonly #o: Required<VolumeWriterOptions>;
+  #cur: EncodedFileWriter | undefined;
+  #number = 0;
+  #first: TarBlock | undefined;
+  #last: TarBlock | undefined;
+  readonly volumes: FinishedVolume[] = [];
+
+  constructor(o: VolumeWriterOptions) {
+    this.#o = { volsize: 200 << 20, ...o };
+  }
+
+  async add(b: TarBlock): Promise<void> {
+    if (!this.#cur) {
+      this.#number++;
+      this.#cur = new EncodedFileWriter(join(this.#o.dir, this.#o.nameFor(this.#number)), this.#o.encoder.transforms());
+      this.#first = b;
+    }
+    const size = b.data?.length ?? 0;
+    await this.#cur.write(encodeHeader(b.header));
+    if (size > 0) {
+      await this.#cur.write(b.data!);
+      const pad = padding(size);
+      if (pad) await this.#cur.write(Buffer.alloc(pad));
+    }
+    this.#last = b;
+    if (this.#cur.storedBytes + MARGIN >= this.#o.volsize) await this.#close();
+  }
+
+  async #close(): Promise<void> {
+    const w = this.#cur!;
+    this.#cur = undefined;
+    await w.write(END_MARKER);
+    const res = await w.finish();
+    const blockOf = (b: TarBlock) => (b.chunk !== undefined && !b.finalChunk ? b.chunk : undefined);
+    const v: FinishedVolume = { ...res, number: this.#number, start: this.#first!.index, end: this.#last!.index };
+    const sb = blockOf(this.#first!);
+    const eb = blockOf(this.#last!);
+    if (sb !== undefined) v.startBlock = sb;
+    if (eb !== undefined) v.endBlock = eb;
+    this.volumes.push(v);
+    await this.#o.onVolume(v);
+  }
+
+  /** Closes the last volume. */
+  async finish(): Promise<void> {
+    if (this.#cur) await this.#close();
+  }
+
+  async abort(): Promise<void> {
+    await this.#cur?.abort();
+    this.#cur = undefined;
+  }
+}
