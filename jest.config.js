@@ -10,4 +10,5 @@ export default {
   },
   testTimeout: 120000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.js'],
 };

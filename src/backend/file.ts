@@ -109,18 +109,18 @@ export class FileBackend implements Backend {
 
   async get(name: string, opts: GetOptions = {}): Promise<Readable> {
     const p = this.#path(name);
-    try {
-      const fh = await fs.open(p, 'r');
-      const r = opts.range;
-      return createReadStream('', {
-        fd: fh,
-        highWaterMark: 1 << 20,
-        ...(r ? { start: r.start, ...(r.end !== undefined ? { end: r.end - 1 } : {}) } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-    } catch (e) {
-      throw classifyFsError(e, `reading ${name}`);
-    }
+    const r = opts.range;
+    const stream = createReadStream(p, {
+      highWaterMark: 1 << 20,
+      ...(r ? { start: r.start, ...(r.end !== undefined ? { end: r.end - 1 } : {}) } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    // Resolve once the file is open, so "not found" is reported by get() itself.
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', (e) => reject(classifyFsError(e, `reading ${name}`)));
+    });
+    return stream;
   }
 
   async stat(name: string): Promise<ObjectInfo> {

@@ -159,7 +159,7 @@ async function* innerLiteral(src: AsyncIterable<Buffer>, depth = 0): AsyncGenera
  * wrong passphrase/key (before yielding anything), IntegrityError when the MDC fails
  * (at the end), FormatError for malformed packets.
  */
-export async function* decryptMessage(source: AsyncIterable<Uint8Array>, keys: DecryptKeys): AsyncGenerator<Buffer> {
+export async function* decryptMessage(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, keys: DecryptKeys): AsyncGenerator<Buffer> {
   const r = new ByteReader(source);
   const skesks: Buffer[] = [];
   let pkesks = 0;

@@ -44,7 +44,8 @@ async function prepareDest(dest: string, force: boolean): Promise<{ created: boo
   try {
     st = await fs.stat(dest);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new DestinationError(`${dest}: ${(e as Error).message}`, { cause: e });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new DestinationError(`${dest}: cannot create or use: ${code ?? (e as Error).message}`, { cause: e });
   }
   if (st) {
     if (!st.isDirectory()) throw new DestinationError(`${dest}: exists and is not a directory`);
@@ -55,7 +56,7 @@ async function prepareDest(dest: string, force: boolean): Promise<{ created: boo
   try {
     await fs.mkdir(dest, { recursive: true });
   } catch (e) {
-    throw new DestinationError(`${dest}: cannot create: ${(e as Error).message}`, { cause: e });
+    throw new DestinationError(`${dest}: cannot create or use: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
   return { created: true };
 }

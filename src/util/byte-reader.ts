@@ -9,15 +9,15 @@
  * State: `#buf` holds unconsumed bytes of the current upstream chunk from `#pos`.
  */
 export class ByteReader {
-  readonly #it: AsyncIterator<Uint8Array>;
+  readonly #it: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
   #buf: Buffer = Buffer.alloc(0);
   #pos = 0;
   #done = false;
   /** Bytes consumed so far (for error messages: "at offset N"). */
   offset = 0;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
-    this.#it = source[Symbol.asyncIterator]();
+  constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    this.#it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
   }
 
   async #fill(): Promise<boolean> {

@@ -65,22 +65,26 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys): Asyn
     }
     const stored = hashing(stream as AsyncIterable<Buffer>, hash);
     const tar = new TarReader(decodeStored(v.encoding, stored, keys));
-    const checkHash = async (decodeErr?: unknown) => {
-      if (decodeErr !== undefined) {
-        // Finish hashing: a hash mismatch explains a decode failure better.
+    const expectHash = async (digest: string) => {
+      if (v.hash && digest !== v.hash.hex) {
+        throw new IntegrityError(`${v.name}: hash mismatch (manifest ${v.hash.type} ${v.hash.hex}, stored file ${digest})`, { code: 'HASH_MISMATCH' });
+      }
+    };
+    // After a decode failure the streamed hash covers only part of the file: hash the
+    // whole file again, because a hash mismatch explains the failure better.
+    const explain = async (decodeErr: unknown): Promise<never> => {
+      if (v.hash) {
+        let digest: string | undefined;
         try {
-          for await (const _ of stored) {
-            // drain
-          }
+          const h2 = createHash(v.hash.type === 'MD5' ? 'md5' : 'sha1');
+          for await (const c of await v.open()) h2.update(c as Buffer);
+          digest = h2.digest('hex');
         } catch {
-          throw withContext(decodeErr, v.name);
+          // unreadable now: report the original failure
         }
+        if (digest !== undefined) await expectHash(digest);
       }
-      const got = hash.digest('hex');
-      if (v.hash && got !== v.hash.hex) {
-        throw new IntegrityError(`${v.name}: hash mismatch (manifest ${v.hash.type} ${v.hash.hex}, stored file ${got})`, { code: 'HASH_MISMATCH' });
-      }
-      if (decodeErr !== undefined) throw withContext(decodeErr, v.name);
+      throw withContext(decodeErr, v.name);
     };
     let ok = false;
     try {
@@ -95,11 +99,12 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys): Asyn
       await tar.drain();
       ok = true;
     } catch (err) {
-      await checkHash(err);
+      stream.destroy();
+      await explain(err);
     } finally {
       if (!ok) stream.destroy();
     }
-    await checkHash();
+    await expectHash(hash.digest('hex'));
   }
 }
 

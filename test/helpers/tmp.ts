@@ -1,0 +1,17 @@
+/** Per-test temp directories, removed after the test file. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from '@jest/globals';
+
+export function tempDirs(): (name?: string) => string {
+  const made: string[] = [];
+  afterAll(() => {
+    for (const d of made) rmSync(d, { recursive: true, force: true });
+  });
+  return (name = 't') => {
+    const d = mkdtempSync(join(tmpdir(), `tapechain-test-${name}-`));
+    made.push(d);
+    return d;
+  };
+}
