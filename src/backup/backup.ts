@@ -1,34 +1,28 @@
 /**
- * One backup run: walk the source in index order → tar blocks (snapshot entries,
- * 64 KiB multivol chunks) → VolumeWriter (encode to temp files) → Uploader; in the
- * same pass each regular file's librsync signature goes to the sigtar. After the last
- * volume: the sigtar, then the manifest (last, so a crash leaves no complete-looking
- * set). Nothing is deleted from the target, so a failed run leaves earlier chains as
- * they were.
+ * One backup run. Decides full or incremental (a chain exists, --full,
+ * --full-if-older-than), checks that an incremental continues the chain with the same
+ * key and source, then streams the source through SetWriter: a full stores every path,
+ * an incremental stores what changed against the chain's signatures.
+ *
+ * Nothing is deleted from the target, so a failed run leaves earlier chains as they
+ * were; the manifest is uploaded last, so an interrupted set is visibly incomplete.
  */
-import { constants as fsc, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { hostname as osHostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import { listAll } from '../backend/backend.js';
-import { buildCollection } from '../chain/collection.js';
-import { formatName, type NameSpec } from '../chain/file-naming.js';
-import { formatManifest, type FileChange } from '../chain/manifest.js';
-import { gpgEncoder, gzipEncoder, plainEncoder, type Encoder } from '../crypto/encoding.js';
+import type { ArchiveCache } from '../cache/archive-cache.js';
+import { chainSets, type Chain, type Collection } from '../chain/collection.js';
+import { formatTimestamp } from '../chain/time.js';
+import { gpgEncoder, gzipEncoder, plainEncoder, type DecryptKeys } from '../crypto/index.js';
 import type { MessageEncryptor } from '../crypto/encrypt.js';
-import { blockSizeFor, SignatureBuilder } from '../diff/signature.js';
-import { ConfigError, SourceError, withContext } from '../errors.js';
-import { Spool } from '../util/spool.js';
-import { EncodedFileWriter } from '../volume/encoded-file.js';
-import { entryName, joinIndex, type Index } from '../volume/entry-name.js';
-import { BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
-import { VolumeWriter, type TarBlock } from '../volume/volume-writer.js';
-import { entryType, headerFromStat } from './entry-meta.js';
-import { Uploader } from './uploader.js';
+import { ChainError, ConfigError, DecryptError, ExitCode, SourceError } from '../errors.js';
+import { chainState } from '../inspect/signature-state.js';
+import { ArchiveReader } from '../restore/archive.js';
+import { diffTree } from './changes.js';
+import { SetWriter, type SetStats } from './set-writer.js';
 import { walkTree, type WalkWarning } from './walk.js';
-
-export const CHUNK = 65536;
 
 export interface BackupOptions {
   /** Source directory as the user gave it (recorded as the manifest's Localdir). */
@@ -36,6 +30,16 @@ export interface BackupOptions {
   backend: Backend;
   /** OpenPGP encryptor, or null for --no-encryption (gzip). */
   encryptor: MessageEncryptor | null;
+  /** Keys to read the existing chain (its manifest and signatures). */
+  keys: DecryptKeys;
+  /** Local cache of manifests and signatures. @default none (read from the target) */
+  cache?: ArchiveCache;
+  /** Always start a new chain. @default false */
+  full?: boolean;
+  /** Start a new chain when the current one's full is older than this many seconds. */
+  fullIfOlderThan?: number;
+  /** Allow an incremental from another host or source path. @default false */
+  allowSourceMismatch?: boolean;
   /** zlib level inside OpenPGP / gzip; 0 = none. @default 6 */
   compressLevel?: number;
   /** Volume size cap in bytes. @default 200 MiB */
@@ -52,94 +56,75 @@ export interface BackupOptions {
   uploadConcurrency?: number;
   signal?: AbortSignal;
   onWarning?: (w: WalkWarning) => void;
-  onProgress?: (p: BackupProgress) => void;
+  onProgress?: (p: SetStats) => void;
+  /** Told the kind of set before anything is written (and why, for a full). */
+  onPlan?: (p: { type: 'full' | 'inc'; reason: string; start: number; end: number }) => void;
 }
 
-export interface BackupProgress {
-  files: number;
-  bytesRead: number;
-  volumes: number;
-  storedBytes: number;
-}
-
-export interface BackupResult {
+export interface BackupResult extends SetStats {
   type: 'full' | 'inc';
+  /** Set time (END for an incremental). */
   time: number;
-  files: number;
-  bytesRead: number;
-  volumes: number;
-  storedBytes: number;
+  start: number;
   warnings: number;
   names: string[];
 }
 
-interface SetContext {
-  spec: Omit<NameSpec, 'kind'>;
-  encoder: Encoder;
-  tmp: string;
-}
-
-/** Reads a file in 64 KiB pieces (the last one shorter, possibly empty). */
-async function* readChunks(p: Buffer): AsyncGenerator<Buffer> {
-  const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      let n = 0;
-      while (n < CHUNK) {
-        const { bytesRead } = await fh.read(buf, n, CHUNK - n, null);
-        if (bytesRead === 0) break;
-        n += bytesRead;
-      }
-      yield buf.subarray(0, n);
-      if (n < CHUNK) return;
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes a sigtar (a plain tar stream with end marker) through an encoder. */
-class SigtarWriter {
-  readonly #w: EncodedFileWriter;
-  #bytes = 0;
-  constructor(file: string, encoder: Encoder) {
-    this.#w = new EncodedFileWriter(file, encoder.transforms());
-  }
-  async #write(b: Buffer): Promise<void> {
-    this.#bytes += b.length;
-    await this.#w.write(b);
-  }
-  async add(h: TarHeader, data?: Spool): Promise<void> {
-    await this.#write(encodeHeader(h));
-    if (!data || data.size === 0) return;
-    for await (const c of data.read()) await this.#write(c);
-    const pad = padding(data.size);
-    if (pad) await this.#write(Buffer.alloc(pad));
-  }
-  async finish() {
-    // Python's TarFile.close(): two zero blocks, padded to a 10240-byte record.
-    const end = 2 * BLOCK + ((10240 - ((this.#bytes + 2 * BLOCK) % 10240)) % 10240);
-    await this.#write(Buffer.alloc(end));
-    return this.#w.finish();
-  }
-  abort() {
-    return this.#w.abort();
-  }
-}
-
-/** A time strictly after every set already at the target (names must not collide). */
-async function pickTime(backend: Backend, now: () => number, signal?: AbortSignal): Promise<number> {
-  const col = buildCollection(await listAll(backend));
-  const latest = Math.max(0, ...col.chains.map((c) => c.end), ...col.incomplete.map((s) => s.end), ...col.orphans.map((s) => s.end));
+/** A time strictly after `after`, waiting for the clock when it is within a few seconds. */
+async function timeAfter(after: number, now: () => number, signal?: AbortSignal): Promise<number> {
   let t = Math.floor(now());
-  while (t <= latest) {
+  while (t <= after && after - t <= 5) {
     if (signal?.aborted) throw signal.reason;
-    if (latest - t > 5) break; // the clock is behind the target: don't wait for it
     await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
     t = Math.floor(now());
   }
-  return t <= latest ? latest + 1 : t;
+  return t <= after ? after + 1 : t;
+}
+
+function latestTime(col: Collection): number {
+  return Math.max(0, ...col.chains.map((c) => c.end), ...col.incomplete.map((s) => s.end), ...col.orphans.map((s) => s.end));
+}
+
+interface Decision {
+  chain?: Chain;
+  reason: string;
+}
+
+function decide(o: BackupOptions, col: Collection, now: number): Decision {
+  const chain = col.chains[col.chains.length - 1];
+  if (o.full) return { reason: '--full given' };
+  if (!chain) return { reason: '' }; // the first backup: nothing to explain
+  if (o.fullIfOlderThan !== undefined && chain.full.start < now - o.fullIfOlderThan) {
+    return { reason: `the chain's full (${formatTimestamp(chain.full.start)}) is older than --full-if-older-than` };
+  }
+  if (chainSets(chain).some((s) => !s.signature)) return { reason: 'the latest chain lacks signature files' };
+  return { chain, reason: '' };
+}
+
+/** Checks, before anything is written, that the chain can be continued by this run. */
+async function checkContinuation(o: BackupOptions, archive: ArchiveReader, chain: Chain, hostname: string): Promise<void> {
+  const last = chain.incs[chain.incs.length - 1] ?? chain.full;
+  let m;
+  try {
+    // From the target: decrypting it proves this run has the chain's key.
+    m = await archive.manifest(last, { fromTarget: true });
+  } catch (e) {
+    if (e instanceof DecryptError) {
+      throw new DecryptError(
+        `${last.manifest!.name}: cannot decrypt with the given passphrase/key: an incremental must use the chain's key (use --full to start a new chain with a new key)`,
+        { code: 'CHAIN_KEY_MISMATCH', cause: e },
+      );
+    }
+    throw e;
+  }
+  if (o.allowSourceMismatch) return;
+  const local = Buffer.from(o.source);
+  if (m.hostname !== undefined && m.hostname !== hostname) {
+    throw new ChainError('SOURCE_MISMATCH', `the chain at ${o.backend.describe()} was made on host "${m.hostname}", this is "${hostname}": use --allow-source-mismatch to continue it, or --full`, { exitCode: ExitCode.CONFIG });
+  }
+  if (m.localdir !== undefined && !m.localdir.equals(local)) {
+    throw new ChainError('SOURCE_MISMATCH', `the chain at ${o.backend.describe()} backs up "${m.localdir.toString('utf8')}", not "${o.source}": use --allow-source-mismatch to continue it, or --full`, { exitCode: ExitCode.CONFIG });
+  }
 }
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
@@ -155,184 +140,59 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   if (!Number.isInteger(compressLevel) || compressLevel < 0 || compressLevel > 9) throw new ConfigError(`compress level: expected 0-9, got ${compressLevel}`);
   const encoder = o.encryptor ? gpgEncoder(o.encryptor, compressLevel) : compressLevel > 0 ? gzipEncoder(compressLevel) : plainEncoder;
   const now = o.now ?? (() => Date.now() / 1000);
-  const time = await pickTime(o.backend, now, o.signal);
+  const hostname = o.hostname ?? osHostname();
+
+  const archive = new ArchiveReader(o.backend, o.keys, o.cache);
+  const col = await archive.collection();
+  const { chain, reason } = decide(o, col, now());
+  if (chain) await checkContinuation(o, archive, chain, hostname);
+  const start = chain ? chain.end : await timeAfter(latestTime(col), now, o.signal);
+  const end = chain ? await timeAfter(Math.max(chain.end, latestTime(col)), now, o.signal) : start;
+  const type = chain ? 'inc' : 'full';
+  o.onPlan?.({ type, reason, start, end });
+
   const tmp = await fs.mkdtemp(path.join(o.tempDir ?? tmpdir(), 'tapechain-'));
-  const ctx: SetContext = { spec: { type: 'full', start: time, end: time, encoding: encoder.encoding }, encoder, tmp };
+  let warnings = 0;
+  const warn = (w: WalkWarning) => {
+    warnings++;
+    o.onWarning?.(w);
+  };
+  const writer = new SetWriter({
+    backend: o.backend,
+    spec: { type, start, end, encoding: encoder.encoding },
+    encoder,
+    tmp,
+    ...(o.volsize ? { volsize: o.volsize } : {}),
+    hostname,
+    localdir: Buffer.from(o.source),
+    ...(o.uploadConcurrency ? { uploadConcurrency: o.uploadConcurrency } : {}),
+    ...(o.maxStaged ? { maxStaged: o.maxStaged } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    warn,
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
   try {
-    return await writeSet(o, ctx, srcAbs);
+    const walk = walkTree(Buffer.from(srcAbs), { onWarning: warn });
+    if (!chain) {
+      for await (const e of walk) {
+        if (o.signal?.aborted) throw o.signal.reason;
+        await writer.snapshot(e, true);
+      }
+    } else {
+      for await (const c of diffTree(walk, chainState(archive, chainSets(chain)))) {
+        if (o.signal?.aborted) throw o.signal.reason;
+        if (c.op === 'snapshot') await writer.snapshot(c.entry, c.isNew);
+        else if (c.op === 'deleted') await writer.deleted(c.index, c.old.kind === 'signature');
+        else await writer.diff(c.entry, await c.old.signature());
+      }
+    }
+    await writer.finish();
+    return { ...writer.stats, type, time: end, start, warnings, names: writer.stored };
+  } catch (e) {
+    await writer.abort();
+    throw e;
   } finally {
+    writer.dispose();
     await fs.rm(tmp, { recursive: true, force: true });
   }
 }
-
-async function writeSet(o: BackupOptions, ctx: SetContext, srcAbs: string): Promise<BackupResult> {
-  const name = (kind: NameSpec['kind'], volume?: number) => formatName({ ...ctx.spec, kind, ...(volume !== undefined ? { volume } : {}) });
-  const progress: BackupProgress = { files: 0, bytesRead: 0, volumes: 0, storedBytes: 0 };
-  let warnings = 0;
-  const uploader = new Uploader(o.backend, {
-    concurrency: o.uploadConcurrency ?? 1,
-    maxStaged: o.maxStaged ?? 2,
-    ...(o.signal ? { signal: o.signal } : {}),
-    onStored: (_n, size) => {
-      progress.storedBytes += size;
-      o.onProgress?.({ ...progress });
-    },
-  });
-  const volumes = new VolumeWriter({
-    dir: ctx.tmp,
-    ...(o.volsize ? { volsize: o.volsize } : {}),
-    encoder: ctx.encoder,
-    nameFor: (n) => name('volume', n),
-    onVolume: async (v) => {
-      progress.volumes++;
-      await uploader.enqueue(name('volume', v.number), v.path, v.size);
-    },
-  });
-  const sigName = name('signature');
-  const sigtar = new SigtarWriter(path.join(ctx.tmp, sigName), ctx.encoder);
-  const fileList = new Spool(ctx.tmp, 1 << 20);
-  let filesListed = 0;
-  try {
-    const warn = (w: WalkWarning) => {
-      warnings++;
-      o.onWarning?.(w);
-    };
-    for await (const e of walkTree(Buffer.from(srcAbs), { onWarning: warn })) {
-      if (o.signal?.aborted) throw o.signal.reason;
-      const type = entryType(e.stat);
-      if (!type) continue;
-      if (type === 'file') {
-        const ok = await snapshotFile(e.index, e.path, e.stat, volumes, sigtar, ctx.tmp, progress, warn);
-        if (ok) {
-          fileList.append(Buffer.concat([Buffer.from('new\0'), joinIndex(e.index), Buffer.from([0])]));
-          filesListed++;
-        }
-        continue;
-      }
-      let link: Buffer = Buffer.alloc(0);
-      if (type === 'symlink') {
-        try {
-          link = (await fs.readlink(e.path, { encoding: 'buffer' })) as Buffer;
-        } catch (err) {
-          warn({ code: 'VANISHED', path: e.path, message: (err as Error).message });
-          continue;
-        }
-      }
-      const isDir = type === 'directory';
-      await volumes.add({ index: e.index, header: headerFromStat(entryName('snapshot', e.index, { isDir }), e.stat, type, link) });
-      await sigtar.add(headerFromStat(entryName('snapshot', e.index, { isDir, sigtarRoot: true }), e.stat, type, link));
-    }
-    await volumes.finish();
-    const sig = await sigtar.finish();
-    await uploader.enqueue(sigName, sig.path, sig.size);
-    const manifest = formatManifest({
-      hostname: o.hostname ?? osHostname(),
-      localdir: Buffer.from(o.source),
-      volumes: volumes.volumes.map((v) => ({
-        number: v.number,
-        start: v.start,
-        end: v.end,
-        ...(v.startBlock !== undefined ? { startBlock: v.startBlock } : {}),
-        ...(v.endBlock !== undefined ? { endBlock: v.endBlock } : {}),
-        hashType: 'SHA1' as const,
-        hash: v.sha1,
-      })),
-      files: await readFileList(fileList, filesListed),
-    });
-    const manName = name('manifest');
-    const mw = new EncodedFileWriter(path.join(ctx.tmp, manName), ctx.encoder.encoding === 'gz' ? [] : ctx.encoder.transforms());
-    await mw.write(manifest);
-    const man = await mw.finish();
-    // The manifest goes last, after everything else is stored.
-    await uploader.drain();
-    await uploader.enqueue(manName, man.path, man.size);
-    await uploader.drain();
-    return {
-      type: ctx.spec.type,
-      time: ctx.spec.end,
-      files: progress.files,
-      bytesRead: progress.bytesRead,
-      volumes: volumes.volumes.length,
-      storedBytes: progress.storedBytes,
-      warnings,
-      names: uploader.stored,
-    };
-  } catch (e) {
-    await volumes.abort();
-    await sigtar.abort();
-    await uploader.abort();
-    throw e;
-  } finally {
-    fileList.dispose();
-  }
-}
-
-async function readFileList(s: Spool, n: number): Promise<FileChange[]> {
-  const out: FileChange[] = [];
-  if (n === 0) return out;
-  const parts: Buffer[] = [];
-  for await (const c of s.read()) parts.push(c);
-  const all = Buffer.concat(parts);
-  let pos = 0;
-  while (pos < all.length) {
-    const a = all.indexOf(0, pos);
-    const b = all.indexOf(0, a + 1);
-    out.push({ action: all.toString('latin1', pos, a) as FileChange['action'], path: Buffer.from(all.subarray(a + 1, b)) });
-    pos = b + 1;
-  }
-  return out;
-}
-
-/**
- * Stores one regular file as `snapshot/` (under 64 KiB) or `multivol_snapshot/` chunks,
- * and its signature. Returns false when the file could not be read (a warning).
- */
-async function snapshotFile(
-  index: Index,
-  p: Buffer,
-  st: Stats,
-  volumes: VolumeWriter,
-  sigtar: SigtarWriter,
-  tmp: string,
-  progress: BackupProgress,
-  warn: (w: WalkWarning) => void,
-): Promise<boolean> {
-  const sigSpool = new Spool(tmp);
-  try {
-    const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b));
-    let chunk = 0;
-    let read = 0;
-    try {
-      for await (const data of readChunks(p)) {
-        sig.update(data);
-        read += data.length;
-        if (chunk === 0 && data.length < CHUNK) {
-          await volumes.add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
-          break;
-        }
-        chunk++;
-        const final = data.length < CHUNK;
-        await volumes.add({
-          index,
-          header: { ...headerFromStat(entryName('multivol_snapshot', index, { chunk }), st, 'file'), size: data.length },
-          data,
-          chunk,
-          finalChunk: final,
-        });
-      }
-    } catch (e) {
-      if (chunk > 0) throw withContext(e, `reading ${p.toString('utf8')}`); // entries already written: can't skip
-      warn({ code: 'UNREADABLE_FILE', path: p, message: (e as Error).message });
-      return false;
-    }
-    sig.finish();
-    progress.files++;
-    progress.bytesRead += read;
-    await sigtar.add({ ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
-    return true;
-  } finally {
-    sigSpool.dispose();
-  }
-}
-
-export type { TarBlock };

@@ -27,7 +27,7 @@ export function gzipEncoder(level = 6): Encoder {
 export const plainEncoder: Encoder = { encoding: 'plain', transforms: () => [] };
 
 /** Decodes a stored file's bytes by its encoding. */
-export async function* decodeStored(encoding: StoredEncoding, source: AsyncIterable<Uint8Array>, keys: DecryptKeys): AsyncGenerator<Buffer> {
+export async function* decodeStored(encoding: StoredEncoding, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, keys: DecryptKeys): AsyncGenerator<Buffer> {
   if (encoding === 'gpg') {
     yield* decryptMessage(source, keys);
   } else if (encoding === 'gz') {

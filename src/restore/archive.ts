@@ -1,10 +1,12 @@
 /**
  * Read access to the backup sets at a target: the collection of chains from the file
- * listing, decoded manifests, and volume references for the set reader. Shared by
+ * listing, decoded manifests and signature files (through the local cache when one is
+ * given), and volume references for the set reader. Shared by backup (incrementals),
  * restore, ls, status and verify.
  */
 import type { Backend } from '../backend/backend.js';
 import { getBytes, listAll } from '../backend/backend.js';
+import type { ArchiveCache } from '../cache/archive-cache.js';
 import { buildCollection, type BackupSet, type Collection } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 import { parseManifest, type Manifest } from '../chain/manifest.js';
@@ -15,35 +17,64 @@ import type { VolumeRef } from '../volume/set-reader.js';
 export class ArchiveReader {
   readonly backend: Backend;
   readonly keys: DecryptKeys;
+  readonly cache: ArchiveCache | undefined;
   #collection: Collection | undefined;
+  #names: string[] = [];
 
-  constructor(backend: Backend, keys: DecryptKeys) {
+  constructor(backend: Backend, keys: DecryptKeys, cache?: ArchiveCache) {
     this.backend = backend;
     this.keys = keys;
+    this.cache = cache;
   }
 
   async collection(): Promise<Collection> {
-    this.#collection ??= buildCollection(await listAll(this.backend));
+    if (!this.#collection) {
+      const files = await listAll(this.backend);
+      this.#names = files.map((f) => f.name);
+      this.#collection = buildCollection(files);
+      await this.cache?.prune(this.#names);
+    }
     return this.#collection;
   }
 
   /** Decodes a small stored file (manifest) fully into memory. */
-  async readSmall(name: string): Promise<Buffer> {
+  async #fetchSmall(name: string): Promise<Buffer> {
     const enc = parseName(name)?.encoding ?? 'plain';
     const raw = await getBytes(this.backend, name);
     const parts: Buffer[] = [];
     try {
-      for await (const c of decodeStored(enc, (async function* () { yield raw; })(), this.keys)) parts.push(c);
+      for await (const c of decodeStored(enc, [raw], this.keys)) parts.push(c);
     } catch (e) {
       throw withContext(e, name);
     }
     return Buffer.concat(parts);
   }
 
-  async manifest(set: BackupSet): Promise<Manifest> {
-    if (!set.manifest) throw new IntegrityError(`set ${set.start}: no manifest`);
+  /** The decoded manifest, from the target (verifying the key) or the cache. */
+  async manifestBytes(set: BackupSet, opts: { fromTarget?: boolean } = {}): Promise<Buffer> {
+    if (!set.manifest) throw new IntegrityError(`set ending ${set.end}: no manifest`, { code: 'MISSING_MANIFEST' });
     const name = set.manifest.name;
-    return parseManifest(await this.readSmall(name), name);
+    if (!this.cache || opts.fromTarget) return this.#fetchSmall(name);
+    return this.cache.manifest(name, () => this.#fetchSmall(name));
+  }
+
+  async manifest(set: BackupSet, opts: { fromTarget?: boolean } = {}): Promise<Manifest> {
+    return parseManifest(await this.manifestBytes(set, opts), set.manifest?.name ?? 'manifest');
+  }
+
+  /** The decoded signature file of a set, streamed. */
+  async signatures(set: BackupSet): Promise<AsyncIterable<Buffer>> {
+    if (!set.signature) throw new IntegrityError(`signature file of the set ending ${set.end} is missing`, { code: 'MISSING_SIGNATURE' });
+    const name = set.signature.name;
+    const enc = parseName(name)?.encoding ?? 'plain';
+    const fetch = async function* (this: ArchiveReader): AsyncGenerator<Buffer> {
+      try {
+        yield* decodeStored(enc, (await this.backend.get(name)) as AsyncIterable<Buffer>, this.keys);
+      } catch (e) {
+        throw withContext(e, name);
+      }
+    }.bind(this);
+    return this.cache ? this.cache.signatures(name, fetch) : fetch();
   }
 
   /**

@@ -1,18 +1,21 @@
 /**
  * Restore: pick the chain and sets for the requested time, read each set's volumes in
- * chain order and apply their entries to a staging directory inside the destination;
- * only when every volume has been read and checked (hashes, MDC) are the staged
- * entries moved into place. A failure removes the staging directory and leaves the
- * destination as it was.
+ * chain order (only those whose index range can hold the requested path) and apply
+ * their entries — snapshots, deletions, deltas — to a staging directory inside the
+ * destination. Only when every volume has been read and checked (hashes, MDC) are the
+ * staged entries moved into place. A failure removes the staging directory and leaves
+ * the destination as it was.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Backend } from '../backend/backend.js';
+import type { ArchiveCache } from '../cache/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
+import type { VolumeInfo } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
-import { ChainError, DestinationError, FormatError, withContext } from '../errors.js';
-import { displayIndex } from '../volume/entry-name.js';
+import { ChainError, DestinationError, FormatError, NotFoundError, withContext } from '../errors.js';
+import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import { logicalEntries, rawEntries } from '../volume/set-reader.js';
 import { ArchiveReader } from './archive.js';
 import { applyDirMeta, TreeWriter } from './tree-writer.js';
@@ -22,8 +25,11 @@ export interface RestoreOptions {
   /** Destination directory; created if missing. */
   dest: string;
   keys: DecryptKeys;
+  cache?: ArchiveCache;
   /** Point in time (epoch seconds). @default now (latest) */
   time?: number;
+  /** Restore only this path (an index) and what is below it, at its place under DEST. */
+  path?: Index;
   /** Restore into a non-empty destination, replacing what is there. @default false */
   force?: boolean;
   /** @default true when root */
@@ -37,6 +43,8 @@ export interface RestoreOptions {
 export interface RestoreResult {
   sets: BackupSet[];
   files: number;
+  patched: number;
+  volumesRead: number;
 }
 
 async function prepareDest(dest: string, force: boolean): Promise<{ created: boolean }> {
@@ -61,18 +69,30 @@ async function prepareDest(dest: string, force: boolean): Promise<{ created: boo
   return { created: true };
 }
 
+/**
+ * Whether a volume can hold entries at or below `p` (duplicity's rule): the first
+ * len(p) components of its StartingPath ≤ p ≤ its EndingPath.
+ */
+export function volumeMayHold(v: VolumeInfo, p: Index): boolean {
+  return compareIndex(v.start.slice(0, p.length), p) <= 0 && compareIndex(p, v.end) <= 0;
+}
+
+function isWithin(index: Index, p: Index): boolean {
+  return index.length >= p.length && compareIndex(index.slice(0, p.length), p) === 0;
+}
+
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
-  const archive = new ArchiveReader(o.backend, o.keys);
-  const col = await archive.collection();
-  const picked = pickForTime(col, o.time ?? Number.MAX_SAFE_INTEGER);
+  const archive = new ArchiveReader(o.backend, o.keys, o.cache);
+  const picked = pickForTime(await archive.collection(), o.time ?? Number.MAX_SAFE_INTEGER);
   if (!picked) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
   o.onPicked?.(picked.sets);
+  const sel = o.path ?? [];
   // Read every manifest first: a wrong passphrase or a missing volume fails here,
   // before the destination is touched.
   const plan = [];
   for (const set of picked.sets) {
     const m = await archive.manifest(set);
-    plan.push({ set, volumes: archive.volumeRefs(set, m) });
+    plan.push(archive.volumeRefs(set, m, sel.length ? (v) => volumeMayHold(v, sel) : undefined));
   }
   const dest = path.resolve(o.dest);
   const { created } = await prepareDest(dest, o.force ?? false);
@@ -83,28 +103,33 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     if (created) await fs.rmdir(dest).catch(() => undefined);
     throw new DestinationError(`${dest}: not writable: ${(e as Error).message}`, { cause: e });
   }
+  const owner = o.restoreOwnership ?? process.getuid?.() === 0;
   const writer = new TreeWriter(Buffer.from(staging), {
-    ...(o.restoreOwnership !== undefined ? { restoreOwnership: o.restoreOwnership } : {}),
+    restoreOwnership: owner,
     ...(o.numericOwner !== undefined ? { numericOwner: o.numericOwner } : {}),
     ...(o.onWarning ? { onWarning: o.onWarning } : {}),
   });
+  let found = sel.length === 0;
   try {
-    for (const { volumes } of plan) {
+    for (const volumes of plan) {
       for await (const e of logicalEntries(rawEntries(volumes, o.keys))) {
+        if (!isWithin(e.index, sel)) continue;
+        found = true;
         try {
           if (e.kind === 'snapshot') await writer.snapshot(e.index, e.header, e.data);
           else if (e.kind === 'deleted') await writer.delete(e.index);
-          else if (e.kind === 'diff') throw new FormatError('delta entries need incremental support');
+          else if (e.kind === 'diff') await writer.patch(e.index, e.header, e.data);
           else throw new FormatError(`unexpected ${e.kind} entry in a volume`);
         } catch (err) {
           throw withContext(err, `${e.volume}: ${displayIndex(e.index)}`);
         }
       }
     }
+    if (!found) throw new NotFoundError(`${displayIndex(sel)}: not in the backup at that time`, { code: 'PATH_NOT_FOUND' });
     await writer.finish();
     await commit(Buffer.from(staging), Buffer.from(dest));
-    if (writer.rootHeader) await applyDirMeta(Buffer.from(dest), writer.rootHeader, o.restoreOwnership ?? process.getuid?.() === 0, o.numericOwner ?? false);
-    return { sets: picked.sets, files: writer.files };
+    if (writer.rootHeader && sel.length === 0) await applyDirMeta(Buffer.from(dest), writer.rootHeader, owner, o.numericOwner ?? false);
+    return { sets: picked.sets, files: writer.files, patched: writer.patched, volumesRead: plan.reduce((a, v) => a + v.length, 0) };
   } catch (e) {
     await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
     if (created) await fs.rm(dest, { recursive: true, force: true }).catch(() => undefined);

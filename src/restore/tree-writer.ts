@@ -12,7 +12,8 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { DestinationError, FormatError } from '../errors.js';
+import { applyDelta, fileBasis } from '../diff/patch.js';
+import { DestinationError, FormatError, IntegrityError } from '../errors.js';
 import { localGid, localUid } from '../util/owners.js';
 import { displayIndex, joinIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
@@ -53,7 +54,9 @@ export class TreeWriter {
   /** Scratch directory inside the root for creating special files. */
   readonly #scratch: Buffer;
   rootHeader: TarHeader | undefined;
+  /** Regular files written from snapshots, and files patched with deltas. */
   files = 0;
+  patched = 0;
 
   constructor(root: Buffer, o: TreeWriterOptions = {}) {
     this.root = root;
@@ -70,8 +73,11 @@ export class TreeWriter {
     return Buffer.concat([parent, Buffer.from(`/.tapechain-part-${randomBytes(6).toString('hex')}`)]);
   }
 
-  /** Makes sure every ancestor of `index` is a real directory below the root. */
-  async #parents(index: Index): Promise<Buffer> {
+  /**
+   * Makes sure every ancestor of `index` is a real directory below the root, creating
+   * missing ones; with `create` false, returns null when one is missing instead.
+   */
+  async #parents(index: Index, create = true): Promise<Buffer | null> {
     let p = this.root;
     for (let i = 0; i < index.length - 1; i++) {
       p = Buffer.concat([p, SLASH, index[i]!]);
@@ -79,8 +85,13 @@ export class TreeWriter {
       if (this.#okDirs.has(key)) continue;
       const st = await lstatOrNull(p);
       if (st === null) {
-        await fs.mkdir(p, { mode: 0o700 });
+        if (!create) return null;
+        // an ancestor the archive has no entry for (e.g. above a --path selection)
+        await fs.mkdir(p, { mode: 0o755 });
       } else if (!st.isDirectory()) {
+        // Deleting below a symlink or file: the path is already gone (e.g. a directory
+        // replaced by a symlink, then its old children deleted). Writing: refused.
+        if (!create) return null;
         throw new FormatError(`unsafe archive: ${displayIndex(index)} would be written through ${st.isSymbolicLink() ? 'the symlink' : 'the non-directory'} ${displayIndex(index.slice(0, i + 1))}`, { code: 'UNSAFE_PATH' });
       }
       this.#okDirs.add(key);
@@ -127,7 +138,7 @@ export class TreeWriter {
       this.rootHeader = h;
       return;
     }
-    const parent = await this.#parents(index);
+    const parent = (await this.#parents(index))!;
     const p = this.#path(index);
     if (h.type === 'directory') {
       const st = await this.#clearFor(p, true);
@@ -199,20 +210,37 @@ export class TreeWriter {
     return true;
   }
 
+  /**
+   * Applies a librsync delta to the staged file at `index` (its previous version) and
+   * replaces it with the result, under a temporary name first.
+   */
+  async patch(index: Index, h: TarHeader, delta: AsyncIterable<Buffer>): Promise<void> {
+    const parent = (await this.#parents(index))!;
+    const p = this.#path(index);
+    const st = await lstatOrNull(p);
+    if (!st || !st.isFile()) {
+      throw new IntegrityError(`delta for ${displayIndex(index)} has no earlier version to apply to (chain broken)`, { code: 'DIFF_WITHOUT_BASIS' });
+    }
+    const tmp = this.#tempName(parent);
+    const basis = await fs.open(p, 'r');
+    try {
+      await this.#writeFile(tmp, h, applyDelta(delta, fileBasis(basis, st.size)));
+      await fs.rename(tmp, p);
+      this.patched++;
+    } catch (e) {
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw e;
+    } finally {
+      await basis.close();
+    }
+  }
+
   /** Removes a path and everything below it. */
   async delete(index: Index): Promise<void> {
     if (index.length === 0) return;
-    await this.#parents(index);
+    // Already gone with its parent (deleted/a, then deleted/a/b): nothing to do.
+    if ((await this.#parents(index, false)) === null) return;
     await this.#remove(this.#path(index));
-  }
-
-  /** The current content of a regular file (basis for a delta), or null. */
-  pathOf(index: Index): Buffer {
-    return this.#path(index);
-  }
-
-  async parentsOf(index: Index): Promise<Buffer> {
-    return this.#parents(index);
   }
 
   /** Applies directory metadata, deepest first, and removes scratch space. */

@@ -1,63 +1,84 @@
 import type { Command } from 'commander';
 import { runBackup } from '../../backup/backup.js';
 import { openBackend } from '../../backend/registry.js';
-import { formatTimestamp } from '../../chain/time.js';
+import { formatTimestamp, parseInterval } from '../../chain/time.js';
 import { SymmetricEncryptor } from '../../crypto/encrypt.js';
 import { ConfigError, ExitCode, UsageError } from '../../errors.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { findPassphrase } from '../keys.js';
+import { addCacheOption, addKeyOptions, cacheFor, keysFrom, type CommonFlags } from '../common.js';
 
-interface BackupFlags {
+interface BackupFlags extends CommonFlags {
   encryption: boolean;
-  passphraseFile?: string;
   volsize: string;
-  compressLevel?: string;
+  compressLevel: string;
+  full?: boolean;
+  fullIfOlderThan?: string;
+  allowSourceMismatch?: boolean;
 }
 
 export function registerBackup(program: Command, io: CliIo, setExit: (c: number) => void): void {
-  program
+  const cmd = program
     .command('backup')
-    .description('back up SOURCE to TARGET (a full set on the first run)')
+    .description('back up SOURCE to TARGET: an incremental when a chain exists, else a full')
     .argument('<source>', 'directory to back up')
     .argument('<target>', 'target: a path or file:///abs/path')
+    .option('--full', 'start a new chain with a full backup')
+    .option('--full-if-older-than <age>', 'start a new chain when the current full is older than AGE (s m h D W M Y, e.g. 7D)')
+    .option('--allow-source-mismatch', 'continue a chain made on another host or from another source path')
     .option('--no-encryption', 'write gzip volumes and a plain manifest instead of OpenPGP')
-    .option('--passphrase-file <file>', 'read the passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)')
     .option('--volsize <MiB>', 'volume size in MiB', '200')
-    .option('--compress-level <0-9>', 'zlib level inside the encryption (0: none)', '6')
-    .addHelpText(
-      'after',
-      `
+    .option('--compress-level <0-9>', 'zlib level inside the encryption (0: none)', '6');
+  addKeyOptions(cmd);
+  addCacheOption(cmd);
+  cmd.addHelpText(
+    'after',
+    `
 Examples:
   PASSPHRASE=secret tapechain backup /home/me file:///mnt/backup/home
+  PASSPHRASE=secret tapechain backup --full-if-older-than 1M /home/me /mnt/backup/home
   tapechain backup --no-encryption --volsize 50 ./src /srv/backups/src`,
-    )
-    .action(async (source: string, target: string, flags: BackupFlags) => {
-      const volsize = Number(flags.volsize);
-      if (!Number.isFinite(volsize) || volsize <= 0) throw new UsageError(`--volsize: expected a positive number of MiB, got "${flags.volsize}"`);
-      const level = Number(flags.compressLevel ?? 6);
-      if (!Number.isInteger(level) || level < 0 || level > 9) throw new UsageError(`--compress-level: expected 0-9, got "${flags.compressLevel}"`);
-      let encryptor = null;
-      if (flags.encryption) {
-        const pass = findPassphrase(flags, io);
-        if (!pass) throw new ConfigError('no passphrase: set PASSPHRASE or use --passphrase-file (or --no-encryption)');
-        encryptor = new SymmetricEncryptor(pass);
-      }
-      const backend = openBackend(target);
-      const r = await runBackup({
-        source,
-        backend,
-        encryptor,
-        compressLevel: level,
-        volsize: Math.round(volsize * 1024 * 1024),
-        onWarning: (w) => io.stderr(`warning: ${w.path.toString('utf8')}: ${w.message}\n`),
-      });
-      io.stdout(
-        `${r.type === 'full' ? 'Full' : 'Incremental'} backup ${formatTimestamp(r.time)} to ${backend.describe()}\n` +
-          `  files ${r.files}, read ${bytes(r.bytesRead)}, volumes ${r.volumes}, stored ${bytes(r.storedBytes)}` +
-          (r.warnings ? `, ${r.warnings} warning(s)` : '') +
-          '\n',
-      );
-      if (r.warnings) setExit(ExitCode.WARNINGS);
+  );
+  cmd.action(async (source: string, target: string, flags: BackupFlags) => {
+    const volsize = Number(flags.volsize);
+    if (!Number.isFinite(volsize) || volsize <= 0) throw new UsageError(`--volsize: expected a positive number of MiB, got "${flags.volsize}"`);
+    const level = Number(flags.compressLevel);
+    if (!Number.isInteger(level) || level < 0 || level > 9) throw new UsageError(`--compress-level: expected 0-9, got "${flags.compressLevel}"`);
+    let fullIfOlderThan: number | undefined;
+    if (flags.fullIfOlderThan !== undefined) {
+      fullIfOlderThan = parseInterval(flags.fullIfOlderThan);
+      if (fullIfOlderThan === undefined) throw new UsageError(`--full-if-older-than: expected an interval such as 7D or 1M, got "${flags.fullIfOlderThan}"`);
+    }
+    const keys = keysFrom(flags, io);
+    let encryptor = null;
+    if (flags.encryption) {
+      if (!keys.passphrase) throw new ConfigError('no passphrase: set PASSPHRASE or use --passphrase-file (or --no-encryption)');
+      encryptor = new SymmetricEncryptor(keys.passphrase);
+    }
+    const backend = openBackend(target);
+    const r = await runBackup({
+      source,
+      backend,
+      encryptor,
+      keys,
+      cache: cacheFor(target, flags, io),
+      full: flags.full ?? false,
+      ...(fullIfOlderThan !== undefined ? { fullIfOlderThan } : {}),
+      allowSourceMismatch: flags.allowSourceMismatch ?? false,
+      compressLevel: level,
+      volsize: Math.round(volsize * 1024 * 1024),
+      onWarning: (w) => io.stderr(`warning: ${w.path.toString('utf8')}: ${w.message}\n`),
+      onPlan: (p) => {
+        if (p.type === 'full' && p.reason) io.stderr(`Starting a new chain with a full backup: ${p.reason}\n`);
+      },
     });
+    const name = r.type === 'full' ? formatTimestamp(r.time) : `${formatTimestamp(r.start)}.to.${formatTimestamp(r.time)}`;
+    io.stdout(
+      `${r.type === 'full' ? 'Full' : 'Incremental'} backup ${name} to ${backend.describe()}\n` +
+        `  files stored ${r.files} (${r.changed} changed, ${r.deleted} deleted), read ${bytes(r.bytesRead)}, volumes ${r.volumes}, stored ${bytes(r.storedBytes)}` +
+        (r.warnings ? `, ${r.warnings} warning(s)` : '') +
+        '\n',
+    );
+    if (r.warnings) setExit(ExitCode.WARNINGS);
+  });
 }

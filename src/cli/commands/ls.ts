@@ -1,15 +1,12 @@
 import type { Command } from 'commander';
 import { openBackend } from '../../backend/registry.js';
-import { parseUserTime } from '../../chain/time.js';
 import { listFiles } from '../../inspect/list-files.js';
 import { indexToPath } from '../../volume/entry-name.js';
 import { pickedLine } from '../format.js';
 import type { CliIo } from '../io.js';
-import { findPassphrase } from '../keys.js';
+import { addCacheOption, addKeyOptions, addTimeOption, cacheFor, keysFrom, timeFrom, type CommonFlags } from '../common.js';
 
-interface LsFlags {
-  passphraseFile?: string;
-  time?: string;
+interface LsFlags extends CommonFlags {
   json?: boolean;
 }
 
@@ -21,20 +18,23 @@ function modeString(type: string, mode: number): string {
 }
 
 export function registerLs(program: Command, io: CliIo): void {
-  program
+  const cmd = program
     .command('ls')
     .description('list the files of the backup at TARGET (latest state, or at --time)')
     .argument('<target>', 'target: a path or file:///abs/path')
-    .option('--passphrase-file <file>', 'read the passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)')
-    .option('-t, --time <time>', 'list the state at TIME')
-    .option('--json', 'one JSON object per line')
-    .addHelpText('after', '\nExample:\n  PASSPHRASE=secret tapechain ls /mnt/backup/home')
+    .option('--json', 'one JSON object per line');
+  addTimeOption(cmd, 'list the state');
+  addKeyOptions(cmd);
+  addCacheOption(cmd);
+  cmd
+    .addHelpText('after', '\nExamples:\n  PASSPHRASE=secret tapechain ls /mnt/backup/home\n  PASSPHRASE=secret tapechain ls --time 2W --json /mnt/backup/home')
     .action(async (target: string, flags: LsFlags) => {
-      const pass = findPassphrase(flags, io);
+      const time = timeFrom(flags);
       for await (const e of listFiles({
         backend: openBackend(target),
-        keys: pass ? { passphrase: pass } : {},
-        ...(flags.time ? { time: parseUserTime(flags.time) } : {}),
+        keys: keysFrom(flags, io),
+        cache: cacheFor(target, flags, io),
+        ...(time !== undefined ? { time } : {}),
         onPicked: (sets) => io.stderr(pickedLine(sets)),
       })) {
         const h = e.header;

@@ -1,50 +1,60 @@
 import type { Command } from 'commander';
 import { openBackend } from '../../backend/registry.js';
-import { parseUserTime } from '../../chain/time.js';
 import { runRestore } from '../../restore/restore.js';
+import { pathToIndex } from '../../volume/entry-name.js';
+import { UsageError } from '../../errors.js';
+import { addCacheOption, addKeyOptions, addTimeOption, cacheFor, keysFrom, timeFrom, type CommonFlags } from '../common.js';
 import { pickedLine } from '../format.js';
 import type { CliIo } from '../io.js';
-import { findPassphrase } from '../keys.js';
 
-interface RestoreFlags {
-  passphraseFile?: string;
-  time?: string;
+interface RestoreFlags extends CommonFlags {
+  path?: string;
   force?: boolean;
   numericOwner?: boolean;
   ownership: boolean;
 }
 
 export function registerRestore(program: Command, io: CliIo): void {
-  program
+  const cmd = program
     .command('restore')
-    .description('restore the backup at TARGET into DEST')
+    .description('restore the backup at TARGET into DEST (latest state, or at --time)')
     .argument('<target>', 'target: a path or file:///abs/path')
     .argument('<dest>', 'directory to restore into (must be empty unless --force)')
-    .option('--passphrase-file <file>', 'read the passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)')
-    .option('-t, --time <time>', 'restore the state at TIME (now, 3D, 2026-11-21, 20261121T232154Z, epoch seconds)')
+    .option('--path <rel>', 'restore only this file or directory (relative to the backed-up root), at its place under DEST')
     .option('--force', 'restore into a non-empty DEST, replacing entries of the same name')
     .option('--numeric-owner', 'use stored numeric uid/gid, not names')
-    .option('--no-ownership', 'do not restore file ownership (default when not root)')
-    .addHelpText(
-      'after',
-      `
+    .option('--no-ownership', 'do not restore file ownership (default when not root)');
+  addTimeOption(cmd, 'restore the state');
+  addKeyOptions(cmd);
+  addCacheOption(cmd);
+  cmd.addHelpText(
+    'after',
+    `
 Examples:
   PASSPHRASE=secret tapechain restore file:///mnt/backup/home /tmp/home-restored
-  PASSPHRASE=secret tapechain restore --time 3D /mnt/backup/home /tmp/home-3-days-ago`,
-    )
-    .action(async (target: string, dest: string, flags: RestoreFlags) => {
-      const pass = findPassphrase(flags, io);
-      const r = await runRestore({
-        backend: openBackend(target),
-        dest,
-        keys: pass ? { passphrase: pass } : {},
-        ...(flags.time ? { time: parseUserTime(flags.time) } : {}),
-        force: flags.force ?? false,
-        ...(flags.ownership === false ? { restoreOwnership: false } : {}),
-        numericOwner: flags.numericOwner ?? false,
-        onPicked: (sets) => io.stderr(pickedLine(sets)),
-        onWarning: (m) => io.stderr(`warning: ${m}\n`),
-      });
-      io.stdout(`Restored ${r.files} file(s) into ${dest}\n`);
+  PASSPHRASE=secret tapechain restore --time 3D /mnt/backup/home /tmp/home-3-days-ago
+  PASSPHRASE=secret tapechain restore --path me/.ssh --time 2026-11-01 /mnt/backup/home /tmp/ssh`,
+  );
+  cmd.action(async (target: string, dest: string, flags: RestoreFlags) => {
+    let sel;
+    if (flags.path !== undefined) {
+      sel = pathToIndex(Buffer.from(flags.path.replace(/^\/+/, '')));
+      if (sel.some((c) => c.toString() === '..' || c.toString() === '.')) throw new UsageError(`--path: "${flags.path}" must be a plain relative path`);
+    }
+    const time = timeFrom(flags);
+    const r = await runRestore({
+      backend: openBackend(target),
+      dest,
+      keys: keysFrom(flags, io),
+      cache: cacheFor(target, flags, io),
+      ...(time !== undefined ? { time } : {}),
+      ...(sel ? { path: sel } : {}),
+      force: flags.force ?? false,
+      ...(flags.ownership === false ? { restoreOwnership: false } : {}),
+      numericOwner: flags.numericOwner ?? false,
+      onPicked: (sets) => io.stderr(pickedLine(sets)),
+      onWarning: (m) => io.stderr(`warning: ${m}\n`),
     });
+    io.stdout(`Restored into ${dest}: ${r.files} file(s) written, ${r.patched} patched, from ${r.volumesRead} volume(s) of ${r.sets.length} set(s)\n`);
+  });
 }

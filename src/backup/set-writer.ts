@@ -1,0 +1,363 @@
+/**
+ * Writes one backup set: entries go to the volume writer (and from there to the
+ * uploader, volume by volume) and, in the same pass, to the signature file; at the end
+ * the signature file and then the manifest are uploaded, the manifest last so that an
+ * interrupted run never leaves a set that looks complete.
+ */
+import { constants as fsc, type Stats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Backend } from '../backend/backend.js';
+import { formatName, type NameSpec } from '../chain/file-naming.js';
+import { formatManifest, type FileChange } from '../chain/manifest.js';
+import type { Encoder } from '../crypto/encoding.js';
+import { DeltaBuilder } from '../diff/delta.js';
+import { SignatureIndex } from '../diff/signature-index.js';
+import { blockSizeFor, SignatureBuilder } from '../diff/signature.js';
+import { withContext } from '../errors.js';
+import { Spool } from '../util/spool.js';
+import { EncodedFileWriter } from '../volume/encoded-file.js';
+import { entryName, joinIndex, type Index } from '../volume/entry-name.js';
+import { BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
+import { VolumeWriter } from '../volume/volume-writer.js';
+import { deletedHeader, entryType, headerFromStat } from './entry-meta.js';
+import { Uploader } from './uploader.js';
+import type { WalkEntry, WalkWarning } from './walk.js';
+
+/** Duplicity reads data streams in 64 KiB pieces; each piece is one tar entry. */
+export const CHUNK = 65536;
+
+export interface SetStats {
+  files: number;
+  bytesRead: number;
+  changed: number;
+  deleted: number;
+  volumes: number;
+  storedBytes: number;
+  deltaBytes: number;
+}
+
+export interface SetWriterOptions {
+  backend: Backend;
+  spec: Omit<NameSpec, 'kind' | 'volume'>;
+  encoder: Encoder;
+  tmp: string;
+  volsize?: number;
+  hostname: string;
+  localdir: Buffer;
+  uploadConcurrency?: number;
+  maxStaged?: number;
+  signal?: AbortSignal;
+  warn: (w: WalkWarning) => void;
+  onProgress?: (s: SetStats) => void;
+}
+
+/** Reads a file in 64 KiB pieces (the last one shorter, possibly empty). */
+async function* readChunks(p: Buffer): AsyncGenerator<Buffer> {
+  const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      let n = 0;
+      while (n < CHUNK) {
+        const { bytesRead } = await fh.read(buf, n, CHUNK - n, null);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      yield buf.subarray(0, n);
+      if (n < CHUNK) return;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes a sigtar (a plain tar stream with end marker) through an encoder. */
+class SigtarWriter {
+  readonly #w: EncodedFileWriter;
+  #bytes = 0;
+  constructor(file: string, encoder: Encoder) {
+    this.#w = new EncodedFileWriter(file, encoder.transforms());
+  }
+  async #write(b: Buffer): Promise<void> {
+    this.#bytes += b.length;
+    await this.#w.write(b);
+  }
+  async add(h: TarHeader, data?: Spool): Promise<void> {
+    await this.#write(encodeHeader(h));
+    if (!data || data.size === 0) return;
+    for await (const c of data.read()) await this.#write(c);
+    const pad = padding(data.size);
+    if (pad) await this.#write(Buffer.alloc(pad));
+  }
+  async finish() {
+    // Python's TarFile.close(): two zero blocks, padded to a 10240-byte record.
+    const end = 2 * BLOCK + ((10240 - ((this.#bytes + 2 * BLOCK) % 10240)) % 10240);
+    await this.#write(Buffer.alloc(end));
+    return this.#w.finish();
+  }
+  abort() {
+    return this.#w.abort();
+  }
+}
+
+/**
+ * Cuts a byte stream of unknown length (a delta) into duplicity's entries: one entry
+ * when it is under 64 KiB, else 64 KiB multivol chunks with a final shorter (possibly
+ * empty) one. One full chunk is held back until it is known whether more follows.
+ */
+class StreamChunker {
+  #parts: Buffer[] = [];
+  #size = 0;
+  #chunks = 0;
+  constructor(private readonly out: (data: Buffer, chunk: number | undefined, final: boolean) => Promise<void>) {}
+  /** Entries emitted so far. */
+  get emitted(): number {
+    return this.#chunks;
+  }
+  push(b: Buffer): void {
+    this.#parts.push(b);
+    this.#size += b.length;
+  }
+  /** Emits every chunk that is surely not the last. */
+  async flush(): Promise<void> {
+    while (this.#size > CHUNK) {
+      const all = Buffer.concat(this.#parts);
+      this.#parts = [all.subarray(CHUNK)];
+      this.#size = all.length - CHUNK;
+      await this.out(all.subarray(0, CHUNK), ++this.#chunks, false);
+    }
+  }
+  async end(): Promise<void> {
+    await this.flush();
+    const rest = Buffer.concat(this.#parts);
+    if (this.#chunks === 0 && rest.length < CHUNK) return this.out(rest, undefined, true);
+    if (rest.length === CHUNK) {
+      await this.out(rest, ++this.#chunks, false);
+      return this.out(Buffer.alloc(0), ++this.#chunks, true);
+    }
+    return this.out(rest, ++this.#chunks, true);
+  }
+}
+
+export class SetWriter {
+  readonly #o: SetWriterOptions;
+  readonly #uploader: Uploader;
+  readonly #volumes: VolumeWriter;
+  readonly #sigtar: SigtarWriter;
+  readonly #files: Spool;
+  #listed = 0;
+  readonly stats: SetStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, volumes: 0, storedBytes: 0, deltaBytes: 0 };
+
+  constructor(o: SetWriterOptions) {
+    this.#o = o;
+    this.#uploader = new Uploader(o.backend, {
+      concurrency: o.uploadConcurrency ?? 1,
+      maxStaged: o.maxStaged ?? 2,
+      ...(o.signal ? { signal: o.signal } : {}),
+      onStored: (_n, size) => {
+        this.stats.storedBytes += size;
+        o.onProgress?.({ ...this.stats });
+      },
+    });
+    this.#volumes = new VolumeWriter({
+      dir: o.tmp,
+      ...(o.volsize ? { volsize: o.volsize } : {}),
+      encoder: o.encoder,
+      nameFor: (n) => this.name('volume', n),
+      onVolume: async (v) => {
+        this.stats.volumes++;
+        await this.#uploader.enqueue(this.name('volume', v.number), v.path, v.size);
+      },
+    });
+    this.#sigtar = new SigtarWriter(path.join(o.tmp, this.name('signature')), o.encoder);
+    this.#files = new Spool(o.tmp, 1 << 20);
+  }
+
+  name(kind: NameSpec['kind'], volume?: number): string {
+    return formatName({ ...this.#o.spec, kind, ...(volume !== undefined ? { volume } : {}) });
+  }
+
+  #list(action: FileChange['action'], index: Index): void {
+    this.#files.append(Buffer.concat([Buffer.from(`${action}\0`), joinIndex(index), Buffer.from([0])]));
+    this.#listed++;
+  }
+
+  /** Stores the whole current state of a path (new, or changed type/metadata). */
+  async snapshot(e: WalkEntry, isNew: boolean): Promise<void> {
+    const type = entryType(e.stat);
+    if (!type) return;
+    if (type === 'file') {
+      if (await this.#snapshotFile(e.index, e.path, e.stat)) this.#list(isNew ? 'new' : 'changed', e.index);
+      return;
+    }
+    let link: Buffer = Buffer.alloc(0);
+    if (type === 'symlink') {
+      try {
+        link = (await fs.readlink(e.path, { encoding: 'buffer' })) as Buffer;
+      } catch (err) {
+        this.#o.warn({ code: 'VANISHED', path: e.path, message: (err as Error).message });
+        return;
+      }
+    }
+    const isDir = type === 'directory';
+    if (!isNew) this.stats.changed++;
+    await this.#volumes.add({ index: e.index, header: headerFromStat(entryName('snapshot', e.index, { isDir }), e.stat, type, link) });
+    await this.#sigtar.add(headerFromStat(entryName('snapshot', e.index, { isDir, sigtarRoot: true }), e.stat, type, link));
+  }
+
+  /** Records that a path present in the previous state is gone. */
+  async deleted(index: Index, wasFile: boolean): Promise<void> {
+    this.stats.deleted++;
+    await this.#volumes.add({ index, header: deletedHeader(entryName('deleted', index)) });
+    await this.#sigtar.add(deletedHeader(entryName('deleted', index)));
+    if (wasFile) this.#list('deleted', index);
+  }
+
+  /**
+   * Stores one regular file as `snapshot/` (under 64 KiB) or `multivol_snapshot/` chunks,
+   * and its new signature. Returns false when the file could not be read (a warning).
+   */
+  async #snapshotFile(index: Index, p: Buffer, st: Stats): Promise<boolean> {
+    const sigSpool = new Spool(this.#o.tmp);
+    try {
+      const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b));
+      let chunk = 0;
+      let read = 0;
+      try {
+        for await (const data of readChunks(p)) {
+          sig.update(data);
+          read += data.length;
+          if (chunk === 0 && data.length < CHUNK) {
+            await this.#volumes.add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
+            break;
+          }
+          chunk++;
+          await this.#volumes.add({
+            index,
+            header: { ...headerFromStat(entryName('multivol_snapshot', index, { chunk }), st, 'file'), size: data.length },
+            data,
+            chunk,
+            finalChunk: data.length < CHUNK,
+          });
+        }
+      } catch (e) {
+        if (chunk > 0) throw withContext(e, `reading ${p.toString('utf8')}`); // entries already written: can't skip
+        this.#o.warn({ code: 'UNREADABLE_FILE', path: p, message: (e as Error).message });
+        return false;
+      }
+      sig.finish();
+      this.stats.files++;
+      this.stats.bytesRead += read;
+      await this.#sigtar.add({ ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
+      return true;
+    } finally {
+      sigSpool.dispose();
+    }
+  }
+
+  /** Stores a changed regular file as a librsync delta against its old signature. */
+  async diff(e: WalkEntry, oldSignature: Buffer): Promise<void> {
+    const { index, path: p, stat: st } = e;
+    const sigSpool = new Spool(this.#o.tmp);
+    try {
+      const newSig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b));
+      const chunker = new StreamChunker(async (data, chunk, final) => {
+        const name = chunk === undefined ? entryName('diff', index) : entryName('multivol_diff', index, { chunk });
+        await this.#volumes.add({
+          index,
+          header: { ...headerFromStat(name, st, 'file'), size: data.length },
+          data,
+          ...(chunk !== undefined ? { chunk, finalChunk: final } : {}),
+        });
+      });
+      const delta = new DeltaBuilder(new SignatureIndex(oldSignature, `signature of ${p.toString('utf8')}`), (b) => chunker.push(b));
+      let read = 0;
+      let started = false;
+      try {
+        for await (const data of readChunks(p)) {
+          newSig.update(data);
+          delta.update(data);
+          read += data.length;
+          await chunker.flush();
+          started = chunker.emitted > 0;
+        }
+      } catch (err) {
+        if (started) throw withContext(err, `reading ${p.toString('utf8')}`);
+        this.#o.warn({ code: 'UNREADABLE_FILE', path: p, message: (err as Error).message });
+        return;
+      }
+      delta.finish();
+      newSig.finish();
+      await chunker.end();
+      this.stats.files++;
+      this.stats.changed++;
+      this.stats.bytesRead += read;
+      this.stats.deltaBytes += delta.written;
+      this.#list('changed', index);
+      await this.#sigtar.add({ ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
+    } finally {
+      sigSpool.dispose();
+    }
+  }
+
+  /** Closes the last volume, uploads the signature file and then the manifest. */
+  async finish(): Promise<void> {
+    await this.#volumes.finish();
+    const sig = await this.#sigtar.finish();
+    await this.#uploader.enqueue(this.name('signature'), sig.path, sig.size);
+    const manifest = formatManifest({
+      hostname: this.#o.hostname,
+      localdir: this.#o.localdir,
+      volumes: this.#volumes.volumes.map((v) => ({
+        number: v.number,
+        start: v.start,
+        end: v.end,
+        ...(v.startBlock !== undefined ? { startBlock: v.startBlock } : {}),
+        ...(v.endBlock !== undefined ? { endBlock: v.endBlock } : {}),
+        hashType: 'SHA1' as const,
+        hash: v.sha1,
+      })),
+      files: await this.#fileList(),
+    });
+    const manName = this.name('manifest');
+    const plainManifest = this.#o.encoder.encoding !== 'gpg';
+    const mw = new EncodedFileWriter(path.join(this.#o.tmp, manName), plainManifest ? [] : this.#o.encoder.transforms());
+    await mw.write(manifest);
+    const man = await mw.finish();
+    // The manifest goes last, after everything else is stored.
+    await this.#uploader.drain();
+    await this.#uploader.enqueue(manName, man.path, man.size);
+    await this.#uploader.drain();
+  }
+
+  get stored(): string[] {
+    return this.#uploader.stored;
+  }
+
+  async #fileList(): Promise<FileChange[]> {
+    const out: FileChange[] = [];
+    if (this.#listed === 0) return out;
+    const parts: Buffer[] = [];
+    for await (const c of this.#files.read()) parts.push(c);
+    const all = Buffer.concat(parts);
+    let pos = 0;
+    while (pos < all.length) {
+      const a = all.indexOf(0, pos);
+      const b = all.indexOf(0, a + 1);
+      out.push({ action: all.toString('latin1', pos, a) as FileChange['action'], path: Buffer.from(all.subarray(a + 1, b)) });
+      pos = b + 1;
+    }
+    return out;
+  }
+
+  async abort(): Promise<void> {
+    await this.#volumes.abort();
+    await this.#sigtar.abort();
+    await this.#uploader.abort();
+  }
+
+  dispose(): void {
+    this.#files.dispose();
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The local archive directory: plain copies of manifests and gzipped copies of signature
+ * files, so incrementals, ls and status need not download and decrypt them each run.
+ * Same layout as duplicity's cache (`<archive-dir>/<md5 of the target URL>/`, manifest
+ * plain, `*.sigtar.gz`). The target is authoritative: missing entries are fetched and
+ * decoded on first use, entries whose set is gone from the target are removed.
+ * Writes are temp + rename, so a crash never leaves a half-written cache file.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { homedir } from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { parseName } from '../chain/file-naming.js';
+
+/** `$XDG_CACHE_HOME/tapechain` or `~/.cache/tapechain`. */
+export function defaultArchiveDir(env: Record<string, string | undefined> = process.env): string {
+  return path.join(env['XDG_CACHE_HOME'] || path.join(homedir(), '.cache'), 'tapechain');
+}
+
+/** The cache folder name for a target: MD5 of the URL as typed, as duplicity does. */
+export function cacheName(target: string): string {
+  return createHash('md5').update(target).digest('hex');
+}
+
+/** The cache name of a remote file: manifests plain, signatures `.sigtar.gz`. */
+export function localName(remote: string): string | undefined {
+  const p = parseName(remote);
+  if (!p) return undefined;
+  const base = remote.replace(/\.(gpg|gz|g|z)$/, '');
+  if (p.kind === 'manifest') return base;
+  if (p.kind === 'signature') return `${base}.gz`;
+  return undefined;
+}
+
+export class ArchiveCache {
+  readonly dir: string;
+  #ready: Promise<void> | undefined;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  #ensure(): Promise<void> {
+    this.#ready ??= fs.mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
+    return this.#ready;
+  }
+
+  async #writeAtomic(name: string, write: (file: string) => Promise<void>): Promise<void> {
+    await this.#ensure();
+    const tmp = path.join(this.dir, `.tmp-${randomBytes(6).toString('hex')}`);
+    try {
+      await write(tmp);
+      await fs.rename(tmp, path.join(this.dir, name));
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  async #exists(name: string): Promise<boolean> {
+    return fs.access(path.join(this.dir, name)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** The decoded manifest of remote file `remote`, fetched with `fetch` when not cached. */
+  async manifest(remote: string, fetch: () => Promise<Buffer>): Promise<Buffer> {
+    const local = localName(remote)!;
+    try {
+      return await fs.readFile(path.join(this.dir, local));
+    } catch {
+      const data = await fetch();
+      await this.#writeAtomic(local, (f) => fs.writeFile(f, data, { mode: 0o600 })).catch(() => undefined);
+      return data;
+    }
+  }
+
+  /**
+   * The decoded signature file as a stream; when not cached, `fetch` streams it from
+   * the target and a gzipped copy is stored first.
+   */
+  async signatures(remote: string, fetch: () => AsyncIterable<Buffer>): Promise<AsyncIterable<Buffer>> {
+    const local = localName(remote)!;
+    if (!(await this.#exists(local))) {
+      await this.#writeAtomic(local, (f) => pipeline(Readable.from(fetch()), createGzip({ level: 1 }), createWriteStream(f, { mode: 0o600 })));
+    }
+    const gunzip = createGunzip();
+    const src = createReadStream(path.join(this.dir, local));
+    src.on('error', (e) => gunzip.destroy(e));
+    return src.pipe(gunzip);
+  }
+
+  /** Removes cached files whose remote counterpart is gone (the target is authoritative). */
+  async prune(remoteNames: Iterable<string>): Promise<void> {
+    const keep = new Set<string>();
+    for (const n of remoteNames) {
+      const l = localName(n);
+      if (l) keep.add(l);
+    }
+    let names: string[];
+    try {
+      names = await fs.readdir(this.dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (n.startsWith('.tmp-') || (parseName(n) && !keep.has(n))) await fs.rm(path.join(this.dir, n), { force: true });
+    }
+  }
+}
