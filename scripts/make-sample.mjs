@@ -76,6 +76,25 @@ function state3(d) {
 }
 
 const states = [state1, state2, state3];
+
+/** path → "type mode mtime size sha256|target" for every entry below `dir`. */
+function describe(dir, rel = '') {
+  const out = {};
+  for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${name}` : name;
+    const p = path.join(dir, r);
+    const st = fs.lstatSync(p);
+    if (st.isSymbolicLink()) out[r] = `l ${fs.readlinkSync(p)}`;
+    else if (st.isDirectory()) {
+      out[r] = `d ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)}`;
+      Object.assign(out, describe(dir, r));
+    } else {
+      const sha = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+      out[r] = `f ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${st.size} ${sha}`;
+    }
+  }
+  return out;
+}
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tapechain-sample-'));
 try {
   const src = path.join(work, 'source');
@@ -83,16 +102,20 @@ try {
   const sourceOnly = process.argv.includes('--source-only');
   const archive = path.join(sample, 'archive');
   if (!sourceOnly) fs.rmSync(archive, { recursive: true, force: true });
+  const expected = [];
   for (const [i, apply] of states.entries()) {
     apply(src);
     fs.utimesSync(src, T0 + i * 86400, T0 + i * 86400);
     if (sourceOnly) continue;
-    execFileSync(path.join(root, 'bin/tapechain'), ['backup', '--volsize', '0.25', src, archive], {
-      env: { ...process.env, PASSPHRASE },
+    execFileSync(path.join(root, 'bin/tapechain'), ['backup', '--volsize', '0.25', 'source', archive], {
+      env: { ...process.env, PASSPHRASE, XDG_CACHE_HOME: path.join(work, 'cache') },
       stdio: 'inherit',
+      cwd: work,
     });
+    expected.push(describe(src));
     if (i < states.length - 1) await new Promise((r) => setTimeout(r, 1100)); // distinct set times
   }
+  if (!sourceOnly) fs.writeFileSync(path.join(sample, 'states.json'), JSON.stringify(expected, null, 1) + '\n');
   fs.rmSync(path.join(sample, 'source'), { recursive: true, force: true });
   fs.cpSync(src, path.join(sample, 'source'), { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
 } finally {

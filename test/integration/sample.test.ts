@@ -1,0 +1,110 @@
+/**
+ * Format regression: volumes-sample/archive, a chain an earlier tapechain wrote, must
+ * keep decoding to the recorded state at every point in time (states.json), and to
+ * the committed final tree; damaged copies must fail with errors that name the file.
+ */
+import { describe, expect, test } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { formatTimestamp } from '../../src/chain/time.js';
+import { runCli } from '../helpers/cli.js';
+import { setTimes } from '../helpers/chain.js';
+import { tempDirs } from '../helpers/tmp.js';
+
+const tmp = tempDirs();
+const SAMPLE = path.resolve('volumes-sample');
+const ARCHIVE = path.join(SAMPLE, 'archive');
+const states = JSON.parse(fs.readFileSync(path.join(SAMPLE, 'states.json'), 'utf8')) as Record<string, string>[];
+
+function describe2(dir: string, rel = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${name}` : name;
+    const p = path.join(dir, r);
+    const st = fs.lstatSync(p);
+    if (st.isSymbolicLink()) out[r] = `l ${fs.readlinkSync(p)}`;
+    else if (st.isDirectory()) {
+      out[r] = `d ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)}`;
+      Object.assign(out, describe2(dir, r));
+    } else {
+      const sha = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+      out[r] = `f ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${st.size} ${sha}`;
+    }
+  }
+  return out;
+}
+
+const env = (dir: string) => ({ PASSPHRASE: 'tapechain-sample', XDG_CACHE_HOME: path.join(dir, 'cache') });
+
+describe('volumes-sample', () => {
+  const times = setTimes(ARCHIVE);
+
+  test('holds a full and at least two incrementals, several volumes in the full', () => {
+    expect(times.length).toBe(states.length);
+    expect(times.length).toBeGreaterThanOrEqual(3);
+    expect(fs.readdirSync(ARCHIVE).filter((n) => n.startsWith('duplicity-full.') && n.includes('.vol')).length).toBeGreaterThan(1);
+  });
+
+  test.each(states.map((s, i) => [i, s] as const))('state %d restores exactly', async (i, want) => {
+    const dir = tmp('sample');
+    const out = path.join(dir, 'out');
+    const r = await runCli(['restore', '--time', formatTimestamp(times[i]!), ARCHIVE, out], env(dir));
+    expect(r.code).toBe(0);
+    expect(describe2(out)).toEqual(want);
+  });
+
+  test.each(states.map((s, i) => [i, s] as const))('ls at state %d lists it', async (i, want) => {
+    const dir = tmp('sample-ls');
+    const r = await runCli(['ls', '--json', '--time', formatTimestamp(times[i]!), ARCHIVE], env(dir));
+    expect(r.code).toBe(0);
+    const paths = r.stdout.trim().split('\n').map((l) => JSON.parse(l).path as string);
+    expect(paths).toEqual(['.', ...Object.keys(want).sort((a, b) => Buffer.compare(Buffer.from(a.replace(/\//g, '\0')), Buffer.from(b.replace(/\//g, '\0'))))]);
+  });
+
+  test('the latest state has the content of volumes-sample/source', async () => {
+    const dir = tmp('sample-src');
+    const out = path.join(dir, 'out');
+    expect((await runCli(['restore', ARCHIVE, out], env(dir))).code).toBe(0);
+    const strip = (d: Record<string, string>) => Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v.startsWith('f') ? v.split(' ').slice(3).join(' ') : v[0]!]));
+    expect(strip(describe2(out))).toEqual(strip(describe2(path.join(SAMPLE, 'source'))));
+  });
+
+  describe('damaged copies', () => {
+    const copy = (dir: string) => {
+      const t = path.join(dir, 'archive');
+      fs.cpSync(ARCHIVE, t, { recursive: true });
+      return t;
+    };
+
+    test('a missing volume is named', async () => {
+      const dir = tmp('dmg');
+      const t = copy(dir);
+      const vol = fs.readdirSync(t).find((n) => n.startsWith('duplicity-full.') && n.includes('.vol2.'))!;
+      fs.rmSync(path.join(t, vol));
+      const r = await runCli(['restore', t, path.join(dir, 'out')], env(dir));
+      expect(r.code).toBe(6);
+      expect(r.stderr).toMatch(/volume 2 is listed but missing/);
+      expect(fs.existsSync(path.join(dir, 'out'))).toBe(false);
+    });
+
+    test('a truncated manifest is named', async () => {
+      const dir = tmp('dmg');
+      const t = copy(dir);
+      const man = fs.readdirSync(t).find((n) => n.startsWith('duplicity-inc.') && n.endsWith('.manifest.gpg'))!;
+      const b = fs.readFileSync(path.join(t, man));
+      fs.writeFileSync(path.join(t, man), b.subarray(0, b.length - 30));
+      const r = await runCli(['restore', t, path.join(dir, 'out')], env(dir));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(man);
+      expect(fs.existsSync(path.join(dir, 'out'))).toBe(false);
+    });
+
+    test('a wrong passphrase is one clear line', async () => {
+      const dir = tmp('dmg');
+      const r = await runCli(['restore', ARCHIVE, path.join(dir, 'out')], { ...env(dir), PASSPHRASE: 'wrong' });
+      expect(r.code).toBe(7);
+      expect(r.stderr.trim().split('\n').pop()).toMatch(/^tapechain: duplicity-full\.\d{8}T\d{6}Z\.manifest\.gpg: wrong passphrase/);
+    });
+  });
+});
