@@ -12,6 +12,9 @@ import * as fs from 'node:fs/promises';
 import { hostname as osHostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Backend } from '../backend/backend.js';
+import { getBytes } from '../backend/backend.js';
+import { parseName } from '../chain/file-naming.js';
+import { keyPacketInfo } from '../crypto/decrypt.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { chainSets, type Chain, type Collection } from '../chain/collection.js';
 import { formatTimestamp } from '../chain/time.js';
@@ -101,20 +104,37 @@ function decide(o: BackupOptions, col: Collection, now: number): Decision {
   return { chain, reason: '' };
 }
 
-/** Checks, before anything is written, that the chain can be continued by this run. */
+/**
+ * Checks, before anything is written, that this run may continue the chain: the same
+ * encryption (passphrase, or the same recipient keys, read from the stored manifest's
+ * key packets), and the same host and source path unless allowed otherwise.
+ */
 async function checkContinuation(o: BackupOptions, archive: ArchiveReader, chain: Chain, hostname: string): Promise<void> {
   const last = chain.incs[chain.incs.length - 1] ?? chain.full;
+  const name = last.manifest!.name;
+  const fail = (why: string, cause?: unknown) =>
+    new DecryptError(`${name}: ${why}: an incremental must use the chain's key (use --full to start a new chain)`, { code: 'CHAIN_KEY_MISMATCH', cause });
+  const encrypted = parseName(name)?.encoding === 'gpg';
+  if (!o.encryptor) {
+    if (encrypted) throw fail('the chain is encrypted but --no-encryption was given');
+  } else {
+    if (!encrypted) throw fail('the chain is not encrypted');
+    const info = await keyPacketInfo([await getBytes(o.backend, name)]);
+    if (o.encryptor.mode === 'symmetric' && !info.symmetric) throw fail(`the chain is encrypted to public key ${info.recipients.join(', ')}, not a passphrase`);
+    if (o.encryptor.mode === 'public-key') {
+      const mine = [...new Set(await o.encryptor.recipientKeyIds())].sort();
+      const theirs = [...new Set(info.recipients)].sort();
+      if (info.symmetric || mine.join() !== theirs.join()) {
+        throw fail(`the chain is encrypted to ${theirs.join(', ') || 'a passphrase'}, this run to ${mine.join(', ')}`);
+      }
+    }
+  }
   let m;
   try {
-    // From the target: decrypting it proves this run has the chain's key.
-    m = await archive.manifest(last, { fromTarget: true });
+    // In passphrase mode read it from the target: decrypting it proves the passphrase.
+    m = await archive.manifest(last, { fromTarget: o.encryptor?.mode === 'symmetric' });
   } catch (e) {
-    if (e instanceof DecryptError) {
-      throw new DecryptError(
-        `${last.manifest!.name}: cannot decrypt with the given passphrase/key: an incremental must use the chain's key (use --full to start a new chain with a new key)`,
-        { code: 'CHAIN_KEY_MISMATCH', cause: e },
-      );
-    }
+    if (e instanceof DecryptError && o.encryptor?.mode === 'symmetric') throw fail('cannot decrypt it with the given passphrase', e);
     throw e;
   }
   if (o.allowSourceMismatch) return;
@@ -170,6 +190,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     ...(o.signal ? { signal: o.signal } : {}),
     warn,
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(o.cache ? { cache: o.cache } : {}),
   });
   try {
     const walk = walkTree(Buffer.from(srcAbs), { onWarning: warn });

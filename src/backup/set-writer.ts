@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { formatName, type NameSpec } from '../chain/file-naming.js';
 import { formatManifest, type FileChange } from '../chain/manifest.js';
-import type { Encoder } from '../crypto/encoding.js';
+import { gzipEncoder, type Encoder } from '../crypto/encoding.js';
+import type { ArchiveCache } from '../cache/archive-cache.js';
 import { DeltaBuilder } from '../diff/delta.js';
 import { SignatureIndex } from '../diff/signature-index.js';
 import { blockSizeFor, SignatureBuilder } from '../diff/signature.js';
@@ -50,6 +51,8 @@ export interface SetWriterOptions {
   signal?: AbortSignal;
   warn: (w: WalkWarning) => void;
   onProgress?: (s: SetStats) => void;
+  /** Receives plain copies of the new manifest and signatures once the set is stored. */
+  cache?: ArchiveCache;
 }
 
 /** Reads a file in 64 KiB pieces (the last one shorter, possibly empty). */
@@ -74,14 +77,21 @@ async function* readChunks(p: Buffer): AsyncGenerator<Buffer> {
 
 /** Writes a sigtar (a plain tar stream with end marker) through an encoder. */
 class SigtarWriter {
-  readonly #w: EncodedFileWriter;
+  #w: EncodedFileWriter | undefined;
+  /** The gzipped plain copy for the local cache, when there is one. */
+  #local: EncodedFileWriter | undefined;
   #bytes = 0;
-  constructor(file: string, encoder: Encoder) {
-    this.#w = new EncodedFileWriter(file, encoder.transforms());
-  }
+  constructor(
+    private readonly file: string,
+    private readonly encoder: Encoder,
+    private readonly localCopy?: string,
+  ) {}
   async #write(b: Buffer): Promise<void> {
+    this.#w ??= new EncodedFileWriter(this.file, await this.encoder.transforms());
+    if (this.localCopy) this.#local ??= new EncodedFileWriter(this.localCopy, await gzipEncoder(1).transforms());
     this.#bytes += b.length;
     await this.#w.write(b);
+    await this.#local?.write(b);
   }
   async add(h: TarHeader, data?: Spool): Promise<void> {
     await this.#write(encodeHeader(h));
@@ -94,10 +104,12 @@ class SigtarWriter {
     // Python's TarFile.close(): two zero blocks, padded to a 10240-byte record.
     const end = 2 * BLOCK + ((10240 - ((this.#bytes + 2 * BLOCK) % 10240)) % 10240);
     await this.#write(Buffer.alloc(end));
-    return this.#w.finish();
+    await this.#local?.finish();
+    return this.#w!.finish();
   }
-  abort() {
-    return this.#w.abort();
+  async abort() {
+    await this.#w?.abort();
+    await this.#local?.abort();
   }
 }
 
@@ -170,7 +182,7 @@ export class SetWriter {
         await this.#uploader.enqueue(this.name('volume', v.number), v.path, v.size);
       },
     });
-    this.#sigtar = new SigtarWriter(path.join(o.tmp, this.name('signature')), o.encoder);
+    this.#sigtar = new SigtarWriter(path.join(o.tmp, this.name('signature')), o.encoder, o.cache ? path.join(o.tmp, 'local-signatures.gz') : undefined);
     this.#files = new Spool(o.tmp, 1 << 20);
   }
 
@@ -305,6 +317,7 @@ export class SetWriter {
   async finish(): Promise<void> {
     await this.#volumes.finish();
     const sig = await this.#sigtar.finish();
+    const localSig = path.join(this.#o.tmp, 'local-signatures.gz');
     await this.#uploader.enqueue(this.name('signature'), sig.path, sig.size);
     const manifest = formatManifest({
       hostname: this.#o.hostname,
@@ -322,13 +335,19 @@ export class SetWriter {
     });
     const manName = this.name('manifest');
     const plainManifest = this.#o.encoder.encoding !== 'gpg';
-    const mw = new EncodedFileWriter(path.join(this.#o.tmp, manName), plainManifest ? [] : this.#o.encoder.transforms());
+    const mw = new EncodedFileWriter(path.join(this.#o.tmp, manName), plainManifest ? [] : await this.#o.encoder.transforms());
     await mw.write(manifest);
     const man = await mw.finish();
     // The manifest goes last, after everything else is stored.
     await this.#uploader.drain();
     await this.#uploader.enqueue(manName, man.path, man.size);
     await this.#uploader.drain();
+    // Only a stored set goes to the cache (duplicity keeps such local copies too), so
+    // the next incremental needs no download and no secret key.
+    if (this.#o.cache) {
+      await this.#o.cache.adopt(this.name('signature'), localSig).catch(() => undefined);
+      await this.#o.cache.manifest(manName, async () => manifest).catch(() => undefined);
+    }
   }
 
   get stored(): string[] {

@@ -95,6 +95,14 @@ export class ArchiveCache {
     return src.pipe(gunzip);
   }
 
+  /** Moves a finished local file (e.g. a new set's gzipped signatures) into the cache. */
+  async adopt(remote: string, file: string): Promise<void> {
+    const local = localName(remote);
+    if (!local) return;
+    await this.#ensure();
+    await fs.rename(file, path.join(this.dir, local));
+  }
+
   /** Removes cached files whose remote counterpart is gone (the target is authoritative). */
   async prune(remoteNames: Iterable<string>): Promise<void> {
     const keep = new Set<string>();

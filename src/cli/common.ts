@@ -1,20 +1,25 @@
 /** Options and helpers shared by several commands. */
 import type { Command } from 'commander';
-import { ArchiveCache, cacheName, defaultArchiveDir } from '../cache/archive-cache.js';
 import * as path from 'node:path';
+import { ArchiveCache, cacheName, defaultArchiveDir } from '../cache/archive-cache.js';
 import { parseUserTime } from '../chain/time.js';
-import type { DecryptKeys } from '../crypto/index.js';
 import type { CliIo } from './io.js';
-import { findPassphrase } from './keys.js';
+import type { KeyFlags } from './keys.js';
 
-export interface CommonFlags {
-  passphraseFile?: string;
+export interface CommonFlags extends KeyFlags {
   archiveDir?: string;
   time?: string;
 }
 
-export function addKeyOptions(cmd: Command): Command {
-  return cmd.option('--passphrase-file <file>', 'read the passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)');
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Options that read archives: passphrase, secret key, verification keys. */
+export function addReadKeyOptions(cmd: Command): Command {
+  return cmd
+    .option('--passphrase-file <file>', 'passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE); also unlocks --decrypt-key')
+    .option('--decrypt-key <file>', 'armored secret key for chains encrypted to a public key')
+    .option('--sign-key <file>', 'require every file to be signed by this key (armored, public or secret)')
+    .option('--public-key <file>', 'accept signatures by this armored public key and require them (repeatable)', collect);
 }
 
 export function addCacheOption(cmd: Command): Command {
@@ -25,10 +30,7 @@ export function addTimeOption(cmd: Command, what: string): Command {
   return cmd.option('-t, --time <time>', `${what} at TIME: now, epoch seconds, 20261121T232154Z, 2026-11-21[T10:00:00[+01:00]], or an interval ago (3D, 2W, 1h30m)`);
 }
 
-export function keysFrom(flags: CommonFlags, io: CliIo): DecryptKeys {
-  const pass = findPassphrase(flags, io);
-  return pass ? { passphrase: pass } : {};
-}
+export { collect };
 
 /** The cache for a target, keyed by the target string as typed (duplicity's rule). */
 export function cacheFor(target: string, flags: CommonFlags, io: CliIo): ArchiveCache {

@@ -1,21 +1,77 @@
-/** Passphrase lookup: --passphrase-file, then PASSPHRASE (duplicity's), then TAPECHAIN_PASSPHRASE. */
+/**
+ * Passphrases and key files from the command line and environment, as duplicity names
+ * them: PASSPHRASE (or TAPECHAIN_PASSPHRASE, --passphrase-file) for symmetric encryption
+ * and to unlock --decrypt-key; SIGN_PASSPHRASE (or --sign-passphrase-file) for --sign-key.
+ */
 import { readFileSync } from 'node:fs';
+import { readPublicKeys, readSecretKey, type PublicKey, type SecretKey } from '../crypto/keys.js';
+import { Signer, type SigningKeyLike } from '../crypto/signature-packet.js';
+import type { DecryptKeys } from '../crypto/decrypt.js';
 import { ConfigError } from '../errors.js';
 import type { CliIo } from './io.js';
 
 export interface KeyFlags {
   passphraseFile?: string;
+  signPassphraseFile?: string;
+  encryptKey?: string[];
+  signKey?: string;
+  decryptKey?: string;
+  publicKey?: string[];
+}
+
+function fromFile(file: string, what: string): string {
+  try {
+    // One trailing newline is not part of the passphrase (files made with echo).
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new ConfigError(`${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
 }
 
 export function findPassphrase(flags: KeyFlags, io: CliIo): Buffer | undefined {
-  if (flags.passphraseFile) {
-    try {
-      // One trailing newline is not part of the passphrase (files made with echo).
-      return Buffer.from(readFileSync(flags.passphraseFile, 'utf8').replace(/\r?\n$/, ''), 'utf8');
-    } catch (e) {
-      throw new ConfigError(`--passphrase-file ${flags.passphraseFile}: ${(e as Error).message}`, { cause: e });
-    }
-  }
+  if (flags.passphraseFile) return Buffer.from(fromFile(flags.passphraseFile, '--passphrase-file'), 'utf8');
   const v = io.env['PASSPHRASE'] ?? io.env['TAPECHAIN_PASSPHRASE'];
   return v === undefined || v === '' ? undefined : Buffer.from(v, 'utf8');
+}
+
+function signPassphrase(flags: KeyFlags, io: CliIo): string | undefined {
+  if (flags.signPassphraseFile) return fromFile(flags.signPassphraseFile, '--sign-passphrase-file');
+  return io.env['SIGN_PASSPHRASE'] || findPassphrase(flags, io)?.toString('utf8');
+}
+
+export async function signingKey(flags: KeyFlags, io: CliIo): Promise<{ key: SecretKey; signer: Signer } | undefined> {
+  if (!flags.signKey) return undefined;
+  const key = await readSecretKey(flags.signKey, signPassphrase(flags, io), '--sign-key');
+  const sub = await key.getSigningKey();
+  return { key, signer: new Signer(sub as unknown as SigningKeyLike) };
+}
+
+export async function encryptionKeys(flags: KeyFlags): Promise<PublicKey[]> {
+  const out: PublicKey[] = [];
+  for (const f of flags.encryptKey ?? []) out.push(...(await readPublicKeys(f, '--encrypt-key')));
+  return out;
+}
+
+/**
+ * Keys to read archives with: the passphrase, secret keys (--decrypt-key, and a
+ * --sign-key, which is often the same key), and the keys signatures must come from.
+ * Naming --sign-key or --public-key makes signatures mandatory.
+ */
+export async function readingKeys(flags: KeyFlags, io: CliIo, signing?: SecretKey): Promise<DecryptKeys> {
+  const keys: DecryptKeys = {};
+  const pass = findPassphrase(flags, io);
+  if (pass) keys.passphrase = pass;
+  const secret: SecretKey[] = [];
+  if (flags.decryptKey) secret.push(await readSecretKey(flags.decryptKey, pass?.toString('utf8'), '--decrypt-key'));
+  if (signing) secret.push(signing);
+  else if (flags.signKey) {
+    const pub = await readPublicKeys(flags.signKey, '--sign-key');
+    keys.verifyKeys = [...pub];
+  }
+  if (secret.length) keys.secretKeys = secret;
+  const verify: PublicKey[] = [...(keys.verifyKeys ?? []), ...secret, ...(await encryptionKeys(flags))];
+  for (const f of flags.publicKey ?? []) verify.push(...(await readPublicKeys(f, '--public-key')));
+  if (verify.length) keys.verifyKeys = verify;
+  if (flags.signKey || flags.publicKey?.length) keys.requireSignature = true;
+  return keys;
 }

@@ -1,26 +1,57 @@
 /**
- * Streaming OpenPGP decryption for what gpg and duplicity write, on node:crypto.
+ * Streaming OpenPGP decryption for what gpg, duplicity and tapechain write, with the
+ * bulk work on node:crypto.
  *
- * Data flow (each stage an async generator, pulled by the consumer, so memory stays
- * bounded): key packets → SEIPD body (partial lengths) → CFB decipher → quick check
- * on the random prefix (wrong passphrase fails here, before any plaintext) → MDC
- * hold-back of the last 22 bytes with a running SHA-1 → inner packets (compressed →
- * inflate → literal data). The MDC is checked when the data ends: consumers stage the
- * plaintext and commit nothing before the generator has finished without error.
+ * Data flow (each stage an async generator pulled by the consumer, so memory stays
+ * bounded): key packets (SKESK: S2K on the passphrase; PKESK: openpgp.js unwraps the
+ * session key with a secret key) → SEIPD body (partial lengths) → CFB decipher → quick
+ * check of the random prefix (a wrong key fails here, before any plaintext) → MDC
+ * hold-back of the last 22 bytes with a running SHA-1 → inner packets: compressed
+ * (ZIP, ZLIB, BZip2) → one-pass signature, literal data (hashed for the signature),
+ * signature. The MDC and the signature are checked when the data ends: consumers stage
+ * the plaintext and commit nothing before the generator has finished without error.
  */
-import { createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
-import { Readable, type Duplex } from 'node:stream';
+import { createDecipheriv, createHash, timingSafeEqual, type Hash } from 'node:crypto';
+import { Duplex, PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflate, createInflateRaw } from 'node:zlib';
+import * as openpgp from 'openpgp';
+import unbzip2Stream from 'unbzip2-stream';
 import { DecryptError, FormatError, IntegrityError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
 import { cipherInfo, isKnownCipher } from './ciphers.js';
-import { TAG, packetBody, readBody, readPacketHead, type PacketHead } from './packets.js';
-import { decodeCount, deriveKey, type S2kSpec } from './s2k.js';
+import type { PublicKey, SecretKey } from './keys.js';
+import { TAG, packet, packetBody, readBody, readPacketHead, type PacketHead } from './packets.js';
+import { HASH_NAMES, decodeCount, deriveKey, type S2kSpec } from './s2k.js';
+import { parseSignature, verifySignature, type ParsedSignature, type SigningKeyLike } from './signature-packet.js';
 
 export interface DecryptKeys {
   /** Passphrase for SKESK (symmetric) messages. */
   passphrase?: Buffer;
+  /** Unlocked secret keys for PKESK (public-key) messages. */
+  secretKeys?: SecretKey[];
+  /** Keys whose signatures are accepted. A signature by another key is an error. */
+  verifyKeys?: PublicKey[];
+  /** Every message must carry a good signature by one of `verifyKeys`. @default false */
+  requireSignature?: boolean;
+  /**
+   * A signature whose key is not among `verifyKeys` is reported (verified: false)
+   * instead of failing. For reading a chain to extend it; never for restores. @default false
+   */
+  tolerateUnknownSigners?: boolean;
+}
+
+export interface SignatureReport {
+  /** Issuer key ID, 16 upper-case hex digits. */
+  keyId: string;
+  /** False when no key was given to check it with. */
+  verified: boolean;
+}
+
+export interface DecryptOptions {
+  /** Told about each signature after it was checked (or could not be). */
+  onSignature?: (r: SignatureReport) => void;
+  onWarning?: (message: string) => void;
 }
 
 interface SessionKey {
@@ -37,7 +68,7 @@ function parseS2k(b: Buffer, off: number): [S2kSpec, number] {
   throw new FormatError(`unsupported S2K type ${type}`);
 }
 
-/** Session key candidates from one SKESK packet and a passphrase. */
+/** The session key from one SKESK packet and a passphrase. */
 function sessionKeyFromSkesk(body: Buffer, passphrase: Buffer): SessionKey {
   if (body[0] !== 4) throw new FormatError(`unsupported SKESK version ${body[0]}`);
   const algo = body[1]!;
@@ -56,7 +87,26 @@ function sessionKeyFromSkesk(body: Buffer, passphrase: Buffer): SessionKey {
   return { algo: sAlgo, key: plain.subarray(1) };
 }
 
-/** Runs chunks through a Node duplex (zlib) as an async generator. */
+const ALGO_IDS: Record<string, number> = { aes128: 7, aes192: 8, aes256: 9, camellia128: 11, camellia192: 12, camellia256: 13 };
+
+/** The session key from PKESK packets, unwrapped by openpgp.js with a secret key. */
+async function sessionKeyFromPkesk(pkesks: Buffer[], keys: SecretKey[]): Promise<SessionKey> {
+  const wanted = pkesks.map((b) => b.subarray(1, 9).toString('hex').toUpperCase());
+  if (keys.length === 0) throw new DecryptError(`encrypted to public key ${wanted.join(', ')}: give the secret key with --decrypt-key`, { code: 'NO_KEY' });
+  const message = await openpgp.readMessage({ binaryMessage: Buffer.concat(pkesks.map((b) => packet(TAG.PKESK, b))) });
+  let res;
+  try {
+    res = await openpgp.decryptSessionKeys({ message, decryptionKeys: keys });
+  } catch (e) {
+    throw new DecryptError(`none of the given secret keys can decrypt it (encrypted to ${wanted.join(', ')})`, { code: 'WRONG_KEY', cause: e });
+  }
+  const sk = res[0]!;
+  const algo = ALGO_IDS[String(sk.algorithm)];
+  if (algo === undefined) throw new FormatError(`unsupported session key algorithm ${sk.algorithm}`);
+  return { algo, key: Buffer.from(sk.data) };
+}
+
+/** Runs chunks through a Node duplex (zlib, bzip2) as an async generator. */
 async function* through(src: AsyncIterable<Buffer>, t: Duplex): AsyncGenerator<Buffer> {
   let failure: unknown;
   const done = pipeline(Readable.from(src, { objectMode: false }), t).catch((e: unknown) => {
@@ -70,6 +120,16 @@ async function* through(src: AsyncIterable<Buffer>, t: Duplex): AsyncGenerator<B
   }
   await done;
   if (failure) throw failure;
+}
+
+/** unbzip2-stream is an old-style stream; wrap it as a modern Duplex. */
+function bunzip2(): Duplex {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const bz = unbzip2Stream() as unknown as NodeJS.ReadWriteStream & { on(ev: 'error', f: (e: Error) => void): unknown };
+  bz.on('error', (e: Error) => output.destroy(new FormatError(`BZip2 data: ${e.message}`)));
+  input.pipe(bz).pipe(output);
+  return Duplex.from({ writable: input, readable: output });
 }
 
 /** Holds back the trailing MDC packet, hashing everything before it. */
@@ -115,8 +175,51 @@ async function* decryptSeipd(r: ByteReader, head: PacketHead, sk: SessionKey): A
   yield* stripMdc(pr.rest(), prefix);
 }
 
+/** Signature state of one message: hashes started by one-pass packets, checked at the end. */
+class SignatureCheck {
+  hashes: { hash: Hash; algo: number }[] = [];
+  /** Signatures that came before the literal data (old style, no one-pass packet). */
+  early: ParsedSignature[] = [];
+  checked = 0;
+  constructor(
+    private readonly keys: DecryptKeys,
+    private readonly opts: DecryptOptions,
+  ) {}
+
+  startHash(algo: number): void {
+    const name = HASH_NAMES[algo];
+    if (!name) throw new FormatError(`unsupported signature hash algorithm ${algo}`);
+    this.hashes.push({ hash: createHash(name), algo });
+  }
+
+  update(data: Buffer): void {
+    for (const h of this.hashes) h.hash.update(data);
+  }
+
+  check(sig: ParsedSignature): void {
+    const idx = this.hashes.findIndex((h) => h.algo === sig.hashAlgo);
+    if (idx < 0) throw new FormatError('signature without matching one-pass packet or data');
+    const { hash } = this.hashes.splice(idx, 1)[0]!;
+    const keyId = (sig.issuer ?? '').toUpperCase();
+    const candidates: SigningKeyLike[] = [];
+    for (const k of this.keys.verifyKeys ?? []) {
+      for (const sub of k.getKeys()) if (sub.getKeyID().toHex().toUpperCase() === keyId) candidates.push(sub as unknown as SigningKeyLike);
+    }
+    if (candidates.length === 0 && this.keys.tolerateUnknownSigners) {
+      this.opts.onSignature?.({ keyId, verified: false });
+      return;
+    }
+    if (candidates.length === 0) {
+      throw new IntegrityError(`signed by key ${keyId || '(unknown)'}, whose public key was not given (--public-key or --sign-key)`, { code: 'SIGNATURE_UNKNOWN_KEY' });
+    }
+    verifySignature(sig, hash, candidates[0]!);
+    this.checked++;
+    this.opts.onSignature?.({ keyId, verified: true });
+  }
+}
+
 /** Parses the inner packets and yields literal data. */
-async function* innerLiteral(src: AsyncIterable<Buffer>, depth = 0): AsyncGenerator<Buffer> {
+async function* innerLiteral(src: AsyncIterable<Buffer>, sigs: SignatureCheck, depth = 0): AsyncGenerator<Buffer> {
   if (depth > 4) throw new FormatError('OpenPGP compression nested too deeply');
   const r = new ByteReader(src);
   let sawLiteral = false;
@@ -127,10 +230,10 @@ async function* innerLiteral(src: AsyncIterable<Buffer>, depth = 0): AsyncGenera
       case TAG.COMPRESSED: {
         const body = new ByteReader(packetBody(r, head));
         const algo = await body.readByte();
-        if (algo === 0) yield* innerLiteral(body.rest(), depth + 1);
-        else if (algo === 1) yield* innerLiteral(through(body.rest(), createInflateRaw()), depth + 1);
-        else if (algo === 2) yield* innerLiteral(through(body.rest(), createInflate()), depth + 1);
-        else throw new FormatError(algo === 3 ? 'BZip2-compressed OpenPGP data is not supported' : `unknown OpenPGP compression algorithm ${algo}`);
+        const data =
+          algo === 0 ? body.rest() : algo === 1 ? through(body.rest(), createInflateRaw()) : algo === 2 ? through(body.rest(), createInflate()) : algo === 3 ? through(body.rest(), bunzip2()) : null;
+        if (!data) throw new FormatError(`unknown OpenPGP compression algorithm ${algo}`);
+        yield* innerLiteral(data, sigs, depth + 1);
         sawLiteral = true;
         break;
       }
@@ -138,12 +241,27 @@ async function* innerLiteral(src: AsyncIterable<Buffer>, depth = 0): AsyncGenera
         const body = new ByteReader(packetBody(r, head));
         const hdr = await body.readExact(2, () => new FormatError('literal packet truncated'));
         await body.readExact(hdr[1]! + 4, () => new FormatError('literal packet truncated'));
-        yield* body.rest();
+        for (const s of sigs.early) sigs.startHash(s.hashAlgo);
+        for await (const c of body.rest()) {
+          sigs.update(c);
+          yield c;
+        }
+        for (const s of sigs.early.splice(0)) sigs.check(s);
         sawLiteral = true;
         break;
       }
-      case TAG.ONE_PASS_SIG:
-      case TAG.SIGNATURE:
+      case TAG.ONE_PASS_SIG: {
+        const b = await readBody(r, head);
+        if (b[0] !== 3) throw new FormatError(`unsupported one-pass signature version ${b[0]}`);
+        sigs.startHash(b[2]!);
+        break;
+      }
+      case TAG.SIGNATURE: {
+        const sig = parseSignature(await readBody(r, head));
+        if (sawLiteral) sigs.check(sig);
+        else sigs.early.push(sig);
+        break;
+      }
       case TAG.MARKER:
         await readBody(r, head);
         break;
@@ -154,46 +272,96 @@ async function* innerLiteral(src: AsyncIterable<Buffer>, depth = 0): AsyncGenera
   if (depth === 0 && !sawLiteral) throw new FormatError('OpenPGP message holds no data');
 }
 
+/** Legacy SED (no integrity protection, e.g. CAST5 from GnuPG 1.x): openpgp.js, in memory. */
+async function* decryptLegacy(keyPackets: Buffer[], r: ByteReader, head: PacketHead, keys: DecryptKeys, opts: DecryptOptions): AsyncGenerator<Buffer> {
+  opts.onWarning?.('old OpenPGP encryption without integrity protection (SED): modification cannot be detected');
+  const body = await readBody(r, head, 1 << 30);
+  const message = await openpgp.readMessage({ binaryMessage: Buffer.concat([...keyPackets, packet(TAG.SED, body)]) });
+  try {
+    const res = await openpgp.decrypt({
+      message,
+      ...(keys.passphrase ? { passwords: [keys.passphrase.toString('utf8')] } : {}),
+      ...(keys.secretKeys?.length ? { decryptionKeys: keys.secretKeys } : {}),
+      format: 'binary',
+      config: { allowUnauthenticatedMessages: true },
+    });
+    yield Buffer.from(res.data as Uint8Array);
+  } catch (e) {
+    throw new DecryptError(`cannot decrypt old SED data: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /**
  * Decrypts one OpenPGP message and yields its literal data. Throws DecryptError for a
- * wrong passphrase/key (before yielding anything), IntegrityError when the MDC fails
- * (at the end), FormatError for malformed packets.
+ * wrong passphrase/key (before yielding anything), IntegrityError when the MDC or a
+ * signature fails (at the end), FormatError for malformed packets.
  */
-export async function* decryptMessage(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, keys: DecryptKeys): AsyncGenerator<Buffer> {
+export async function* decryptMessage(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, keys: DecryptKeys, opts: DecryptOptions = {}): AsyncGenerator<Buffer> {
   const r = new ByteReader(source);
   const skesks: Buffer[] = [];
-  let pkesks = 0;
+  const pkesks: Buffer[] = [];
   for (;;) {
     const head = await readPacketHead(r);
     if (!head) throw new FormatError('OpenPGP message has no encrypted data');
     if (head.tag === TAG.SKESK) skesks.push(await readBody(r, head));
-    else if (head.tag === TAG.PKESK) {
-      await readBody(r, head);
-      pkesks++;
-    } else if (head.tag === TAG.MARKER) await readBody(r, head);
-    else if (head.tag === TAG.SEIPD || head.tag === TAG.SED) {
-      if (head.tag === TAG.SED) throw new FormatError('old OpenPGP data without integrity protection (SED) is not supported');
-      if (skesks.length === 0) {
-        throw new DecryptError(pkesks > 0 ? 'encrypted to a public key: a secret key is needed (--decrypt-key)' : 'no key packet found', { code: 'NO_KEY' });
-      }
-      if (!keys.passphrase) throw new DecryptError('passphrase-encrypted: set PASSPHRASE or --passphrase-file', { code: 'NO_PASSPHRASE' });
-      let lastErr: unknown;
+    else if (head.tag === TAG.PKESK) pkesks.push(await readBody(r, head));
+    else if (head.tag === TAG.MARKER) await readBody(r, head);
+    else if (head.tag === TAG.SED) {
+      yield* decryptLegacy([...skesks.map((b) => packet(TAG.SKESK, b)), ...pkesks.map((b) => packet(TAG.PKESK, b))], r, head, keys, opts);
+      return;
+    } else if (head.tag === TAG.SEIPD) {
       let sk: SessionKey | undefined;
-      for (const body of skesks) {
-        try {
-          sk = sessionKeyFromSkesk(body, keys.passphrase);
-          break;
-        } catch (e) {
-          lastErr = e;
+      const errors: unknown[] = [];
+      if (skesks.length && keys.passphrase) {
+        for (const body of skesks) {
+          try {
+            sk = sessionKeyFromSkesk(body, keys.passphrase);
+            break;
+          } catch (e) {
+            errors.push(e);
+          }
         }
       }
-      if (!sk) throw lastErr;
-      yield* innerLiteral(decryptSeipd(r, head, sk));
+      if (!sk && pkesks.length && (keys.secretKeys?.length || !skesks.length)) {
+        try {
+          sk = await sessionKeyFromPkesk(pkesks, keys.secretKeys ?? []);
+        } catch (e) {
+          errors.push(e);
+        }
+      }
+      if (!sk) {
+        if (errors.length) throw errors[0];
+        throw new DecryptError('passphrase-encrypted: set PASSPHRASE or --passphrase-file', { code: 'NO_PASSPHRASE' });
+      }
+      const sigs = new SignatureCheck(keys, opts);
+      yield* innerLiteral(decryptSeipd(r, head, sk), sigs);
+      if (sigs.hashes.length) throw new IntegrityError('one-pass signature without a signature packet (truncated or stripped)', { code: 'SIGNATURE_MISSING' });
+      if (keys.requireSignature && sigs.checked === 0) throw new IntegrityError('not signed, but a signature is required', { code: 'SIGNATURE_MISSING' });
       return;
     } else if (head.tag === TAG.LITERAL || head.tag === TAG.COMPRESSED) {
       throw new FormatError('OpenPGP message is not encrypted');
     } else {
       throw new FormatError(`unexpected OpenPGP packet type ${head.tag}`);
     }
+  }
+}
+
+export interface KeyPacketInfo {
+  /** Passphrase-encrypted (has a SKESK packet). */
+  symmetric: boolean;
+  /** Key IDs (16 upper-case hex digits) the message is encrypted to. */
+  recipients: string[];
+}
+
+/** Which keys a message is encrypted for, from its key packets alone (nothing decrypted). */
+export async function keyPacketInfo(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<KeyPacketInfo> {
+  const r = new ByteReader(source);
+  const info: KeyPacketInfo = { symmetric: false, recipients: [] };
+  for (;;) {
+    const head = await readPacketHead(r);
+    if (!head || head.tag === TAG.SEIPD || head.tag === TAG.SED) return info;
+    const body = await readBody(r, head);
+    if (head.tag === TAG.SKESK) info.symmetric = true;
+    else if (head.tag === TAG.PKESK) info.recipients.push(body.subarray(1, 9).toString('hex').toUpperCase());
   }
 }

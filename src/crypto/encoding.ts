@@ -5,7 +5,7 @@
  */
 import { Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import { decryptMessage, type DecryptKeys } from './decrypt.js';
+import { decryptMessage, type DecryptKeys, type DecryptOptions } from './decrypt.js';
 import type { MessageEncryptor } from './encrypt.js';
 
 export type StoredEncoding = 'gpg' | 'gz' | 'plain';
@@ -13,7 +13,7 @@ export type StoredEncoding = 'gpg' | 'gz' | 'plain';
 export interface Encoder {
   readonly encoding: StoredEncoding;
   /** Fresh transforms for one file. */
-  transforms(): Transform[];
+  transforms(): Promise<Transform[]>;
 }
 
 export function gpgEncoder(enc: MessageEncryptor, compressLevel: number): Encoder {
@@ -21,15 +21,15 @@ export function gpgEncoder(enc: MessageEncryptor, compressLevel: number): Encode
 }
 
 export function gzipEncoder(level = 6): Encoder {
-  return { encoding: 'gz', transforms: () => [createGzip({ level })] };
+  return { encoding: 'gz', transforms: async () => [createGzip({ level })] };
 }
 
-export const plainEncoder: Encoder = { encoding: 'plain', transforms: () => [] };
+export const plainEncoder: Encoder = { encoding: 'plain', transforms: async () => [] };
 
 /** Decodes a stored file's bytes by its encoding. */
-export async function* decodeStored(encoding: StoredEncoding, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, keys: DecryptKeys): AsyncGenerator<Buffer> {
+export async function* decodeStored(encoding: StoredEncoding, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, keys: DecryptKeys, opts: DecryptOptions = {}): AsyncGenerator<Buffer> {
   if (encoding === 'gpg') {
-    yield* decryptMessage(source, keys);
+    yield* decryptMessage(source, keys, opts);
   } else if (encoding === 'gz') {
     const gunzip = createGunzip();
     const src = Readable.from(source);

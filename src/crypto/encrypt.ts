@@ -1,18 +1,23 @@
 /**
- * OpenPGP encryption for volumes, manifests and sigtars, as gpg 2.2 reads it:
- * v4 SKESK (iterated+salted S2K, encrypted session key) + SEIPD v1 with MDC, around an
- * optional ZIP-compressed packet around a binary literal packet. No AEAD, no v5/v6.
+ * OpenPGP encryption for volumes, manifests and sigtars, as gpg 2.2 reads it: key
+ * packets (v4 SKESK with iterated+salted S2K and an encrypted session key, or v3
+ * PKESK per recipient) + SEIPD v1 with MDC, around an optional ZIP-compressed packet,
+ * around (when signing) one-pass signature + literal + signature — what
+ * `gpg --sign --encrypt` writes. No AEAD, no v5/v6 packets.
  *
- * The bulk path is node:crypto's AES-CFB and node:zlib, streamed with partial packet
- * lengths, so a volume never sits in memory. The S2K derivation runs once per
- * encryptor (one random salt per run); each message gets a fresh random session key.
+ * The bulk path is node:crypto (AES-CFB, SHA-1 MDC, the signature digest) and node:zlib,
+ * streamed with partial packet lengths, so a volume never sits in memory. openpgp.js
+ * only wraps the session key for public keys; each message gets a fresh session key.
  */
 import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { createDeflateRaw } from 'node:zlib';
+import * as openpgp from 'openpgp';
 import { AES256, cipherInfo } from './ciphers.js';
+import type { PublicKey } from './keys.js';
 import { PartialPacketFramer, TAG, packet } from './packets.js';
 import { DEFAULT_CODED_COUNT, decodeCount, deriveKey, encodeSpec, type S2kSpec } from './s2k.js';
+import type { Signer } from './signature-packet.js';
 
 const S2K_SHA256 = 8;
 
@@ -61,12 +66,14 @@ class SeipdEncryptor extends Transform {
   }
 }
 
-/** Emits `head` before the first byte of the stream (or alone for an empty one). */
-class Prepend extends Transform {
+/** Emits `head` before the stream and `tail()` after it (also for an empty stream). */
+class Wrap extends Transform {
   #head: Buffer | null;
-  constructor(head: Buffer) {
+  readonly #tail: () => Buffer;
+  constructor(head: Buffer, tail: () => Buffer = () => Buffer.alloc(0)) {
     super();
     this.#head = head;
+    this.#tail = tail;
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     if (this.#head) {
@@ -78,7 +85,24 @@ class Prepend extends Transform {
   override _flush(cb: TransformCallback): void {
     if (this.#head) this.push(this.#head);
     this.#head = null;
-    cb();
+    try {
+      const t = this.#tail();
+      if (t.length) this.push(t);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+}
+
+/** Passes data through while feeding a hash (the signature's digest). */
+class HashTap extends Transform {
+  constructor(private readonly hash: Hash) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    cb(null, chunk);
   }
 }
 
@@ -90,43 +114,78 @@ export interface EncryptStreamOptions {
 /** Something that can open an OpenPGP message: the key-packet part differs by mode. */
 export interface MessageEncryptor {
   /** The transforms that turn plaintext into one OpenPGP message, in pipeline order. */
-  transforms(opts?: EncryptStreamOptions): Transform[];
+  transforms(opts?: EncryptStreamOptions): Promise<Transform[]>;
+  readonly mode: 'symmetric' | 'public-key';
+  /** Key IDs the session key is encrypted to (public-key mode), 16 upper-case hex digits. */
+  recipientKeyIds(): Promise<string[]>;
 }
 
-/** Passphrase (symmetric) encryption, duplicity's default mode. */
+/** Passphrase (symmetric) encryption, duplicity's default mode; optionally signed. */
 export class SymmetricEncryptor implements MessageEncryptor {
+  readonly mode = 'symmetric' as const;
   readonly #kek: Buffer;
   readonly #spec: S2kSpec;
   readonly #codedCount: number;
+  readonly #signer: Signer | undefined;
 
   /** @param codedCount S2K iteration count byte; tests may lower it. @default 255 (gpg's) */
-  constructor(passphrase: Buffer, codedCount = DEFAULT_CODED_COUNT) {
-    this.#codedCount = codedCount;
-    this.#spec = { type: 3, hashAlgo: S2K_SHA256, salt: randomBytes(8), count: decodeCount(codedCount) };
+  constructor(passphrase: Buffer, opts: { codedCount?: number; signer?: Signer } = {}) {
+    this.#codedCount = opts.codedCount ?? DEFAULT_CODED_COUNT;
+    this.#signer = opts.signer;
+    this.#spec = { type: 3, hashAlgo: S2K_SHA256, salt: randomBytes(8), count: decodeCount(this.#codedCount) };
     this.#kek = deriveKey(passphrase, this.#spec, cipherInfo(AES256).keyLen);
   }
 
-  #skesk(sessionKey: Buffer): Buffer {
-    const info = cipherInfo(AES256);
-    const c = createCipheriv(info.name, this.#kek, Buffer.alloc(info.blockLen));
-    const esk = Buffer.concat([c.update(Buffer.concat([Buffer.from([AES256]), sessionKey])), c.final()]);
-    return packet(TAG.SKESK, Buffer.concat([Buffer.from([4, AES256]), encodeSpec(this.#spec, this.#codedCount), esk]));
+  async recipientKeyIds(): Promise<string[]> {
+    return [];
   }
 
-  transforms(opts: EncryptStreamOptions = {}): Transform[] {
-    const sessionKey = randomBytes(cipherInfo(AES256).keyLen);
-    return messageTransforms(this.#skesk(sessionKey), AES256, sessionKey, opts.compressLevel ?? 6);
+  async transforms(opts: EncryptStreamOptions = {}): Promise<Transform[]> {
+    const info = cipherInfo(AES256);
+    const sessionKey = randomBytes(info.keyLen);
+    const c = createCipheriv(info.name, this.#kek, Buffer.alloc(info.blockLen));
+    const esk = Buffer.concat([c.update(Buffer.concat([Buffer.from([AES256]), sessionKey])), c.final()]);
+    const skesk = packet(TAG.SKESK, Buffer.concat([Buffer.from([4, AES256]), encodeSpec(this.#spec, this.#codedCount), esk]));
+    return messageTransforms(skesk, AES256, sessionKey, opts.compressLevel ?? 6, this.#signer);
   }
 }
 
-/** Literal → (compressed) → SEIPD → key packets first. */
-export function messageTransforms(keyPackets: Buffer, algo: number, sessionKey: Buffer, compressLevel: number): Transform[] {
+/** Encryption to one or more public keys (each recipient can decrypt); optionally signed. */
+export class PublicKeyEncryptor implements MessageEncryptor {
+  readonly mode = 'public-key' as const;
+  readonly #keys: PublicKey[];
+  readonly #signer: Signer | undefined;
+
+  constructor(recipients: PublicKey[], opts: { signer?: Signer } = {}) {
+    if (recipients.length === 0) throw new Error('expected at least one recipient key');
+    this.#keys = recipients;
+    this.#signer = opts.signer;
+  }
+
+  async recipientKeyIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for (const k of this.#keys) ids.push((await k.getEncryptionKey()).getKeyID().toHex().toUpperCase());
+    return ids;
+  }
+
+  async transforms(opts: EncryptStreamOptions = {}): Promise<Transform[]> {
+    const sessionKey = randomBytes(cipherInfo(AES256).keyLen);
+    const pkesk = await openpgp.encryptSessionKey({ data: sessionKey, algorithm: 'aes256', encryptionKeys: this.#keys, format: 'binary' });
+    return messageTransforms(Buffer.from(pkesk), AES256, sessionKey, opts.compressLevel ?? 6, this.#signer);
+  }
+}
+
+/** (One-pass sig +) literal (+ sig) → (compressed) → SEIPD → key packets first. */
+export function messageTransforms(keyPackets: Buffer, algo: number, sessionKey: Buffer, compressLevel: number, signer?: Signer): Transform[] {
   const date = Buffer.alloc(4);
   date.writeUInt32BE(Math.floor(Date.now() / 1000));
-  const literal = new PartialPacketFramer(TAG.LITERAL, Buffer.concat([Buffer.from([0x62, 0]), date]));
+  const literal: Transform[] = [new PartialPacketFramer(TAG.LITERAL, Buffer.concat([Buffer.from([0x62, 0]), date]))];
+  if (signer) {
+    const h = signer.newHash();
+    literal.unshift(new HashTap(h));
+    literal.push(new Wrap(packet(TAG.ONE_PASS_SIG, signer.onePassBody()), () => packet(TAG.SIGNATURE, signer.finish(h))));
+  }
   const inner: Transform[] =
-    compressLevel > 0
-      ? [literal, createDeflateRaw({ level: compressLevel }), new PartialPacketFramer(TAG.COMPRESSED, Buffer.from([1]))]
-      : [literal];
-  return [...inner, new SeipdEncryptor(algo, sessionKey), new PartialPacketFramer(TAG.SEIPD, Buffer.from([1])), new Prepend(keyPackets)];
+    compressLevel > 0 ? [...literal, createDeflateRaw({ level: compressLevel }), new PartialPacketFramer(TAG.COMPRESSED, Buffer.from([1]))] : literal;
+  return [...inner, new SeipdEncryptor(algo, sessionKey), new PartialPacketFramer(TAG.SEIPD, Buffer.from([1])), new Wrap(keyPackets)];
 }

@@ -10,7 +10,7 @@ import type { ArchiveCache } from '../cache/archive-cache.js';
 import { buildCollection, type BackupSet, type Collection } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 import { parseManifest, type Manifest } from '../chain/manifest.js';
-import { decodeStored, type DecryptKeys } from '../crypto/index.js';
+import { decodeStored, type DecryptKeys, type DecryptOptions } from '../crypto/index.js';
 import { IntegrityError, withContext } from '../errors.js';
 import type { VolumeRef } from '../volume/set-reader.js';
 
@@ -18,13 +18,26 @@ export class ArchiveReader {
   readonly backend: Backend;
   readonly keys: DecryptKeys;
   readonly cache: ArchiveCache | undefined;
+  /**
+   * Signature policy for everything this reader decodes: once one file proved to be
+   * signed, every later one must be too (a stripped signature is an attack, not an
+   * accident); with explicit verification keys, from the first file on.
+   */
+  readonly decodeOptions: DecryptOptions;
   #collection: Collection | undefined;
   #names: string[] = [];
 
-  constructor(backend: Backend, keys: DecryptKeys, cache?: ArchiveCache) {
+  constructor(backend: Backend, keys: DecryptKeys, cache?: ArchiveCache, opts: DecryptOptions = {}) {
     this.backend = backend;
-    this.keys = keys;
+    this.keys = { ...keys };
     this.cache = cache;
+    this.decodeOptions = {
+      ...opts,
+      onSignature: (r) => {
+        this.keys.requireSignature = true;
+        opts.onSignature?.(r);
+      },
+    };
   }
 
   async collection(): Promise<Collection> {
@@ -43,7 +56,7 @@ export class ArchiveReader {
     const raw = await getBytes(this.backend, name);
     const parts: Buffer[] = [];
     try {
-      for await (const c of decodeStored(enc, [raw], this.keys)) parts.push(c);
+      for await (const c of decodeStored(enc, [raw], this.keys, this.decodeOptions)) parts.push(c);
     } catch (e) {
       throw withContext(e, name);
     }
@@ -69,7 +82,7 @@ export class ArchiveReader {
     const enc = parseName(name)?.encoding ?? 'plain';
     const fetch = async function* (this: ArchiveReader): AsyncGenerator<Buffer> {
       try {
-        yield* decodeStored(enc, (await this.backend.get(name)) as AsyncIterable<Buffer>, this.keys);
+        yield* decodeStored(enc, (await this.backend.get(name)) as AsyncIterable<Buffer>, this.keys, this.decodeOptions);
       } catch (e) {
         throw withContext(e, name);
       }

@@ -82,16 +82,16 @@ function isWithin(index: Index, p: Index): boolean {
 }
 
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
-  const archive = new ArchiveReader(o.backend, o.keys, o.cache);
+  const archive = new ArchiveReader(o.backend, o.keys, o.cache, o.onWarning ? { onWarning: o.onWarning } : {});
   const picked = pickForTime(await archive.collection(), o.time ?? Number.MAX_SAFE_INTEGER);
   if (!picked) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
   o.onPicked?.(picked.sets);
   const sel = o.path ?? [];
-  // Read every manifest first: a wrong passphrase or a missing volume fails here,
-  // before the destination is touched.
+  // Read every manifest first, from the target (not the cache): a wrong passphrase or
+  // key, a bad signature or a missing volume fails here, before the destination is touched.
   const plan = [];
   for (const set of picked.sets) {
-    const m = await archive.manifest(set);
+    const m = await archive.manifest(set, { fromTarget: true });
     plan.push(archive.volumeRefs(set, m, sel.length ? (v) => volumeMayHold(v, sel) : undefined));
   }
   const dest = path.resolve(o.dest);
@@ -112,7 +112,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   let found = sel.length === 0;
   try {
     for (const volumes of plan) {
-      for await (const e of logicalEntries(rawEntries(volumes, o.keys))) {
+      for await (const e of logicalEntries(rawEntries(volumes, archive.keys, archive.decodeOptions))) {
         if (!isWithin(e.index, sel)) continue;
         found = true;
         try {

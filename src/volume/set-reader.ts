@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { decodeStored, type DecryptKeys, type StoredEncoding } from '../crypto/index.js';
+import { decodeStored, type DecryptKeys, type DecryptOptions, type StoredEncoding } from '../crypto/index.js';
 import { IntegrityError, withContext } from '../errors.js';
 import { compareIndex, parseEntryName, type EntryKind, type Index } from './entry-name.js';
 import type { TarHeader } from './tar-header.js';
@@ -54,7 +54,7 @@ async function* hashing(src: AsyncIterable<Buffer>, h: ReturnType<typeof createH
 }
 
 /** Raw tar entries of the given volumes, in order, with per-volume hash checks. */
-export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys): AsyncGenerator<RawEntry> {
+export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts: DecryptOptions = {}): AsyncGenerator<RawEntry> {
   for (const v of volumes) {
     const hash = createHash(v.hash?.type === 'MD5' ? 'md5' : 'sha1');
     let stream: Readable;
@@ -64,7 +64,7 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys): Asyn
       throw withContext(e, v.name);
     }
     const stored = hashing(stream as AsyncIterable<Buffer>, hash);
-    const tar = new TarReader(decodeStored(v.encoding, stored, keys));
+    const tar = new TarReader(decodeStored(v.encoding, stored, keys, opts));
     const expectHash = async (digest: string) => {
       if (v.hash && digest !== v.hash.hex) {
         throw new IntegrityError(`${v.name}: hash mismatch (manifest ${v.hash.type} ${v.hash.hex}, stored file ${digest})`, { code: 'HASH_MISMATCH' });

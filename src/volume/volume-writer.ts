@@ -62,7 +62,7 @@ export class VolumeWriter {
   async add(b: TarBlock): Promise<void> {
     if (!this.#cur) {
       this.#number++;
-      this.#cur = new EncodedFileWriter(join(this.#o.dir, this.#o.nameFor(this.#number)), this.#o.encoder.transforms());
+      this.#cur = new EncodedFileWriter(join(this.#o.dir, this.#o.nameFor(this.#number)), await this.#o.encoder.transforms());
       this.#first = b;
     }
     const size = b.data?.length ?? 0;

@@ -1,4 +1,7 @@
 /** Runs the CLI in-process and captures its output (kopia's CLIInProcRunner). */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 
 export interface CliResult {
@@ -7,7 +10,12 @@ export interface CliResult {
   stderr: string;
 }
 
+/** One cache root for the tests that name none, so ~/.cache is never touched. */
+const defaultCache = mkdtempSync(join(tmpdir(), 'tapechain-test-cache-'));
+process.on('exit', () => rmSync(defaultCache, { recursive: true, force: true }));
+
 export async function runCli(argv: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  env = { XDG_CACHE_HOME: defaultCache, ...env };
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {

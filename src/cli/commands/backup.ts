@@ -2,13 +2,15 @@ import type { Command } from 'commander';
 import { runBackup } from '../../backup/backup.js';
 import { openBackend } from '../../backend/registry.js';
 import { formatTimestamp, parseInterval } from '../../chain/time.js';
-import { SymmetricEncryptor } from '../../crypto/encrypt.js';
+import { PublicKeyEncryptor, SymmetricEncryptor, type MessageEncryptor } from '../../crypto/encrypt.js';
 import { ConfigError, ExitCode, UsageError } from '../../errors.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addKeyOptions, cacheFor, keysFrom, type CommonFlags } from '../common.js';
+import { addCacheOption, cacheFor, collect, type CommonFlags } from '../common.js';
+import { encryptionKeys, findPassphrase, readingKeys, signingKey } from '../keys.js';
 
 interface BackupFlags extends CommonFlags {
+  signPassphraseFile?: string;
   encryption: boolean;
   volsize: string;
   compressLevel: string;
@@ -29,7 +31,12 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--no-encryption', 'write gzip volumes and a plain manifest instead of OpenPGP')
     .option('--volsize <MiB>', 'volume size in MiB', '200')
     .option('--compress-level <0-9>', 'zlib level inside the encryption (0: none)', '6');
-  addKeyOptions(cmd);
+  cmd
+    .option('--passphrase-file <file>', 'passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)')
+    .option('--encrypt-key <file>', 'encrypt to this armored public key instead of a passphrase (repeatable: every recipient can decrypt)', collect)
+    .option('--sign-key <file>', 'sign every file with this armored secret key (passphrase: env SIGN_PASSPHRASE or --sign-passphrase-file)')
+    .option('--sign-passphrase-file <file>', 'passphrase of --sign-key from FILE')
+    .option('--decrypt-key <file>', 'armored secret key to read a public-key chain when the local cache lacks its signatures');
   addCacheOption(cmd);
   cmd.addHelpText(
     'after',
@@ -37,6 +44,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
 Examples:
   PASSPHRASE=secret tapechain backup /home/me file:///mnt/backup/home
   PASSPHRASE=secret tapechain backup --full-if-older-than 1M /home/me /mnt/backup/home
+  SIGN_PASSPHRASE=... tapechain backup --encrypt-key me.pub.asc --sign-key me.sec.asc /home/me /mnt/backup/home
   tapechain backup --no-encryption --volsize 50 ./src /srv/backups/src`,
   );
   cmd.action(async (source: string, target: string, flags: BackupFlags) => {
@@ -49,12 +57,20 @@ Examples:
       fullIfOlderThan = parseInterval(flags.fullIfOlderThan);
       if (fullIfOlderThan === undefined) throw new UsageError(`--full-if-older-than: expected an interval such as 7D or 1M, got "${flags.fullIfOlderThan}"`);
     }
-    const keys = keysFrom(flags, io);
-    let encryptor = null;
-    if (flags.encryption) {
-      if (!keys.passphrase) throw new ConfigError('no passphrase: set PASSPHRASE or use --passphrase-file (or --no-encryption)');
-      encryptor = new SymmetricEncryptor(keys.passphrase);
+    const signing = await signingKey(flags, io);
+    const recipients = await encryptionKeys(flags);
+    let encryptor: MessageEncryptor | null = null;
+    if (!flags.encryption) {
+      if (recipients.length || signing) throw new UsageError('--no-encryption cannot be combined with --encrypt-key or --sign-key');
+    } else if (recipients.length) {
+      encryptor = new PublicKeyEncryptor(recipients, signing ? { signer: signing.signer } : {});
+    } else {
+      const pass = findPassphrase(flags, io);
+      if (!pass) throw new ConfigError('no passphrase: set PASSPHRASE or use --passphrase-file (or --encrypt-key, or --no-encryption)');
+      encryptor = new SymmetricEncryptor(pass, signing ? { signer: signing.signer } : {});
     }
+    // Reading the chain (incrementals) must not demand signatures: that is restore's job.
+    const keys = { ...(await readingKeys({ ...flags, signKey: undefined, publicKey: [] }, io, signing?.key)), requireSignature: false, tolerateUnknownSigners: true };
     const backend = openBackend(target);
     const r = await runBackup({
       source,

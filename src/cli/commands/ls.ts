@@ -4,7 +4,8 @@ import { listFiles } from '../../inspect/list-files.js';
 import { indexToPath } from '../../volume/entry-name.js';
 import { pickedLine } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addKeyOptions, addTimeOption, cacheFor, keysFrom, timeFrom, type CommonFlags } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags } from '../common.js';
+import { readingKeys } from '../keys.js';
 
 interface LsFlags extends CommonFlags {
   json?: boolean;
@@ -24,7 +25,7 @@ export function registerLs(program: Command, io: CliIo): void {
     .argument('<target>', 'target: a path or file:///abs/path')
     .option('--json', 'one JSON object per line');
   addTimeOption(cmd, 'list the state');
-  addKeyOptions(cmd);
+  addReadKeyOptions(cmd);
   addCacheOption(cmd);
   cmd
     .addHelpText('after', '\nExamples:\n  PASSPHRASE=secret tapechain ls /mnt/backup/home\n  PASSPHRASE=secret tapechain ls --time 2W --json /mnt/backup/home')
@@ -32,7 +33,7 @@ export function registerLs(program: Command, io: CliIo): void {
       const time = timeFrom(flags);
       for await (const e of listFiles({
         backend: openBackend(target),
-        keys: keysFrom(flags, io),
+        keys: await readingKeys(flags, io),
         cache: cacheFor(target, flags, io),
         ...(time !== undefined ? { time } : {}),
         onPicked: (sets) => io.stderr(pickedLine(sets)),

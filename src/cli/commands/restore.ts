@@ -3,7 +3,8 @@ import { openBackend } from '../../backend/registry.js';
 import { runRestore } from '../../restore/restore.js';
 import { pathToIndex } from '../../volume/entry-name.js';
 import { UsageError } from '../../errors.js';
-import { addCacheOption, addKeyOptions, addTimeOption, cacheFor, keysFrom, timeFrom, type CommonFlags } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags } from '../common.js';
+import { readingKeys } from '../keys.js';
 import { pickedLine } from '../format.js';
 import type { CliIo } from '../io.js';
 
@@ -25,7 +26,7 @@ export function registerRestore(program: Command, io: CliIo): void {
     .option('--numeric-owner', 'use stored numeric uid/gid, not names')
     .option('--no-ownership', 'do not restore file ownership (default when not root)');
   addTimeOption(cmd, 'restore the state');
-  addKeyOptions(cmd);
+  addReadKeyOptions(cmd);
   addCacheOption(cmd);
   cmd.addHelpText(
     'after',
@@ -45,7 +46,7 @@ Examples:
     const r = await runRestore({
       backend: openBackend(target),
       dest,
-      keys: keysFrom(flags, io),
+      keys: await readingKeys(flags, io),
       cache: cacheFor(target, flags, io),
       ...(time !== undefined ? { time } : {}),
       ...(sel ? { path: sel } : {}),

@@ -20,8 +20,8 @@ function data(n: number): Buffer {
 
 async function encrypt(plain: Buffer, pass: string, level: number, codedCount = 96): Promise<Buffer> {
   const parts: Buffer[] = [];
-  const enc = new SymmetricEncryptor(Buffer.from(pass), codedCount);
-  await pipeline([Readable.from([plain]), ...enc.transforms({ compressLevel: level }), new Writable({ write(c, _e, cb) { parts.push(c); cb(); } })]);
+  const enc = new SymmetricEncryptor(Buffer.from(pass), { codedCount });
+  await pipeline([Readable.from([plain]), ...(await enc.transforms({ compressLevel: level })), new Writable({ write(c, _e, cb) { parts.push(c); cb(); } })]);
   return Buffer.concat(parts);
 }
 
