@@ -21,6 +21,11 @@ export interface PutSource {
   size: number;
   /** Opens the bytes from the start; may be called again for a retry. */
   open(): Readable;
+  /**
+   * Opens bytes [start, end) — lets a backend upload parts of a large object in
+   * parallel and retry one part, without holding parts in memory. Optional.
+   */
+  openRange?(start: number, end: number): Readable;
 }
 
 export interface ObjectInfo {
@@ -33,6 +38,11 @@ export interface BackendProperties {
   maxConnections: number;
   /** put() is atomic (whole or nothing). */
   atomicPut: boolean;
+  /**
+   * Objects are local files: reading one directly costs no more than a temp copy, so
+   * readers need not download ahead. @default false
+   */
+  local?: boolean;
 }
 
 export interface OpOptions {

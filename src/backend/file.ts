@@ -42,7 +42,7 @@ export interface FileBackendOptions {
 }
 
 export class FileBackend implements Backend {
-  readonly properties: BackendProperties = { maxConnections: 2, atomicPut: true };
+  readonly properties: BackendProperties = { maxConnections: 2, atomicPut: true, local: true };
   readonly #dir: string;
   readonly #create: boolean;
   #ready: Promise<void> | undefined;

@@ -4,7 +4,7 @@ import { BackendNotFoundError, TransientBackendError } from '../errors.js';
 import type { Backend, BackendProperties, GetOptions, ObjectInfo, PutSource } from './backend.js';
 
 export class MemoryBackend implements Backend {
-  readonly properties: BackendProperties = { maxConnections: 4, atomicPut: true };
+  readonly properties: BackendProperties = { maxConnections: 4, atomicPut: true, local: true };
   readonly objects = new Map<string, Buffer>();
 
   describe(): string {

@@ -1,10 +1,21 @@
-/** Maps target URLs to backends: `file:///abs/path` or a plain path; more schemes later. */
+/**
+ * Maps target URLs to backends (restic's location registry): `file:///abs/path` or a
+ * plain path for the local backend, `s3://bucket/prefix` for S3-compatible storage.
+ * Remote backends come wrapped with the retry and concurrency-limit wrappers.
+ */
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { FileBackend } from './file.js';
+import { S3Backend, parseS3Url } from './s3.js';
+import { LimitBackend, RetryBackend, type RetryOptions } from './wrappers.js';
 
-export function openBackend(target: string): Backend {
+export interface TargetOptions {
+  s3?: { endpoint?: string; region?: string; virtualHost?: boolean };
+  retry?: RetryOptions;
+}
+
+export function openBackend(target: string, o: TargetOptions = {}): Backend {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(target);
   if (!m) return new FileBackend(target);
   const scheme = m[1]!.toLowerCase();
@@ -15,5 +26,10 @@ export function openBackend(target: string): Backend {
       throw new ConfigError(`bad target URL "${target}": ${(e as Error).message}`, { cause: e });
     }
   }
-  throw new ConfigError(`unsupported target scheme "${scheme}://" in ${target} (supported: file://, plain paths)`);
+  if (scheme === 's3') {
+    const { bucket, prefix } = parseS3Url(target);
+    const s3 = new S3Backend({ bucket, prefix, ...o.s3 });
+    return new RetryBackend(new LimitBackend(s3), o.retry);
+  }
+  throw new ConfigError(`unsupported target scheme "${scheme}://" in ${target} (supported: file://, s3://, plain paths)`);
 }

@@ -52,7 +52,12 @@ export class Uploader {
       .add(async () => {
         if (this.#error) return;
         const opts = this.#o.signal ? { signal: this.#o.signal } : {};
-        await this.#backend.put(name, { size, open: () => createReadStream(path, { highWaterMark: 1 << 20 }) }, opts);
+        const source = {
+          size,
+          open: () => createReadStream(path, { highWaterMark: 1 << 20 }),
+          openRange: (start: number, end: number) => createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }),
+        };
+        await this.#backend.put(name, source, opts);
         await rm(path, { force: true });
         this.stored.push(name);
         this.#o.onStored?.(name, size);

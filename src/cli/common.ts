@@ -3,12 +3,37 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { ArchiveCache, cacheName, defaultArchiveDir } from '../cache/archive-cache.js';
 import { parseUserTime } from '../chain/time.js';
+import type { Backend } from '../backend/backend.js';
+import { openBackend } from '../backend/registry.js';
 import type { CliIo } from './io.js';
 import type { KeyFlags } from './keys.js';
 
 export interface CommonFlags extends KeyFlags {
   archiveDir?: string;
   time?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3VirtualHost?: boolean;
+}
+
+/** Options of S3 targets (`s3://bucket/prefix`); credentials come from the AWS chain. */
+export function addTargetOptions(cmd: Command): Command {
+  return cmd
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint (B2, Ceph, MinIO…); implies path-style addressing')
+    .option('--s3-region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
+    .option('--s3-virtual-host', 'virtual-host style addressing even with --s3-endpoint');
+}
+
+/** Opens the target with the command's S3 options; retries are reported on stderr. */
+export function backendFor(target: string, flags: CommonFlags, io: CliIo): Backend {
+  return openBackend(target, {
+    s3: {
+      ...(flags.s3Endpoint ? { endpoint: flags.s3Endpoint } : {}),
+      ...(flags.s3Region ? { region: flags.s3Region } : {}),
+      ...(flags.s3VirtualHost ? { virtualHost: true } : {}),
+    },
+    retry: { onRetry: (op, attempt, err) => io.stderr(`retrying ${op} (attempt ${attempt + 1}): ${err.message}\n`) },
+  });
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

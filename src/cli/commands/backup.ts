@@ -1,15 +1,16 @@
 import type { Command } from 'commander';
 import { runBackup } from '../../backup/backup.js';
-import { openBackend } from '../../backend/registry.js';
 import { formatTimestamp, parseInterval } from '../../chain/time.js';
 import { PublicKeyEncryptor, SymmetricEncryptor, type MessageEncryptor } from '../../crypto/encrypt.js';
 import { ConfigError, ExitCode, UsageError } from '../../errors.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, cacheFor, collect, type CommonFlags } from '../common.js';
+import { addCacheOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
 import { encryptionKeys, findPassphrase, readingKeys, signingKey } from '../keys.js';
 
 interface BackupFlags extends CommonFlags {
+  uploadConcurrency: string;
+  maxStaged: string;
   signPassphraseFile?: string;
   encryption: boolean;
   volsize: string;
@@ -24,7 +25,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .command('backup')
     .description('back up SOURCE to TARGET: an incremental when a chain exists, else a full')
     .argument('<source>', 'directory to back up')
-    .argument('<target>', 'target: a path or file:///abs/path')
+    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('--full', 'start a new chain with a full backup')
     .option('--full-if-older-than <age>', 'start a new chain when the current full is older than AGE (s m h D W M Y, e.g. 7D)')
     .option('--allow-source-mismatch', 'continue a chain made on another host or from another source path')
@@ -38,12 +39,17 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--sign-passphrase-file <file>', 'passphrase of --sign-key from FILE')
     .option('--decrypt-key <file>', 'armored secret key to read a public-key chain when the local cache lacks its signatures');
   addCacheOption(cmd);
+  addTargetOptions(cmd);
+  cmd
+    .option('--upload-concurrency <n>', 'parallel uploads (1: strictly in order)', '1')
+    .option('--max-staged <n>', 'finished volumes allowed to wait for upload on temp disk', '2');
   cmd.addHelpText(
     'after',
     `
 Examples:
   PASSPHRASE=secret tapechain backup /home/me file:///mnt/backup/home
   PASSPHRASE=secret tapechain backup --full-if-older-than 1M /home/me /mnt/backup/home
+  PASSPHRASE=secret tapechain backup --s3-endpoint https://s3.us-west-004.backblazeb2.com /home/me s3://my-bucket/home
   SIGN_PASSPHRASE=... tapechain backup --encrypt-key me.pub.asc --sign-key me.sec.asc /home/me /mnt/backup/home
   tapechain backup --no-encryption --volsize 50 ./src /srv/backups/src`,
   );
@@ -71,7 +77,11 @@ Examples:
     }
     // Reading the chain (incrementals) must not demand signatures: that is restore's job.
     const keys = { ...(await readingKeys({ ...flags, signKey: undefined, publicKey: [] }, io, signing?.key)), requireSignature: false, tolerateUnknownSigners: true };
-    const backend = openBackend(target);
+    const uploadConcurrency = Number(flags.uploadConcurrency);
+    const maxStaged = Number(flags.maxStaged);
+    if (!Number.isInteger(uploadConcurrency) || uploadConcurrency < 1) throw new UsageError(`--upload-concurrency: expected a whole number >= 1, got "${flags.uploadConcurrency}"`);
+    if (!Number.isInteger(maxStaged) || maxStaged < 1) throw new UsageError(`--max-staged: expected a whole number >= 1, got "${flags.maxStaged}"`);
+    const backend = backendFor(target, flags, io);
     const r = await runBackup({
       source,
       backend,
@@ -83,6 +93,8 @@ Examples:
       allowSourceMismatch: flags.allowSourceMismatch ?? false,
       compressLevel: level,
       volsize: Math.round(volsize * 1024 * 1024),
+      uploadConcurrency,
+      maxStaged,
       onWarning: (w) => io.stderr(`warning: ${w.path.toString('utf8')}: ${w.message}\n`),
       onPlan: (p) => {
         if (p.type === 'full' && p.reason) io.stderr(`Starting a new chain with a full backup: ${p.reason}\n`);

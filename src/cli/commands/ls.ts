@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { openBackend } from '../../backend/registry.js';
 import { listFiles } from '../../inspect/list-files.js';
 import { indexToPath } from '../../volume/entry-name.js';
 import { pickedLine } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
 import { readingKeys } from '../keys.js';
 
 interface LsFlags extends CommonFlags {
@@ -22,17 +21,18 @@ export function registerLs(program: Command, io: CliIo): void {
   const cmd = program
     .command('ls')
     .description('list the files of the backup at TARGET (latest state, or at --time)')
-    .argument('<target>', 'target: a path or file:///abs/path')
+    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('--json', 'one JSON object per line');
   addTimeOption(cmd, 'list the state');
   addReadKeyOptions(cmd);
   addCacheOption(cmd);
+  addTargetOptions(cmd);
   cmd
     .addHelpText('after', '\nExamples:\n  PASSPHRASE=secret tapechain ls /mnt/backup/home\n  PASSPHRASE=secret tapechain ls --time 2W --json /mnt/backup/home')
     .action(async (target: string, flags: LsFlags) => {
       const time = timeFrom(flags);
       for await (const e of listFiles({
-        backend: openBackend(target),
+        backend: backendFor(target, flags, io),
         keys: await readingKeys(flags, io),
         cache: cacheFor(target, flags, io),
         ...(time !== undefined ? { time } : {}),

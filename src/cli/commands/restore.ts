@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { openBackend } from '../../backend/registry.js';
 import { runRestore } from '../../restore/restore.js';
 import { pathToIndex } from '../../volume/entry-name.js';
 import { UsageError } from '../../errors.js';
-import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
 import { readingKeys } from '../keys.js';
 import { pickedLine } from '../format.js';
 import type { CliIo } from '../io.js';
@@ -19,7 +18,7 @@ export function registerRestore(program: Command, io: CliIo): void {
   const cmd = program
     .command('restore')
     .description('restore the backup at TARGET into DEST (latest state, or at --time)')
-    .argument('<target>', 'target: a path or file:///abs/path')
+    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .argument('<dest>', 'directory to restore into (must be empty unless --force)')
     .option('--path <rel>', 'restore only this file or directory (relative to the backed-up root), at its place under DEST')
     .option('--force', 'restore into a non-empty DEST, replacing entries of the same name')
@@ -28,6 +27,7 @@ export function registerRestore(program: Command, io: CliIo): void {
   addTimeOption(cmd, 'restore the state');
   addReadKeyOptions(cmd);
   addCacheOption(cmd);
+  addTargetOptions(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -44,7 +44,7 @@ Examples:
     }
     const time = timeFrom(flags);
     const r = await runRestore({
-      backend: openBackend(target),
+      backend: backendFor(target, flags, io),
       dest,
       keys: await readingKeys(flags, io),
       cache: cacheFor(target, flags, io),

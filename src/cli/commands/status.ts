@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { openBackend } from '../../backend/registry.js';
 import { formatTimestamp } from '../../chain/time.js';
 import { targetStatus, type SetStatus } from '../../inspect/status.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
+import { addTargetOptions, backendFor, type CommonFlags } from '../common.js';
 
 function setLine(s: SetStatus): string {
   const t = s.type === 'full' ? formatTimestamp(s.start) : `${formatTimestamp(s.start)}.to.${formatTimestamp(s.end)}`;
@@ -11,14 +11,15 @@ function setLine(s: SetStatus): string {
 }
 
 export function registerStatus(program: Command, io: CliIo): void {
-  program
-    .command('status')
+  const cmd = program.command('status');
+  addTargetOptions(cmd);
+  cmd
     .description('show the chains, sets and volumes at TARGET')
-    .argument('<target>', 'target: a path or file:///abs/path')
+    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('--json', 'print one JSON document')
     .addHelpText('after', '\nExample:\n  tapechain status file:///mnt/backup/home')
-    .action(async (target: string, flags: { json?: boolean }) => {
-      const st = await targetStatus(openBackend(target));
+    .action(async (target: string, flags: CommonFlags & { json?: boolean }) => {
+      const st = await targetStatus(backendFor(target, flags, io));
       if (flags.json) {
         io.stdout(JSON.stringify(st, null, 2) + '\n');
         return;

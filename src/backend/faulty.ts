@@ -1,0 +1,100 @@
+/**
+ * Fault injection for tests (kopia's blobtesting/faulty.go): a backend that fails
+ * scripted calls — N times, after a delay, or by cutting a put off after K bytes —
+ * before passing them to the real backend.
+ */
+import { Readable, Transform } from 'node:stream';
+import { PermanentBackendError, TransientBackendError } from '../errors.js';
+import type { Backend, GetOptions, ObjectInfo, OpOptions, PutSource } from './backend.js';
+
+export type FaultMethod = 'put' | 'get' | 'stat' | 'list' | 'delete';
+
+export interface Fault {
+  method: FaultMethod;
+  /** Only names matching this. @default every name */
+  match?: RegExp;
+  /** How many calls fail before calls pass. @default Infinity */
+  times?: number;
+  kind?: 'transient' | 'permanent';
+  /** For put: let this many bytes through to the inner backend, then fail mid-stream. */
+  cutAfterBytes?: number;
+  /** Wait before failing or passing, in ms. @default 0 */
+  delayMs?: number;
+}
+
+export class FaultyBackend implements Backend {
+  readonly #inner: Backend;
+  readonly faults: Fault[];
+  /** Calls seen per method, for assertions. */
+  readonly calls: Record<FaultMethod, string[]> = { put: [], get: [], stat: [], list: [], delete: [] };
+
+  constructor(inner: Backend, faults: Fault[] = []) {
+    this.#inner = inner;
+    this.faults = faults;
+  }
+
+  get properties() {
+    return this.#inner.properties;
+  }
+
+  describe(): string {
+    return `faulty(${this.#inner.describe()})`;
+  }
+
+  async #maybeFail(method: FaultMethod, name: string): Promise<Fault | undefined> {
+    this.calls[method].push(name);
+    const f = this.faults.find((x) => x.method === method && (!x.match || x.match.test(name)) && (x.times ?? Infinity) > 0);
+    if (!f) return undefined;
+    if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
+    if (f.times !== undefined) f.times--;
+    if (f.cutAfterBytes !== undefined) return f;
+    const msg = `injected ${f.kind ?? 'transient'} fault: ${method} ${name}`;
+    throw f.kind === 'permanent' ? new PermanentBackendError(msg) : new TransientBackendError(msg);
+  }
+
+  async put(name: string, source: PutSource, opts?: OpOptions): Promise<void> {
+    const f = await this.#maybeFail('put', name);
+    if (f?.cutAfterBytes === undefined) return this.#inner.put(name, source, opts);
+    const limit = f.cutAfterBytes;
+    const cut: PutSource = {
+      size: source.size,
+      open: () => {
+        let seen = 0;
+        return source.open().pipe(
+          new Transform({
+            transform(chunk: Buffer, _e, cb) {
+              if (seen + chunk.length > limit) return cb(new TransientBackendError(`injected cut after ${limit} bytes: put ${name}`));
+              seen += chunk.length;
+              cb(null, chunk);
+            },
+          }),
+        );
+      },
+    };
+    return this.#inner.put(name, cut, opts);
+  }
+
+  async get(name: string, opts?: GetOptions): Promise<Readable> {
+    await this.#maybeFail('get', name);
+    return this.#inner.get(name, opts);
+  }
+
+  async stat(name: string, opts?: OpOptions): Promise<ObjectInfo> {
+    await this.#maybeFail('stat', name);
+    return this.#inner.stat(name, opts);
+  }
+
+  async *list(prefix = '', opts?: OpOptions): AsyncIterable<ObjectInfo> {
+    await this.#maybeFail('list', prefix);
+    yield* this.#inner.list(prefix, opts);
+  }
+
+  async delete(name: string, opts?: OpOptions): Promise<void> {
+    await this.#maybeFail('delete', name);
+    return this.#inner.delete(name, opts);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Cross-cutting behaviour as backends with the same contract (restic's sema/retry,
+ * kopia's retrying/throttling): bounded retries with exponential backoff and full
+ * jitter for transient failures only, and a concurrency limit.
+ */
+import type { Readable } from 'node:stream';
+import { BackendError, CancelledError } from '../errors.js';
+import type { Backend, GetOptions, ObjectInfo, OpOptions, PutSource } from './backend.js';
+
+export interface RetryOptions {
+  /** Attempts after the first. @default 5 */
+  retries?: number;
+  /** First backoff in ms. @default 500 */
+  baseDelayMs?: number;
+  /** Backoff cap in ms. @default 20000 */
+  maxDelayMs?: number;
+  /** Told about each retry (for progress output). @default nothing */
+  onRetry?: (op: string, attempt: number, err: Error) => void;
+  /** Randomness in [0, 1) for the jitter; tests fix it. @default Math.random */
+  random?: () => number;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new CancelledError());
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new CancelledError());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Retries transient BackendErrors; everything else is passed through at once. */
+export class RetryBackend implements Backend {
+  readonly #inner: Backend;
+  readonly #o: Required<Omit<RetryOptions, 'onRetry'>> & Pick<RetryOptions, 'onRetry'>;
+
+  constructor(inner: Backend, o: RetryOptions = {}) {
+    this.#inner = inner;
+    this.#o = { retries: 5, baseDelayMs: 500, maxDelayMs: 20000, random: Math.random, ...o };
+  }
+
+  get properties() {
+    return this.#inner.properties;
+  }
+
+  describe(): string {
+    return this.#inner.describe();
+  }
+
+  async #retry<T>(op: string, signal: AbortSignal | undefined, f: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await f();
+      } catch (e) {
+        if (!(e instanceof BackendError) || e.kind !== 'transient' || attempt >= this.#o.retries) throw e;
+        this.#o.onRetry?.(op, attempt + 1, e);
+        // Full jitter: a random delay up to the exponential bound (AWS architecture blog).
+        const bound = Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** attempt);
+        await sleep(Math.floor(this.#o.random() * bound), signal);
+      }
+    }
+  }
+
+  put(name: string, source: PutSource, opts: OpOptions = {}): Promise<void> {
+    return this.#retry(`put ${name}`, opts.signal, () => this.#inner.put(name, source, opts));
+  }
+  get(name: string, opts: GetOptions = {}): Promise<Readable> {
+    return this.#retry(`get ${name}`, opts.signal, () => this.#inner.get(name, opts));
+  }
+  stat(name: string, opts: OpOptions = {}): Promise<ObjectInfo> {
+    return this.#retry(`stat ${name}`, opts.signal, () => this.#inner.stat(name, opts));
+  }
+  async *list(prefix = '', opts: OpOptions = {}): AsyncIterable<ObjectInfo> {
+    // A listing is retried as a whole: collect it, then hand it out.
+    const all = await this.#retry(`list ${prefix}`, opts.signal, async () => {
+      const out: ObjectInfo[] = [];
+      for await (const o of this.#inner.list(prefix, opts)) out.push(o);
+      return out;
+    });
+    yield* all;
+  }
+  delete(name: string, opts: OpOptions = {}): Promise<void> {
+    return this.#retry(`delete ${name}`, opts.signal, () => this.#inner.delete(name, opts));
+  }
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+/** Runs at most `limit` operations at once (streams returned by get are not counted). */
+export class LimitBackend implements Backend {
+  readonly #inner: Backend;
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(inner: Backend, limit = inner.properties.maxConnections) {
+    this.#inner = inner;
+    this.#free = Math.max(1, limit);
+  }
+
+  get properties() {
+    return this.#inner.properties;
+  }
+
+  describe(): string {
+    return this.#inner.describe();
+  }
+
+  async #run<T>(f: () => Promise<T>): Promise<T> {
+    if (this.#free === 0) await new Promise<void>((r) => this.#waiting.push(r));
+    else this.#free--;
+    try {
+      return await f();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+
+  put(name: string, source: PutSource, opts?: OpOptions): Promise<void> {
+    return this.#run(() => this.#inner.put(name, source, opts));
+  }
+  get(name: string, opts?: GetOptions): Promise<Readable> {
+    return this.#run(() => this.#inner.get(name, opts));
+  }
+  stat(name: string, opts?: OpOptions): Promise<ObjectInfo> {
+    return this.#run(() => this.#inner.stat(name, opts));
+  }
+  list(prefix?: string, opts?: OpOptions): AsyncIterable<ObjectInfo> {
+    return this.#inner.list(prefix, opts);
+  }
+  delete(name: string, opts?: OpOptions): Promise<void> {
+    return this.#run(() => this.#inner.delete(name, opts));
+  }
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
