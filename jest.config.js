@@ -9,6 +9,8 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }],
   },
   testTimeout: 120000,
+  globalSetup: '<rootDir>/test/setup/s3-server.js',
+  globalTeardown: '<rootDir>/test/setup/s3-teardown.js',
   maxWorkers: 2,
   reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.js'],
 };

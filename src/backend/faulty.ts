@@ -46,8 +46,9 @@ export class FaultyBackend implements Backend {
     const f = this.faults.find((x) => x.method === method && (!x.match || x.match.test(name)) && (x.times ?? Infinity) > 0);
     if (!f) return undefined;
     if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
-    if (f.times !== undefined) f.times--;
+    // A cut counts per opening of the source: each retry is a new transfer.
     if (f.cutAfterBytes !== undefined) return f;
+    if (f.times !== undefined) f.times--;
     const msg = `injected ${f.kind ?? 'transient'} fault: ${method} ${name}`;
     throw f.kind === 'permanent' ? new PermanentBackendError(msg) : new TransientBackendError(msg);
   }
@@ -59,6 +60,8 @@ export class FaultyBackend implements Backend {
     const cut: PutSource = {
       size: source.size,
       open: () => {
+        if ((f.times ?? Infinity) <= 0) return source.open();
+        if (f.times !== undefined) f.times--;
         let seen = 0;
         return source.open().pipe(
           new Transform({

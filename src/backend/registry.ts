@@ -11,7 +11,7 @@ import { S3Backend, parseS3Url } from './s3.js';
 import { LimitBackend, RetryBackend, type RetryOptions } from './wrappers.js';
 
 export interface TargetOptions {
-  s3?: { endpoint?: string; region?: string; virtualHost?: boolean };
+  s3?: { endpoint?: string; region?: string; virtualHost?: boolean; credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } };
   retry?: RetryOptions;
 }
 

@@ -26,7 +26,8 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import type { Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import PQueue from 'p-queue';
 import { BackendError, BackendNotFoundError, ConfigError, PermanentBackendError, TransientBackendError } from '../errors.js';
 import type { Backend, BackendProperties, GetOptions, ObjectInfo, OpOptions, PutSource } from './backend.js';
@@ -47,8 +48,8 @@ export interface S3Options {
   partSize?: number;
   /** Parallel part uploads within one object. @default 2 */
   partConcurrency?: number;
-  /** Explicit credentials (tests); else the AWS default chain. */
-  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Explicit credentials; else the AWS default chain (env, shared config/profile, IMDS). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 interface SdkError {
@@ -71,6 +72,9 @@ export function classifyS3Error(err: unknown, what: string): BackendError {
   const msg = `${what}: ${name ? `${name} ` : ''}${status ? `(HTTP ${status}) ` : ''}${e.message ?? ''}`.trim();
   if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) return new BackendNotFoundError(msg, { cause: err });
   if (name === 'NoSuchBucket') return new PermanentBackendError(`${what}: the bucket does not exist`, { cause: err });
+  if (name === 'CredentialsProviderError') {
+    return new PermanentBackendError(`${what}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)`, { cause: err });
+  }
   if (status === 429 || (status !== undefined && status >= 500) || TRANSIENT_NAMES.has(name) || NET_CODES.has(e.code ?? '') || NET_CODES.has(name) || e.$retryable) {
     return new TransientBackendError(msg, { cause: err });
   }
@@ -87,6 +91,49 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(url);
   if (!m || !m[1]) throw new ConfigError(`bad S3 target "${url}": expected s3://bucket[/prefix]`);
   return { bucket: m[1], prefix: m[2] ?? '' };
+}
+
+/**
+ * The request body for an upload: the source piped through a byte count that fails
+ * when the source is shorter or longer than announced. A failing source aborts the
+ * request at once (the SDK would otherwise wait for the missing bytes until its
+ * timeout, and an error on a body stream it pipes is never handled).
+ */
+function guardedBody(src: Readable, size: number, what: string, ac: AbortController): { body: PassThrough; failure: () => unknown } {
+  let seen = 0;
+  let failure: unknown;
+  const count = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      seen += chunk.length;
+      if (seen > size) return cb(new TransientBackendError(`${what}: source longer than ${size} bytes`));
+      cb(null, chunk);
+    },
+    flush(cb) {
+      cb(seen === size ? null : new TransientBackendError(`${what}: source ended after ${seen} of ${size} bytes`));
+    },
+  });
+  const body = new PassThrough();
+  pipeline(src, count, body).catch((e: unknown) => {
+    failure = e;
+    ac.abort();
+  });
+  return { body, failure: () => failure };
+}
+
+/** Runs one upload request with a guarded body; a source failure wins over the SDK's. */
+async function sendBody<T>(make: (body: PassThrough, signal: AbortSignal) => Promise<T>, src: Readable, size: number, what: string, outer?: AbortSignal): Promise<T> {
+  const ac = new AbortController();
+  const onAbort = () => ac.abort();
+  outer?.addEventListener('abort', onAbort, { once: true });
+  const { body, failure } = guardedBody(src, size, what, ac);
+  try {
+    return await make(body, ac.signal);
+  } catch (e) {
+    throw failure() ?? e;
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
+    body.destroy();
+  }
 }
 
 export class S3Backend implements Backend {
@@ -130,7 +177,14 @@ export class S3Backend implements Backend {
     const key = this.#key(name);
     try {
       if (source.size > this.#threshold && source.openRange) await this.#multipart(key, source, opts);
-      else await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: source.open(), ContentLength: source.size }), { abortSignal: opts.signal });
+      else
+        await sendBody(
+          (Body, abortSignal) => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body, ContentLength: source.size }), { abortSignal }),
+          source.open(),
+          source.size,
+          `uploading ${name}`,
+          opts.signal,
+        );
     } catch (e) {
       throw classifyS3Error(e, `uploading ${name}`);
     }
@@ -153,9 +207,13 @@ export class S3Backend implements Backend {
           // One retry per part here (a whole-object retry would resend every part).
           for (let attempt = 0; ; attempt++) {
             try {
-              const r = await this.#client.send(
-                new UploadPartCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId, PartNumber: i + 1, Body: source.openRange!(start, end), ContentLength: end - start }),
-                { abortSignal: opts.signal },
+              const r = await sendBody(
+                (Body, abortSignal) =>
+                  this.#client.send(new UploadPartCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId, PartNumber: i + 1, Body, ContentLength: end - start }), { abortSignal }),
+                source.openRange!(start, end),
+                end - start,
+                `part ${i + 1}`,
+                opts.signal,
               );
               parts[i] = { PartNumber: i + 1, ETag: r.ETag! };
               return;

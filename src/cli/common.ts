@@ -26,10 +26,16 @@ export function addTargetOptions(cmd: Command): Command {
 
 /** Opens the target with the command's S3 options; retries are reported on stderr. */
 export function backendFor(target: string, flags: CommonFlags, io: CliIo): Backend {
+  const env = io.env;
+  const region = flags.s3Region ?? env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'];
+  const keyId = env['AWS_ACCESS_KEY_ID'];
+  const secret = env['AWS_SECRET_ACCESS_KEY'];
   return openBackend(target, {
     s3: {
       ...(flags.s3Endpoint ? { endpoint: flags.s3Endpoint } : {}),
-      ...(flags.s3Region ? { region: flags.s3Region } : {}),
+      ...(region ? { region } : {}),
+      // Keys in the environment win; otherwise the AWS default chain (profiles, IMDS).
+      ...(keyId && secret ? { credentials: { accessKeyId: keyId, secretAccessKey: secret, ...(env['AWS_SESSION_TOKEN'] ? { sessionToken: env['AWS_SESSION_TOKEN'] } : {}) } } : {}),
       ...(flags.s3VirtualHost ? { virtualHost: true } : {}),
     },
     retry: { onRetry: (op, attempt, err) => io.stderr(`retrying ${op} (attempt ${attempt + 1}): ${err.message}\n`) },

@@ -9,6 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { tmpdir } from 'node:os';
+import { prefetchVolumes } from './prefetch.js';
 import type { Backend } from '../backend/backend.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
@@ -34,6 +36,8 @@ export interface RestoreOptions {
   force?: boolean;
   /** @default true when root */
   restoreOwnership?: boolean;
+  /** Temp directory for downloaded volumes (remote targets). @default os.tmpdir() */
+  tempDir?: string;
   numericOwner?: boolean;
   /** Told which sets were picked, before anything is read. */
   onPicked?: (sets: BackupSet[]) => void;
@@ -103,6 +107,9 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     if (created) await fs.rmdir(dest).catch(() => undefined);
     throw new DestinationError(`${dest}: not writable: ${(e as Error).message}`, { cause: e });
   }
+  // Remote targets: download the next volume while the current one is applied.
+  const prefetchDir = o.backend.properties.local ? undefined : await fs.mkdtemp(path.join(o.tempDir ?? tmpdir(), 'tapechain-restore-'));
+  const volumeLists = prefetchDir ? splitBack(plan, prefetchVolumes(plan.flat(), prefetchDir)) : plan;
   const owner = o.restoreOwnership ?? process.getuid?.() === 0;
   const writer = new TreeWriter(Buffer.from(staging), {
     restoreOwnership: owner,
@@ -111,7 +118,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   });
   let found = sel.length === 0;
   try {
-    for (const volumes of plan) {
+    for (const volumes of volumeLists) {
       for await (const e of logicalEntries(rawEntries(volumes, archive.keys, archive.decodeOptions))) {
         if (!isWithin(e.index, sel)) continue;
         found = true;
@@ -134,7 +141,15 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
     if (created) await fs.rm(dest, { recursive: true, force: true }).catch(() => undefined);
     throw e;
+  } finally {
+    if (prefetchDir) await fs.rm(prefetchDir, { recursive: true, force: true });
   }
+}
+
+/** Regroups a flat list into the shape of `lists`. */
+function splitBack<T>(lists: T[][], flat: T[]): T[][] {
+  let i = 0;
+  return lists.map((l) => flat.slice(i, (i += l.length)));
 }
 
 /** Moves the staged top-level entries into the destination, replacing same names. */
