@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// npm run bench [-- --size 1GiB] [--keep] [--only tapechain,duplicity,tar-gpg]
+//
+// Builds the shared benchmark corpus (scripts/make-corpus.mjs), then times in ONE run:
+// tapechain, duplicity (when installed) and `tar | gpg --symmetric` on full backup,
+// `--mutate 1`, incremental, restore latest, and verify. Prints a table (wall, CPU,
+// peak RSS, stored bytes) with ratios against duplicity measured in the same run —
+// these machines are noisy, so only ratios compare — and writes JSON to .bench/.
+// Default settings for every tool: passphrase encryption with compression.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const size = opt('size', '1GiB');
+const only = opt('only', 'tapechain,duplicity,tar-gpg').split(',');
+const keep = args.includes('--keep');
+const work = fs.mkdtempSync(path.join(opt('dir', os.tmpdir()), 'tapechain-bench-'));
+const PASS = 'bench passphrase';
+const haveTime = fs.existsSync('/usr/bin/time');
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+/** Runs a shell command; returns wall, CPU and peak RSS (GNU time) of the whole tree. */
+function measure(label, cmd, env = {}) {
+  const timeFile = path.join(work, 'time.txt');
+  const wrapped = haveTime ? ['/usr/bin/time', '-f', '%e %U %S %M', '-o', timeFile, 'sh', '-c', cmd] : ['sh', '-c', cmd];
+  const t0 = performance.now();
+  const r = spawnSync(wrapped[0], wrapped.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
+  const wall = (performance.now() - t0) / 1000;
+  if (r.status !== 0 && !(label.startsWith('duplicity verify') && r.status === 1)) {
+    throw new Error(`${label} failed (${r.status}): ${r.stderr.toString().slice(-2000)}`);
+  }
+  if (!haveTime) return { wall, cpu: null, rssMiB: null };
+  const [, u, s, m] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return { wall, cpu: u + s, rssMiB: m / 1024 };
+}
+
+const du = (p) => Number(execFileSync('du', ['-sb', p]).toString().split('\t')[0]);
+/** Bytes of the files a step added to a target. */
+function added(target, before) {
+  return fs.readdirSync(target).filter((n) => !before.has(n)).reduce((a, n) => a + fs.statSync(path.join(target, n)).size, 0);
+}
+
+const corpus = path.join(work, 'corpus');
+console.error(`bench: corpus ${size} in ${work}`);
+execFileSync('node', [path.join(root, 'scripts/make-corpus.mjs'), corpus, '--size', size, '--seed', '1'], { stdio: 'inherit' });
+const corpusBytes = du(corpus);
+
+const tools = {
+  tapechain: (t, cache) => ({
+    full: `'${root}/bin/tapechain' backup --archive-dir '${cache}' '${corpus}' '${t}'`,
+    inc: `'${root}/bin/tapechain' backup --archive-dir '${cache}' '${corpus}' '${t}'`,
+    restore: (out) => `'${root}/bin/tapechain' restore --archive-dir '${cache}' '${t}' '${out}'`,
+    verify: `'${root}/bin/tapechain' verify --archive-dir '${cache}' '${t}'`,
+    env: { PASSPHRASE: PASS },
+  }),
+  duplicity: (t, cache) => ({
+    full: `duplicity full --archive-dir '${cache}' --name b '${corpus}' 'file://${t}'`,
+    inc: `duplicity incr --archive-dir '${cache}' --name b '${corpus}' 'file://${t}'`,
+    restore: (out) => `duplicity restore --archive-dir '${cache}' --name b 'file://${t}' '${out}'`,
+    verify: `duplicity verify --archive-dir '${cache}' --name b 'file://${t}' '${corpus}'`,
+    env: { PASSPHRASE: PASS, GNUPGHOME: path.join(work, 'gnupg') },
+  }),
+  'tar-gpg': (t) => ({
+    full: `mkdir -p '${t}' && tar -C '${corpus}' -cf - . | gpg --batch --pinentry-mode loopback --passphrase '${PASS}' --symmetric -o '${t}/full.tar.gpg'`,
+    inc: null,
+    restore: (out) => `mkdir -p '${out}' && gpg --batch -q --pinentry-mode loopback --passphrase '${PASS}' -d '${t}/full.tar.gpg' | tar -C '${out}' -xf -`,
+    verify: `gpg --batch -q --pinentry-mode loopback --passphrase '${PASS}' -d '${t}/full.tar.gpg' | tar -tf - >/dev/null`,
+    env: { GNUPGHOME: path.join(work, 'gnupg') },
+  }),
+};
+fs.mkdirSync(path.join(work, 'gnupg'), { mode: 0o700 });
+
+const names = Object.keys(tools).filter((n) => only.includes(n) && (n !== 'duplicity' || has('duplicity')) && (n !== 'tar-gpg' || has('gpg')));
+const results = {};
+const steps = {};
+for (const n of names) {
+  const t = path.join(work, `target-${n}`);
+  fs.mkdirSync(t, { recursive: true });
+  steps[n] = tools[n](t, path.join(work, `cache-${n}`));
+  results[n] = {};
+  const before = new Set(fs.readdirSync(t));
+  console.error(`bench: ${n} full`);
+  results[n].full = { ...measure(`${n} full`, steps[n].full, steps[n].env), stored: added(t, before) };
+}
+console.error('bench: mutate 1%');
+execFileSync('node', [path.join(root, 'scripts/make-corpus.mjs'), corpus, '--mutate', '1', '--seed', '2'], { stdio: 'inherit' });
+for (const n of names) {
+  const t = path.join(work, `target-${n}`);
+  if (steps[n].inc) {
+    const before = new Set(fs.readdirSync(t));
+    console.error(`bench: ${n} incremental`);
+    results[n].inc = { ...measure(`${n} inc`, steps[n].inc, steps[n].env), stored: added(t, before) };
+  }
+  const out = path.join(work, `restore-${n}`);
+  console.error(`bench: ${n} restore`);
+  results[n].restore = measure(`${n} restore`, steps[n].restore(out), steps[n].env);
+  fs.rmSync(out, { recursive: true, force: true });
+  if (n !== 'tapechain' || fs.existsSync(path.join(root, 'dist/cli/commands/verify.js'))) {
+    console.error(`bench: ${n} verify`);
+    results[n].verify = measure(`${n} verify`, steps[n].verify, steps[n].env);
+  }
+}
+
+const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
+const mib = (b) => (b === undefined ? '-' : (b / 1048576).toFixed(1));
+const rows = [];
+for (const step of ['full', 'inc', 'restore', 'verify']) {
+  for (const n of names) {
+    const r = results[n][step];
+    if (!r) continue;
+    const d = results.duplicity?.[step];
+    const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : '-');
+    rows.push([step, n, fmt(r.wall), fmt(r.cpu), fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored)]);
+  }
+}
+const head = ['step', 'tool', 'wall s', 'cpu s', 'peak RSS MiB', 'stored MiB', 'wall vs duplicity', 'bytes vs duplicity'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+const line = (r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ');
+console.log(`\ncorpus ${mib(corpusBytes)} MiB (${size}), ${os.cpus().length} cores, node ${process.version}`);
+console.log(line(head));
+for (const r of rows) console.log(line(r));
+const outDir = path.join(root, '.bench');
+fs.mkdirSync(outDir, { recursive: true });
+const file = path.join(outDir, `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+fs.writeFileSync(file, JSON.stringify({ size, corpusBytes, node: process.version, cores: os.cpus().length, results }, null, 2));
+console.log(`\nresults: ${path.relative(root, file)}`);
+if (!keep) fs.rmSync(work, { recursive: true, force: true });
