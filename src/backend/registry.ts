@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { FileBackend } from './file.js';
-import { S3Backend, parseS3Url } from './s3.js';
 import { LimitBackend, RetryBackend, type RetryOptions } from './wrappers.js';
 
 export interface TargetOptions {
@@ -15,7 +14,8 @@ export interface TargetOptions {
   retry?: RetryOptions;
 }
 
-export function openBackend(target: string, o: TargetOptions = {}): Backend {
+/** Opens a target; the S3 SDK is loaded only for s3:// targets (~22 MB at import). */
+export async function openBackend(target: string, o: TargetOptions = {}): Promise<Backend> {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(target);
   if (!m) return new FileBackend(target);
   const scheme = m[1]!.toLowerCase();
@@ -27,6 +27,7 @@ export function openBackend(target: string, o: TargetOptions = {}): Backend {
     }
   }
   if (scheme === 's3') {
+    const { S3Backend, parseS3Url } = await import('./s3.js');
     const { bucket, prefix } = parseS3Url(target);
     const s3 = new S3Backend({ bucket, prefix, ...o.s3 });
     return new RetryBackend(new LimitBackend(s3), o.retry);

@@ -55,17 +55,35 @@ export interface SetWriterOptions {
   cache?: ArchiveCache;
 }
 
-/** Reads a file in 64 KiB pieces (the last one shorter, possibly empty). */
-async function* readChunks(p: Buffer): AsyncGenerator<Buffer> {
+/**
+ * Reads a file in 64 KiB pieces (the last one shorter, possibly empty). `sizeHint` (the
+ * stat size) sizes the first buffer, so a small file does not cost a 64 KiB allocation:
+ * reading one byte more than expected detects EOF in one call.
+ */
+async function* readChunks(p: Buffer, sizeHint: number): AsyncGenerator<Buffer> {
   const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
   try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK);
+    for (let first = true; ; first = false) {
+      const want = first ? Math.min(CHUNK, sizeHint + 1) : CHUNK;
+      const buf = Buffer.allocUnsafe(want);
       let n = 0;
-      while (n < CHUNK) {
-        const { bytesRead } = await fh.read(buf, n, CHUNK - n, null);
+      while (n < want) {
+        const { bytesRead } = await fh.read(buf, n, want - n, null);
         if (bytesRead === 0) break;
         n += bytesRead;
+      }
+      if (n === want && want < CHUNK) {
+        // The file grew past its stat size: continue with full-size pieces.
+        const more = Buffer.allocUnsafe(CHUNK);
+        buf.copy(more, 0, 0, n);
+        while (n < CHUNK) {
+          const { bytesRead } = await fh.read(more, n, CHUNK - n, null);
+          if (bytesRead === 0) break;
+          n += bytesRead;
+        }
+        yield more.subarray(0, n);
+        if (n < CHUNK) return;
+        continue;
       }
       yield buf.subarray(0, n);
       if (n < CHUNK) return;
@@ -237,7 +255,7 @@ export class SetWriter {
       let chunk = 0;
       let read = 0;
       try {
-        for await (const data of readChunks(p)) {
+        for await (const data of readChunks(p, st.size)) {
           sig.update(data);
           read += data.length;
           if (chunk === 0 && data.length < CHUNK) {
@@ -287,7 +305,7 @@ export class SetWriter {
       let read = 0;
       let started = false;
       try {
-        for await (const data of readChunks(p)) {
+        for await (const data of readChunks(p, st.size)) {
           newSig.update(data);
           delta.update(data);
           read += data.length;

@@ -25,7 +25,7 @@ export function addTargetOptions(cmd: Command): Command {
 }
 
 /** Opens the target with the command's S3 options; retries are reported on stderr. */
-export function backendFor(target: string, flags: CommonFlags, io: CliIo): Backend {
+export function backendFor(target: string, flags: CommonFlags, io: CliIo): Promise<Backend> {
   const env = io.env;
   const region = flags.s3Region ?? env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'];
   const keyId = env['AWS_ACCESS_KEY_ID'];

@@ -15,12 +15,11 @@ import { createDecipheriv, createHash, timingSafeEqual, type Hash } from 'node:c
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflate, createInflateRaw } from 'node:zlib';
-import * as openpgp from 'openpgp';
 import unbzip2Stream from 'unbzip2-stream';
 import { DecryptError, FormatError, IntegrityError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
 import { cipherInfo, isKnownCipher } from './ciphers.js';
-import type { PublicKey, SecretKey } from './keys.js';
+import { loadOpenpgp, type PublicKey, type SecretKey } from './keys.js';
 import { TAG, packet, packetBody, readBody, readPacketHead, type PacketHead } from './packets.js';
 import { HASH_NAMES, decodeCount, deriveKey, type S2kSpec } from './s2k.js';
 import { parseSignature, verifySignature, type ParsedSignature, type SigningKeyLike } from './signature-packet.js';
@@ -93,6 +92,7 @@ const ALGO_IDS: Record<string, number> = { aes128: 7, aes192: 8, aes256: 9, came
 async function sessionKeyFromPkesk(pkesks: Buffer[], keys: SecretKey[]): Promise<SessionKey> {
   const wanted = pkesks.map((b) => b.subarray(1, 9).toString('hex').toUpperCase());
   if (keys.length === 0) throw new DecryptError(`encrypted to public key ${wanted.join(', ')}: give the secret key with --decrypt-key`, { code: 'NO_KEY' });
+  const openpgp = await loadOpenpgp();
   const message = await openpgp.readMessage({ binaryMessage: Buffer.concat(pkesks.map((b) => packet(TAG.PKESK, b))) });
   let res;
   try {
@@ -276,6 +276,7 @@ async function* innerLiteral(src: AsyncIterable<Buffer>, sigs: SignatureCheck, d
 async function* decryptLegacy(keyPackets: Buffer[], r: ByteReader, head: PacketHead, keys: DecryptKeys, opts: DecryptOptions): AsyncGenerator<Buffer> {
   opts.onWarning?.('old OpenPGP encryption without integrity protection (SED): modification cannot be detected');
   const body = await readBody(r, head, 1 << 30);
+  const openpgp = await loadOpenpgp();
   const message = await openpgp.readMessage({ binaryMessage: Buffer.concat([...keyPackets, packet(TAG.SED, body)]) });
   try {
     const res = await openpgp.decrypt({

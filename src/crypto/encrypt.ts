@@ -12,9 +12,8 @@
 import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { createDeflateRaw } from 'node:zlib';
-import * as openpgp from 'openpgp';
 import { AES256, cipherInfo } from './ciphers.js';
-import type { PublicKey } from './keys.js';
+import { loadOpenpgp, type PublicKey } from './keys.js';
 import { PartialPacketFramer, TAG, packet } from './packets.js';
 import { DEFAULT_CODED_COUNT, decodeCount, deriveKey, encodeSpec, type S2kSpec } from './s2k.js';
 import type { Signer } from './signature-packet.js';
@@ -170,6 +169,7 @@ export class PublicKeyEncryptor implements MessageEncryptor {
 
   async transforms(opts: EncryptStreamOptions = {}): Promise<Transform[]> {
     const sessionKey = randomBytes(cipherInfo(AES256).keyLen);
+    const openpgp = await loadOpenpgp();
     const pkesk = await openpgp.encryptSessionKey({ data: sessionKey, algorithm: 'aes256', encryptionKeys: this.#keys, format: 'binary' });
     return messageTransforms(Buffer.from(pkesk), AES256, sessionKey, opts.compressLevel ?? 6, this.#signer);
   }

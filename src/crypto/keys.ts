@@ -4,7 +4,10 @@
  * handling stays in openpgp.js; the bulk data path never touches it.
  */
 import { readFile } from 'node:fs/promises';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+
+/** openpgp.js is loaded only when keys are used (it costs ~16 MB of memory at import). */
+export const loadOpenpgp = (): Promise<typeof openpgp> => import('openpgp');
 import { ConfigError, DecryptError } from '../errors.js';
 
 export type PublicKey = openpgp.PublicKey | openpgp.PrivateKey;
@@ -21,6 +24,7 @@ async function readArmored(file: string, what: string): Promise<string> {
 /** Reads one or more public keys (a secret key file works too: its public part is used). */
 export async function readPublicKeys(file: string, what = 'key file'): Promise<PublicKey[]> {
   const text = await readArmored(file, what);
+  const openpgp = await loadOpenpgp();
   try {
     if (text.includes('PRIVATE KEY BLOCK')) return await openpgp.readPrivateKeys({ armoredKeys: text });
     return await openpgp.readKeys({ armoredKeys: text });
@@ -32,6 +36,7 @@ export async function readPublicKeys(file: string, what = 'key file'): Promise<P
 /** Reads a secret key and unlocks it with `passphrase` when it is protected. */
 export async function readSecretKey(file: string, passphrase: string | undefined, what = 'secret key'): Promise<SecretKey> {
   const text = await readArmored(file, what);
+  const openpgp = await loadOpenpgp();
   let key: SecretKey;
   try {
     key = await openpgp.readPrivateKey({ armoredKey: text });

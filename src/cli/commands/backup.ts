@@ -81,7 +81,7 @@ Examples:
     const maxStaged = Number(flags.maxStaged);
     if (!Number.isInteger(uploadConcurrency) || uploadConcurrency < 1) throw new UsageError(`--upload-concurrency: expected a whole number >= 1, got "${flags.uploadConcurrency}"`);
     if (!Number.isInteger(maxStaged) || maxStaged < 1) throw new UsageError(`--max-staged: expected a whole number >= 1, got "${flags.maxStaged}"`);
-    const backend = backendFor(target, flags, io);
+    const backend = await backendFor(target, flags, io);
     const r = await runBackup({
       source,
       backend,

@@ -32,7 +32,7 @@ export function registerLs(program: Command, io: CliIo): void {
     .action(async (target: string, flags: LsFlags) => {
       const time = timeFrom(flags);
       for await (const e of listFiles({
-        backend: backendFor(target, flags, io),
+        backend: await backendFor(target, flags, io),
         keys: await readingKeys(flags, io),
         cache: cacheFor(target, flags, io),
         ...(time !== undefined ? { time } : {}),

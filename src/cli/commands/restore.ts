@@ -44,7 +44,7 @@ Examples:
     }
     const time = timeFrom(flags);
     const r = await runRestore({
-      backend: backendFor(target, flags, io),
+      backend: await backendFor(target, flags, io),
       dest,
       keys: await readingKeys(flags, io),
       cache: cacheFor(target, flags, io),

@@ -19,7 +19,7 @@ export function registerStatus(program: Command, io: CliIo): void {
     .option('--json', 'print one JSON document')
     .addHelpText('after', '\nExample:\n  tapechain status file:///mnt/backup/home')
     .action(async (target: string, flags: CommonFlags & { json?: boolean }) => {
-      const st = await targetStatus(backendFor(target, flags, io));
+      const st = await targetStatus(await backendFor(target, flags, io));
       if (flags.json) {
         io.stdout(JSON.stringify(st, null, 2) + '\n');
         return;
