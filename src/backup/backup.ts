@@ -20,6 +20,8 @@ import { chainSets, type Chain, type Collection } from '../chain/collection.js';
 import { formatTimestamp } from '../chain/time.js';
 import { gpgEncoder, gzipEncoder, plainEncoder, type DecryptKeys } from '../crypto/index.js';
 import type { MessageEncryptor } from '../crypto/encrypt.js';
+import type { SecretKey } from '../crypto/keys.js';
+import { createHash } from 'node:crypto';
 import { ChainError, ConfigError, DecryptError, ExitCode, SourceError } from '../errors.js';
 import { chainState } from '../inspect/signature-state.js';
 import { ArchiveReader } from '../restore/archive.js';
@@ -60,6 +62,8 @@ export interface BackupOptions {
   signal?: AbortSignal;
   onWarning?: (w: WalkWarning) => void;
   onProgress?: (p: SetStats) => void;
+  /** Seal each set (a signed list of its files, for offline verification) with this key. */
+  sealKey?: SecretKey;
   /** Told the kind of set before anything is written (and why, for a full). */
   onPlan?: (p: { type: 'full' | 'inc'; reason: string; start: number; end: number }) => void;
 }
@@ -171,6 +175,12 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const type = chain ? 'inc' : 'full';
   o.onPlan?.({ type, reason, start, end });
 
+  let seal: { key: SecretKey; previous: string | null } | undefined;
+  if (o.sealKey) {
+    // The hash chain: an incremental's seal names the hash of the previous set's seal.
+    const prev = chain ? (chain.incs[chain.incs.length - 1] ?? chain.full).seal : undefined;
+    seal = { key: o.sealKey, previous: prev ? createHash('sha256').update(await getBytes(o.backend, prev.name)).digest('hex') : null };
+  }
   const tmp = await fs.mkdtemp(path.join(o.tempDir ?? tmpdir(), 'tapechain-'));
   let warnings = 0;
   const warn = (w: WalkWarning) => {
@@ -191,6 +201,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     warn,
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.cache ? { cache: o.cache } : {}),
+    ...(seal ? { seal } : {}),
   });
   try {
     const walk = walkTree(Buffer.from(srcAbs), { onWarning: warn });

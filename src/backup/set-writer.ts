@@ -11,6 +11,10 @@ import type { Backend } from '../backend/backend.js';
 import { formatName, type NameSpec } from '../chain/file-naming.js';
 import { formatManifest, type FileChange } from '../chain/manifest.js';
 import { gzipEncoder, type Encoder } from '../crypto/encoding.js';
+import type { SecretKey } from '../crypto/keys.js';
+import { signSeal, type SealFile } from '../crypto/seal.js';
+import { sealName } from '../chain/file-naming.js';
+import { writeFile } from 'node:fs/promises';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { DeltaBuilder } from '../diff/delta.js';
 import { SignatureIndex } from '../diff/signature-index.js';
@@ -53,6 +57,8 @@ export interface SetWriterOptions {
   onProgress?: (s: SetStats) => void;
   /** Receives plain copies of the new manifest and signatures once the set is stored. */
   cache?: ArchiveCache;
+  /** Seal the set: sign a list of its files with this key, chained to `previous`. */
+  seal?: { key: SecretKey; previous: string | null };
 }
 
 /**
@@ -103,9 +109,10 @@ class SigtarWriter {
     private readonly file: string,
     private readonly encoder: Encoder,
     private readonly localCopy?: string,
+    private readonly sha256 = false,
   ) {}
   async #write(b: Buffer): Promise<void> {
-    this.#w ??= new EncodedFileWriter(this.file, await this.encoder.transforms());
+    this.#w ??= new EncodedFileWriter(this.file, await this.encoder.transforms(), { sha256: this.sha256 });
     if (this.localCopy) this.#local ??= new EncodedFileWriter(this.localCopy, await gzipEncoder(1).transforms());
     this.#bytes += b.length;
     await this.#w.write(b);
@@ -177,6 +184,8 @@ export class SetWriter {
   readonly #sigtar: SigtarWriter;
   readonly #files: Spool;
   #listed = 0;
+  /** Stored files with their SHA-256, for the seal. */
+  readonly #sealed: SealFile[] = [];
   readonly stats: SetStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, volumes: 0, storedBytes: 0, deltaBytes: 0 };
 
   constructor(o: SetWriterOptions) {
@@ -195,12 +204,14 @@ export class SetWriter {
       ...(o.volsize ? { volsize: o.volsize } : {}),
       encoder: o.encoder,
       nameFor: (n) => this.name('volume', n),
+      sha256: o.seal !== undefined,
       onVolume: async (v) => {
         this.stats.volumes++;
+        if (v.sha256) this.#sealed.push({ name: this.name('volume', v.number), size: v.size, sha256: v.sha256 });
         await this.#uploader.enqueue(this.name('volume', v.number), v.path, v.size);
       },
     });
-    this.#sigtar = new SigtarWriter(path.join(o.tmp, this.name('signature')), o.encoder, o.cache ? path.join(o.tmp, 'local-signatures.gz') : undefined);
+    this.#sigtar = new SigtarWriter(path.join(o.tmp, this.name('signature')), o.encoder, o.cache ? path.join(o.tmp, 'local-signatures.gz') : undefined, o.seal !== undefined);
     this.#files = new Spool(o.tmp, 1 << 20);
   }
 
@@ -335,6 +346,7 @@ export class SetWriter {
   async finish(): Promise<void> {
     await this.#volumes.finish();
     const sig = await this.#sigtar.finish();
+    if (sig.sha256) this.#sealed.push({ name: this.name('signature'), size: sig.size, sha256: sig.sha256 });
     const localSig = path.join(this.#o.tmp, 'local-signatures.gz');
     await this.#uploader.enqueue(this.name('signature'), sig.path, sig.size);
     const manifest = formatManifest({
@@ -353,19 +365,32 @@ export class SetWriter {
     });
     const manName = this.name('manifest');
     const plainManifest = this.#o.encoder.encoding !== 'gpg';
-    const mw = new EncodedFileWriter(path.join(this.#o.tmp, manName), plainManifest ? [] : await this.#o.encoder.transforms());
+    const mw = new EncodedFileWriter(path.join(this.#o.tmp, manName), plainManifest ? [] : await this.#o.encoder.transforms(), { sha256: this.#o.seal !== undefined });
     await mw.write(manifest);
     const man = await mw.finish();
+    if (man.sha256) this.#sealed.push({ name: manName, size: man.size, sha256: man.sha256 });
     // The manifest goes last, after everything else is stored.
     await this.#uploader.drain();
     await this.#uploader.enqueue(manName, man.path, man.size);
     await this.#uploader.drain();
+    if (this.#o.seal) await this.#writeSeal(this.#o.seal);
     // Only a stored set goes to the cache (duplicity keeps such local copies too), so
     // the next incremental needs no download and no secret key.
     if (this.#o.cache) {
       await this.#o.cache.adopt(this.name('signature'), localSig).catch(() => undefined);
       await this.#o.cache.manifest(manName, async () => manifest).catch(() => undefined);
     }
+  }
+
+  /** Signs the list of stored files and uploads it after the manifest. */
+  async #writeSeal(o: { key: SecretKey; previous: string | null }): Promise<void> {
+    const spec = this.#o.spec;
+    const text = await signSeal({ type: spec.type, start: spec.start, end: spec.end, previous: o.previous, files: this.#sealed }, o.key);
+    const name = sealName(spec.type, spec.start, spec.end);
+    const file = path.join(this.#o.tmp, name);
+    await writeFile(file, text);
+    await this.#uploader.enqueue(name, file, Buffer.byteLength(text));
+    await this.#uploader.drain();
   }
 
   get stored(): string[] {

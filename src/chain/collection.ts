@@ -4,7 +4,7 @@
  * exists; fulls start chains and incrementals attach where START equals a chain's end.
  * Pure functions over names, no I/O.
  */
-import { parseName, type Encoding, type ParsedName, type SetType } from './file-naming.js';
+import { parseName, parseSealName, type Encoding, type ParsedName, type SetType } from './file-naming.js';
 
 export interface RemoteFile {
   name: string;
@@ -21,6 +21,8 @@ export interface BackupSet {
   volumes: Map<number, RemoteFile>;
   /** The set's signature file, if any. */
   signature?: RemoteFile;
+  /** tapechain's seal (signed list of the set's files), if any. */
+  seal?: RemoteFile;
   encoding: Encoding;
 }
 
@@ -41,6 +43,8 @@ export interface Collection {
   orphans: BackupSet[];
   /** Files that are ours by name but fit no set (e.g. signatures of removed sets). */
   strays: RemoteFile[];
+  /** Files that are not ours at all (not duplicity's or tapechain's names). */
+  unknown: RemoteFile[];
   /** Sets that another set of the same chain replaced (duplicity's "preferring"). */
   superseded: BackupSet[];
 }
@@ -57,12 +61,15 @@ export function setFiles(s: BackupSet): RemoteFile[] {
   if (s.manifest) out.push(s.manifest);
   out.push(...[...s.volumes.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]));
   if (s.signature) out.push(s.signature);
+  if (s.seal) out.push(s.seal);
   return out;
 }
 
 export function buildCollection(files: Iterable<RemoteFile>): Collection {
   const sets = new Map<string, BackupSet>();
   const sigs: [ParsedName, RemoteFile][] = [];
+  const seals: [{ type: SetType; start: number; end: number }, RemoteFile][] = [];
+  const unknown: RemoteFile[] = [];
   const get = (p: ParsedName): BackupSet => {
     const k = key(p.type, p.start, p.end);
     let s = sets.get(k);
@@ -74,7 +81,13 @@ export function buildCollection(files: Iterable<RemoteFile>): Collection {
   };
   for (const f of files) {
     const p = parseName(f.name);
-    if (!p || p.partial) continue;
+    if (!p) {
+      const seal = parseSealName(f.name);
+      if (seal) seals.push([seal, f]);
+      else if (!f.name.startsWith('.') && !/\.par2$|\.jsonstat/.test(f.name)) unknown.push(f); // duplicity's own extras are not unknown
+      continue;
+    }
+    if (p.partial) continue;
     if (p.kind === 'signature') {
       sigs.push([p, f]);
       continue;
@@ -87,6 +100,11 @@ export function buildCollection(files: Iterable<RemoteFile>): Collection {
   for (const [p, f] of sigs) {
     const s = sets.get(key(p.type, p.start, p.end));
     if (s) s.signature = f;
+    else strays.push(f);
+  }
+  for (const [p, f] of seals) {
+    const s = sets.get(key(p.type, p.start, p.end));
+    if (s) s.seal = f;
     else strays.push(f);
   }
   const all = [...sets.values()];
@@ -120,7 +138,7 @@ export function buildCollection(files: Iterable<RemoteFile>): Collection {
     if (!placed) orphans.push(s);
   }
   chains.sort((a, b) => a.start - b.start);
-  return { chains, incomplete, orphans, strays, superseded };
+  return { chains, incomplete, orphans, strays, superseded, unknown };
 }
 
 /** The sets of a chain in order. */

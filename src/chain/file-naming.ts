@@ -103,3 +103,25 @@ function build(kind: FileKind, type: SetType, start: number, end: number, volume
   if (volume !== undefined) p.volume = volume;
   return p;
 }
+
+/**
+ * Seal files (tapechain's signed list of a set's files, for verification without the
+ * decryption key). Named so that duplicity's parser matches none of its patterns and
+ * ignores them: `tapechain-seal.full.<T>.asc`, `tapechain-seal.inc.<S>.to.<E>.asc`.
+ */
+export function sealName(type: SetType, start: number, end: number): string {
+  return type === 'full' ? `tapechain-seal.full.${formatTimestamp(start)}.asc` : `tapechain-seal.inc.${formatTimestamp(start)}.to.${formatTimestamp(end)}.asc`;
+}
+
+export function parseSealName(name: string): { type: SetType; start: number; end: number } | undefined {
+  let m = /^tapechain-seal\.full\.(\d{8}T\d{6}Z)\.asc$/.exec(name);
+  if (m) {
+    const t = parseNameTime(m[1]!);
+    return t === undefined ? undefined : { type: 'full', start: t, end: t };
+  }
+  m = /^tapechain-seal\.inc\.(\d{8}T\d{6}Z)\.to\.(\d{8}T\d{6}Z)\.asc$/.exec(name);
+  if (!m) return undefined;
+  const s = parseNameTime(m[1]!);
+  const e = parseNameTime(m[2]!);
+  return s === undefined || e === undefined ? undefined : { type: 'inc', start: s, end: e };
+}

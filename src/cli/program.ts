@@ -4,6 +4,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerLs } from './commands/ls.js';
 import { registerRestore } from './commands/restore.js';
 import { registerStatus } from './commands/status.js';
+import { registerVerify } from './commands/verify.js';
 import type { CliIo } from './io.js';
 
 export function createProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -18,5 +19,6 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   registerRestore(program, io);
   registerLs(program, io);
   registerStatus(program, io);
+  registerVerify(program, io, setExit);
   return program;
 }

@@ -20,7 +20,7 @@ export interface StateEntry {
   signature: () => Promise<Buffer>;
 }
 
-async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string): AsyncGenerator<StateEntry> {
+export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string): AsyncGenerator<StateEntry> {
   const tar = new TarReader(data);
   try {
     for (;;) {

@@ -3,7 +3,7 @@
  * hashing the stored bytes on their way to disk. `write()` resolves once the chunk has
  * been accepted downstream (backpressure: at most the streams' buffers are in memory).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,9 +11,15 @@ import { pipeline } from 'node:stream/promises';
 class Meter extends Transform {
   bytes = 0;
   readonly sha1 = createHash('sha1');
+  readonly sha256: Hash | undefined;
+  constructor(sha256: boolean) {
+    super();
+    this.sha256 = sha256 ? createHash('sha256') : undefined;
+  }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     this.sha1.update(chunk);
+    this.sha256?.update(chunk);
     cb(null, chunk);
   }
 }
@@ -26,18 +32,21 @@ export interface EncodedFileResult {
   sha1: string;
   /** Plaintext bytes written. */
   plainSize: number;
+  /** SHA-256 hex of the stored bytes, when asked for (seals). */
+  sha256?: string;
 }
 
 export class EncodedFileWriter {
   readonly path: string;
   readonly #head = new PassThrough({ highWaterMark: 64 * 1024 });
-  readonly #meter = new Meter();
+  readonly #meter: Meter;
   readonly #done: Promise<void>;
   #error: unknown;
   #plain = 0;
 
-  constructor(path: string, transforms: Transform[]) {
+  constructor(path: string, transforms: Transform[], opts: { sha256?: boolean } = {}) {
     this.path = path;
+    this.#meter = new Meter(opts.sha256 ?? false);
     this.#done = pipeline([this.#head, ...transforms, this.#meter, createWriteStream(path, { flags: 'wx' })]);
     this.#done.catch((e: unknown) => {
       this.#error = e;
@@ -76,7 +85,9 @@ export class EncodedFileWriter {
   async finish(): Promise<EncodedFileResult> {
     this.#head.end();
     await this.#done;
-    return { path: this.path, size: this.#meter.bytes, sha1: this.#meter.sha1.digest('hex'), plainSize: this.#plain };
+    const r: EncodedFileResult = { path: this.path, size: this.#meter.bytes, sha1: this.#meter.sha1.digest('hex'), plainSize: this.#plain };
+    if (this.#meter.sha256) r.sha256 = this.#meter.sha256.digest('hex');
+    return r;
   }
 
   /** Stops writing after a failure; the caller removes the file. */

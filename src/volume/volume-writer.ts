@@ -41,6 +41,8 @@ export interface VolumeWriterOptions {
   nameFor: (n: number) => string;
   /** Receives each finished volume; the writer waits for it before starting the next. */
   onVolume: (v: FinishedVolume) => Promise<void>;
+  /** Also compute SHA-256 of each stored volume (for seals). @default false */
+  sha256?: boolean;
 }
 
 const END_MARKER = Buffer.alloc(2 * BLOCK);
@@ -56,13 +58,13 @@ export class VolumeWriter {
   readonly volumes: FinishedVolume[] = [];
 
   constructor(o: VolumeWriterOptions) {
-    this.#o = { volsize: 200 << 20, ...o };
+    this.#o = { volsize: 200 << 20, sha256: false, ...o };
   }
 
   async add(b: TarBlock): Promise<void> {
     if (!this.#cur) {
       this.#number++;
-      this.#cur = new EncodedFileWriter(join(this.#o.dir, this.#o.nameFor(this.#number)), await this.#o.encoder.transforms());
+      this.#cur = new EncodedFileWriter(join(this.#o.dir, this.#o.nameFor(this.#number)), await this.#o.encoder.transforms(), { sha256: this.#o.sha256 });
       this.#first = b;
     }
     const size = b.data?.length ?? 0;

@@ -88,6 +88,7 @@ Examples:
       encryptor,
       keys,
       cache: cacheFor(target, flags, io),
+      ...(signing ? { sealKey: signing.key } : {}),
       full: flags.full ?? false,
       ...(fullIfOlderThan !== undefined ? { fullIfOlderThan } : {}),
       allowSourceMismatch: flags.allowSourceMismatch ?? false,

@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import { readPublicKeys, type PublicKey } from '../../crypto/keys.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { compareWithSource } from '../../verify/compare.js';
+import { runOfflineVerify } from '../../verify/offline.js';
+import { runVerify, type Problem } from '../../verify/verify.js';
+import { addCacheOption, addReadKeyOptions, addTargetOptions, addTimeOption, backendFor, cacheFor, timeFrom, type CommonFlags } from '../common.js';
+import type { CliIo } from '../io.js';
+import { readingKeys } from '../keys.js';
+
+interface VerifyFlags extends CommonFlags {
+  all?: boolean;
+  compare?: string;
+  sample?: string;
+  offline?: boolean;
+  json?: boolean;
+}
+
+export function registerVerify(program: Command, io: CliIo, setExit: (c: number) => void): void {
+  const cmd = program
+    .command('verify')
+    .description('check the backup at TARGET: hashes, decryption, signatures, tar structure, signature files')
+    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .option('--all', 'verify every chain, not just the one at --time')
+    .option('--compare <source>', 'also compare the archived state with the live tree SOURCE')
+    .option('--sample <percent>', 'decrypt-check only PERCENT % of the volumes, least recently checked first')
+    .option('--offline', 'check seals with --public-key only: no passphrase, no secret key, nothing decrypted')
+    .option('--json', 'print problems as JSON lines and a summary object');
+  addTimeOption(cmd, 'verify the chain');
+  addReadKeyOptions(cmd);
+  addCacheOption(cmd);
+  addTargetOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Exit status: 0 when everything holds, 6 when a problem was found, 1 when only
+--compare found differences with the source.
+
+Examples:
+  PASSPHRASE=secret tapechain verify /mnt/backup/home
+  PASSPHRASE=secret tapechain verify --sample 10 s3://bucket/home     # nightly: a rotating 10 %
+  tapechain verify --offline --public-key me.pub.asc /mnt/backup/home  # no secrets needed`,
+  );
+  cmd.action(async (target: string, flags: VerifyFlags) => {
+    const backend = await backendFor(target, flags, io);
+    const cache = cacheFor(target, flags, io);
+    const print = (p: Problem) => io.stdout(flags.json ? JSON.stringify(p) + '\n' : `${p.file}: ${p.problem}\n`);
+    if (flags.offline) {
+      const keys: PublicKey[] = [];
+      for (const f of [...(flags.publicKey ?? []), ...(flags.signKey ? [flags.signKey] : [])]) keys.push(...(await readPublicKeys(f, '--public-key')));
+      if (keys.length === 0) throw new UsageError('--offline needs --public-key FILE (the key the sets were signed with)');
+      const r = await runOfflineVerify({ backend, publicKeys: keys, cache, onProblem: print });
+      const summary = `Offline verify of ${backend.describe()}: ${r.sets} set(s), ${r.files} file(s) checked against their seals, ${r.problems.length} problem(s)`;
+      io.stdout(flags.json ? JSON.stringify({ summary, sets: r.sets, files: r.files, problems: r.problems.length }) + '\n' : summary + '\n');
+      if (r.problems.length) setExit(ExitCode.INTEGRITY);
+      return;
+    }
+    let sample: number | undefined;
+    if (flags.sample !== undefined) {
+      sample = Number(flags.sample);
+      if (!(sample > 0 && sample <= 100)) throw new UsageError(`--sample: expected a percentage in (0, 100], got "${flags.sample}"`);
+    }
+    const keys = await readingKeys(flags, io);
+    const time = timeFrom(flags);
+    const r = await runVerify({ backend, keys, cache, ...(time !== undefined ? { time } : {}), all: flags.all ?? false, ...(sample !== undefined ? { samplePercent: sample } : {}), onProblem: print });
+    let diffs = 0;
+    if (flags.compare) {
+      const d = await compareWithSource(flags.compare, { backend, keys, cache, ...(time !== undefined ? { time } : {}) }, (p) => {
+        diffs++;
+        print(p);
+      });
+      diffs = d.length;
+    }
+    const summary =
+      `Verified ${r.sets} set(s) at ${backend.describe()}: ${r.volumesChecked} of ${r.volumesTotal} volume(s) decrypted and checked, ${r.problems.length} problem(s)` +
+      (flags.compare ? `; ${diffs} difference(s) with ${flags.compare}` : '');
+    io.stdout(flags.json ? JSON.stringify({ summary, sets: r.sets, volumesChecked: r.volumesChecked, volumesTotal: r.volumesTotal, problems: r.problems.length, differences: diffs }) + '\n' : summary + '\n');
+    if (r.problems.length) setExit(ExitCode.INTEGRITY);
+    else if (diffs) setExit(ExitCode.WARNINGS);
+  });
+}

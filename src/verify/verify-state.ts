@@ -1,0 +1,38 @@
+/**
+ * What verify remembers between runs, in the cache folder of the target: when each
+ * volume was last checked (the cursor that makes --sample cover every volume over
+ * repeated runs, least recently checked first) and the last run's result (for status).
+ */
+import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface VerifyState {
+  /** Volume name → epoch seconds of its last deep check. */
+  checked: Record<string, number>;
+  last?: { time: number; ok: boolean; problems: number; volumes: number; offline: boolean };
+}
+
+const FILE = 'verify-state.json';
+
+export async function loadVerifyState(dir: string): Promise<VerifyState> {
+  try {
+    const s = JSON.parse(await readFile(join(dir, FILE), 'utf8')) as VerifyState;
+    return { checked: s.checked ?? {}, ...(s.last ? { last: s.last } : {}) };
+  } catch {
+    return { checked: {} };
+  }
+}
+
+export async function saveVerifyState(dir: string, s: VerifyState): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${FILE}.tmp`);
+  await writeFile(tmp, JSON.stringify(s));
+  await rename(tmp, join(dir, FILE));
+}
+
+/** The `percent` % of `names` checked longest ago (never-checked first), at least one. */
+export function pickSample(names: string[], state: VerifyState, percent: number): Set<string> {
+  const n = Math.min(names.length, Math.max(1, Math.ceil((names.length * percent) / 100)));
+  const sorted = [...names].sort((a, b) => (state.checked[a] ?? 0) - (state.checked[b] ?? 0) || a.localeCompare(b));
+  return new Set(sorted.slice(0, n));
+}
