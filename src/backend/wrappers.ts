@@ -49,6 +49,11 @@ export class RetryBackend implements Backend {
     return this.#inner.properties;
   }
 
+  /** The wrapped backend (for capabilities beyond the contract, e.g. multipart cleanup). */
+  get inner(): Backend {
+    return this.#inner;
+  }
+
   describe(): string {
     return this.#inner.describe();
   }
@@ -108,6 +113,11 @@ export class LimitBackend implements Backend {
     return this.#inner.properties;
   }
 
+  /** The wrapped backend. */
+  get inner(): Backend {
+    return this.#inner;
+  }
+
   describe(): string {
     return this.#inner.describe();
   }
@@ -142,4 +152,11 @@ export class LimitBackend implements Backend {
   close(): Promise<void> {
     return this.#inner.close();
   }
+}
+
+/** The innermost backend behind wrappers (each wrapper exposes `inner`). */
+export function unwrap(b: Backend): Backend {
+  let cur = b as Backend & { inner?: Backend };
+  while (cur.inner) cur = cur.inner as Backend & { inner?: Backend };
+  return cur;
 }

@@ -5,6 +5,7 @@ import { registerLs } from './commands/ls.js';
 import { registerRestore } from './commands/restore.js';
 import { registerStatus } from './commands/status.js';
 import { registerVerify } from './commands/verify.js';
+import { registerPrune } from './commands/prune.js';
 import type { CliIo } from './io.js';
 
 export function createProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -20,5 +21,6 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   registerLs(program, io);
   registerStatus(program, io);
   registerVerify(program, io, setExit);
+  registerPrune(program, io);
   return program;
 }

@@ -18,7 +18,7 @@ import type { VolumeInfo } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import { ChainError, DestinationError, FormatError, NotFoundError, withContext } from '../errors.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
-import { logicalEntries, rawEntries } from '../volume/set-reader.js';
+import { logicalEntries, rawEntries, type VolumeRef } from '../volume/set-reader.js';
 import { ArchiveReader } from './archive.js';
 import { applyDirMeta, TreeWriter } from './tree-writer.js';
 
@@ -85,19 +85,35 @@ function isWithin(index: Index, p: Index): boolean {
   return index.length >= p.length && compareIndex(index.slice(0, p.length), p) === 0;
 }
 
-export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
+export interface RestorePlan {
+  sets: BackupSet[];
+  /** Per set (in chain order), the volumes the restore reads. */
+  volumes: VolumeRef[][];
+  archive: ArchiveReader;
+}
+
+/**
+ * What a restore would read: the sets for the time and, per set, the volumes whose
+ * path range can hold the selection. Reads (and so checks) every manifest from the
+ * target: a wrong key, a bad signature or a missing volume fails here.
+ */
+export async function planRestore(o: Omit<RestoreOptions, 'dest'>): Promise<RestorePlan> {
   const archive = new ArchiveReader(o.backend, o.keys, o.cache, o.onWarning ? { onWarning: o.onWarning } : {});
   const picked = pickForTime(await archive.collection(), o.time ?? Number.MAX_SAFE_INTEGER);
   if (!picked) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
   o.onPicked?.(picked.sets);
   const sel = o.path ?? [];
-  // Read every manifest first, from the target (not the cache): a wrong passphrase or
-  // key, a bad signature or a missing volume fails here, before the destination is touched.
-  const plan = [];
+  const volumes: VolumeRef[][] = [];
   for (const set of picked.sets) {
     const m = await archive.manifest(set, { fromTarget: true });
-    plan.push(archive.volumeRefs(set, m, sel.length ? (v) => volumeMayHold(v, sel) : undefined));
+    volumes.push(archive.volumeRefs(set, m, sel.length ? (v) => volumeMayHold(v, sel) : undefined));
   }
+  return { sets: picked.sets, volumes, archive };
+}
+
+export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
+  const { sets, volumes: plan, archive } = await planRestore(o);
+  const sel = o.path ?? [];
   const dest = path.resolve(o.dest);
   const { created } = await prepareDest(dest, o.force ?? false);
   const staging = path.join(dest, `.tapechain-restore-${randomBytes(6).toString('hex')}`);
@@ -136,7 +152,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     await writer.finish();
     await commit(Buffer.from(staging), Buffer.from(dest));
     if (writer.rootHeader && sel.length === 0) await applyDirMeta(Buffer.from(dest), writer.rootHeader, owner, o.numericOwner ?? false);
-    return { sets: picked.sets, files: writer.files, patched: writer.patched, volumesRead: plan.reduce((a, v) => a + v.length, 0) };
+    return { sets, files: writer.files, patched: writer.patched, volumesRead: plan.reduce((a, v) => a + v.length, 0) };
   } catch (e) {
     await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
     if (created) await fs.rm(dest, { recursive: true, force: true }).catch(() => undefined);

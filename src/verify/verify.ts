@@ -117,7 +117,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     if (deep.length === 0) continue;
     // The sigtar comparison needs every volume of the set; with a sample it is skipped.
     const compareSigtar = deep.length === m.volumes.length && s.signature !== undefined;
-    checked += await verifySetVolumes(archive, s, deep, compareSigtar, report, (name) => {
+    checked += await verifySetVolumes(archive, s, refs, new Set(deep.map((r) => r.name)), compareSigtar, report, (name) => {
       state.checked[name] = now;
       o.onVolume?.(name);
     });
@@ -129,11 +129,16 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   return { problems, sets: sets.length, volumesChecked: checked, volumesTotal: allVolumes.length };
 }
 
-/** Deep-checks the given volumes of a set (in order); returns how many were read. */
+/**
+ * Deep-checks the volumes of a set named in `deep` (in order); returns how many were
+ * read. With a sample, a multivol run may continue into a volume that is not read:
+ * runs are only judged across volumes that were read one after the other.
+ */
 async function verifySetVolumes(
   archive: ArchiveReader,
   set: BackupSet,
-  refs: VolumeRef[],
+  all: VolumeRef[],
+  deep: Set<string>,
   compareSigtar: boolean,
   report: (file: string, problem: string) => void,
   done: (name: string) => void,
@@ -209,7 +214,16 @@ async function verifySetVolumes(
 
   let count = 0;
   let afterFailure = false;
-  for (const ref of refs) {
+  let prevRead = false;
+  for (const ref of all) {
+    if (!deep.has(ref.name)) {
+      // The run (if any) goes on in a volume we do not read: no judgement on it.
+      run = undefined;
+      prevRead = false;
+      continue;
+    }
+    if (!prevRead && all.indexOf(ref) > 0) afterFailure = true; // it may start in the middle of a run
+    prevRead = true;
     try {
       for await (const e of rawEntries([ref], archive.keys, archive.decodeOptions)) {
         if (last && compareIndex(e.index, last) < 0) report(ref.name, `entry ${displayIndex(e.index)} is out of index order`);
@@ -249,7 +263,7 @@ async function verifySetVolumes(
       afterFailure = true;
     }
   }
-  closeRun();
+  if (prevRead) closeRun();
   await closeLogical();
   if (!sigBroken) {
     while (sigHead) {

@@ -24,6 +24,8 @@ export interface VolumeRef {
   /** Expected hash of the stored bytes (manifest), if known. */
   hash?: { type: 'SHA1' | 'MD5'; hex: string };
   encoding: StoredEncoding;
+  /** Stored size, when the listing gave it. */
+  size?: number;
   open: () => Promise<Readable>;
 }
 
@@ -86,13 +88,23 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts:
       }
       throw withContext(decodeErr, v.name);
     };
+    // Entry data is pulled by the consumer, outside this generator's try: give its
+    // failures the same explanation (a hash mismatch beats "truncated").
+    const guarded = async function* (g: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+      try {
+        yield* g;
+      } catch (err) {
+        stream.destroy();
+        await explain(err);
+      }
+    };
     let ok = false;
     try {
       for (;;) {
         const h = await tar.next();
         if (!h) break;
         const p = parseEntryName(h.name);
-        const e: RawEntry = { kind: p.kind, index: p.index, header: h, data: () => tar.data(), volume: v.name };
+        const e: RawEntry = { kind: p.kind, index: p.index, header: h, data: () => guarded(tar.data()), volume: v.name };
         if (p.chunk !== undefined) e.chunk = p.chunk;
         yield e;
       }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { runRestore } from '../../restore/restore.js';
+import { planRestore, runRestore } from '../../restore/restore.js';
+import { bytes } from '../format.js';
 import { pathToIndex } from '../../volume/entry-name.js';
 import { UsageError } from '../../errors.js';
 import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
@@ -9,6 +10,7 @@ import type { CliIo } from '../io.js';
 
 interface RestoreFlags extends CommonFlags {
   path?: string;
+  plan?: boolean;
   force?: boolean;
   numericOwner?: boolean;
   ownership: boolean;
@@ -19,7 +21,8 @@ export function registerRestore(program: Command, io: CliIo): void {
     .command('restore')
     .description('restore the backup at TARGET into DEST (latest state, or at --time)')
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
-    .argument('<dest>', 'directory to restore into (must be empty unless --force)')
+    .argument('[dest]', 'directory to restore into (must be empty unless --force)')
+    .option('--plan', 'only show which files the restore would fetch, with sizes; write nothing')
     .option('--path <rel>', 'restore only this file or directory (relative to the backed-up root), at its place under DEST')
     .option('--force', 'restore into a non-empty DEST, replacing entries of the same name')
     .option('--numeric-owner', 'use stored numeric uid/gid, not names')
@@ -36,13 +39,33 @@ Examples:
   PASSPHRASE=secret tapechain restore --time 3D /mnt/backup/home /tmp/home-3-days-ago
   PASSPHRASE=secret tapechain restore --path me/.ssh --time 2026-11-01 /mnt/backup/home /tmp/ssh`,
   );
-  cmd.action(async (target: string, dest: string, flags: RestoreFlags) => {
+  cmd.action(async (target: string, dest: string | undefined, flags: RestoreFlags) => {
     let sel;
     if (flags.path !== undefined) {
       sel = pathToIndex(Buffer.from(flags.path.replace(/^\/+/, '')));
       if (sel.some((c) => c.toString() === '..' || c.toString() === '.')) throw new UsageError(`--path: "${flags.path}" must be a plain relative path`);
     }
     const time = timeFrom(flags);
+    if (flags.plan) {
+      const p = await planRestore({
+        backend: await backendFor(target, flags, io),
+        keys: await readingKeys(flags, io),
+        cache: cacheFor(target, flags, io),
+        ...(time !== undefined ? { time } : {}),
+        ...(sel ? { path: sel } : {}),
+        onPicked: (sets) => io.stderr(pickedLine(sets)),
+      });
+      let total = 0;
+      let n = 0;
+      for (const v of p.volumes.flat()) {
+        io.stdout(`${v.name}  ${bytes(v.size ?? 0)}\n`);
+        total += v.size ?? 0;
+        n++;
+      }
+      io.stdout(`${n} file(s), ${bytes(total)} to fetch from ${p.sets.length} set(s); nothing written\n`);
+      return;
+    }
+    if (dest === undefined) throw new UsageError('restore: missing DEST (or use --plan)');
     const r = await runRestore({
       backend: await backendFor(target, flags, io),
       dest,

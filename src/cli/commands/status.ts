@@ -3,23 +3,26 @@ import { formatTimestamp } from '../../chain/time.js';
 import { targetStatus, type SetStatus } from '../../inspect/status.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addTargetOptions, backendFor, type CommonFlags } from '../common.js';
+import { addCacheOption, addTargetOptions, backendFor, cacheFor, type CommonFlags } from '../common.js';
+import { describeTime } from '../../chain/time.js';
 
 function setLine(s: SetStatus): string {
   const t = s.type === 'full' ? formatTimestamp(s.start) : `${formatTimestamp(s.start)}.to.${formatTimestamp(s.end)}`;
-  return `  ${s.type === 'full' ? 'Full       ' : 'Incremental'} ${t}  ${s.volumes} volume(s)  ${bytes(s.bytes)}${s.encrypted ? '  encrypted' : ''}\n`;
+  const enc = s.encryption === 'public-key' ? `  to ${s.recipients?.join(', ')}` : s.encryption === 'passphrase' ? '  passphrase' : s.encrypted ? '  encrypted' : '  not encrypted';
+  return `  ${s.type === 'full' ? 'Full       ' : 'Incremental'} ${t}  ${s.volumes} volume(s)  ${bytes(s.bytes)}${enc}${s.sealed ? '  sealed' : ''}\n`;
 }
 
 export function registerStatus(program: Command, io: CliIo): void {
   const cmd = program.command('status');
   addTargetOptions(cmd);
+  addCacheOption(cmd);
   cmd
     .description('show the chains, sets and volumes at TARGET')
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('--json', 'print one JSON document')
     .addHelpText('after', '\nExample:\n  tapechain status file:///mnt/backup/home')
     .action(async (target: string, flags: CommonFlags & { json?: boolean }) => {
-      const st = await targetStatus(await backendFor(target, flags, io));
+      const st = await targetStatus(await backendFor(target, flags, io), cacheFor(target, flags, io));
       if (flags.json) {
         io.stdout(JSON.stringify(st, null, 2) + '\n');
         return;
@@ -37,5 +40,9 @@ export function registerStatus(program: Command, io: CliIo): void {
         io.stdout(`Orphaned incremental sets: ${st.orphans.length}\n`);
         for (const s of st.orphans) io.stdout(setLine(s));
       }
+      if (st.strays.length || st.unknown.length) io.stdout(`Other files: ${[...st.strays, ...st.unknown].join(', ')}\n`);
+      if (!st.incomplete.length && !st.orphans.length) io.stdout('No incomplete or orphaned sets.\n');
+      const v = st.lastVerify;
+      if (v) io.stdout(`Last ${v.offline ? 'offline ' : ''}verify: ${describeTime(v.time)}: ${v.ok ? 'OK' : `${v.problems} problem(s)`}, ${v.volumes} file(s) checked\n`);
     });
 }

@@ -1,0 +1,96 @@
+import type { Command } from 'commander';
+import { unwrap } from '../../backend/wrappers.js';
+import { parseUserTime } from '../../chain/time.js';
+import { UsageError } from '../../errors.js';
+import { deleteItems, isMultipartCapable, planCleanup, planPrune, type DeletionItem } from '../../inspect/prune.js';
+import { bytes } from '../format.js';
+import { addTargetOptions, backendFor, type CommonFlags } from '../common.js';
+import type { CliIo } from '../io.js';
+
+interface PruneFlags extends CommonFlags {
+  olderThan?: string;
+  keepFull?: string;
+  keepIncOf?: string;
+  force?: boolean;
+}
+
+function count(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name}: expected a whole number >= 1, got "${v}"`);
+  return n;
+}
+
+async function listOrDelete(io: CliIo, backend: Awaited<ReturnType<typeof backendFor>>, items: DeletionItem[], force: boolean, what: string): Promise<void> {
+  const total = items.reduce((a, i) => a + i.file.size, 0);
+  if (items.length === 0) {
+    io.stdout(`Nothing to ${what}.\n`);
+    return;
+  }
+  if (!force) {
+    for (const i of items) io.stdout(`would delete ${i.file.name} (${bytes(i.file.size)}): ${i.reason}\n`);
+    io.stdout(`${items.length} file(s), ${bytes(total)} would be deleted; run again with --force to delete them.\n`);
+    return;
+  }
+  await deleteItems(backend, items, (i) => io.stdout(`deleted ${i.file.name}\n`));
+  io.stdout(`Deleted ${items.length} file(s), ${bytes(total)}.\n`);
+}
+
+export function registerPrune(program: Command, io: CliIo): void {
+  const prune = program
+    .command('prune')
+    .description('remove old chains or incrementals (lists them unless --force)')
+    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .option('--older-than <time>', 'remove chains that ended before TIME (e.g. 6M, 2026-01-01)')
+    .option('--keep-full <n>', 'keep the newest N chains, remove the others')
+    .option('--keep-inc-of <n>', 'remove the incrementals of all but the newest N chains')
+    .option('--force', 'really delete (without it, only list what would go)');
+  addTargetOptions(prune);
+  prune.addHelpText(
+    'after',
+    `
+The newest chain is always kept, and a set is only removed with everything that
+depends on it, so every point in time a kept set covers stays restorable.
+
+Examples:
+  tapechain prune --keep-full 3 /mnt/backup/home            # list
+  tapechain prune --keep-full 3 --force /mnt/backup/home    # delete
+  tapechain prune --older-than 6M --keep-inc-of 1 --force s3://bucket/home`,
+  );
+  prune.action(async (target: string, flags: PruneFlags) => {
+    const keepFull = count(flags.keepFull, '--keep-full');
+    const keepIncOf = count(flags.keepIncOf, '--keep-inc-of');
+    if (flags.olderThan === undefined && keepFull === undefined && keepIncOf === undefined) throw new UsageError('prune: give --older-than, --keep-full or --keep-inc-of');
+    const backend = await backendFor(target, flags, io);
+    const items = await planPrune(backend, {
+      ...(flags.olderThan !== undefined ? { olderThan: parseUserTime(flags.olderThan) } : {}),
+      ...(keepFull !== undefined ? { keepFull } : {}),
+      ...(keepIncOf !== undefined ? { keepIncOf } : {}),
+    });
+    await listOrDelete(io, backend, items, flags.force ?? false, 'prune');
+  });
+
+  const cleanup = program
+    .command('cleanup')
+    .description('remove incomplete and orphaned sets, stray files and abandoned multipart uploads (lists them unless --force)')
+    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .option('--force', 'really delete (without it, only list what would go)');
+  addTargetOptions(cleanup);
+  cleanup.addHelpText('after', '\nExample:\n  tapechain cleanup --force /mnt/backup/home');
+  cleanup.action(async (target: string, flags: PruneFlags) => {
+    const backend = await backendFor(target, flags, io);
+    await listOrDelete(io, backend, await planCleanup(backend), flags.force ?? false, 'clean up');
+    const inner = unwrap(backend);
+    if (isMultipartCapable(inner)) {
+      // Uploads younger than a day may belong to a backup that is running now.
+      const dayAgo = Date.now() - 86400_000;
+      for (const u of await inner.listIncompleteUploads()) {
+        const old = !u.initiated || u.initiated.getTime() < dayAgo;
+        if (flags.force && old) {
+          await inner.abortUpload(u.key, u.uploadId);
+          io.stdout(`aborted unfinished multipart upload of ${u.key}\n`);
+        } else io.stdout(`${old ? 'would abort' : 'keeping (started less than a day ago)'} unfinished multipart upload of ${u.key}\n`);
+      }
+    }
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * prune and cleanup: list what a retention policy (or cleanup) would delete and, when
+ * told to, delete it — per set the manifest first, so an interrupted run leaves an
+ * incomplete set (which cleanup removes later), never a complete-looking set with
+ * missing volumes. Cache copies follow on the next run (the target is authoritative).
+ */
+import type { Backend } from '../backend/backend.js';
+import { listAll } from '../backend/backend.js';
+import { buildCollection, setFiles, type BackupSet, type RemoteFile } from '../chain/collection.js';
+import { planRetention, type RetentionPolicy } from '../chain/retention.js';
+
+export interface DeletionItem {
+  file: RemoteFile;
+  reason: string;
+}
+
+export interface MultipartLeftover {
+  key: string;
+  uploadId: string;
+  initiated?: Date;
+}
+
+/** Backends that can list and abort unfinished multipart uploads (S3). */
+export interface MultipartCapable {
+  listIncompleteUploads(): Promise<MultipartLeftover[]>;
+  abortUpload(key: string, uploadId: string): Promise<void>;
+}
+
+function setItems(s: BackupSet, reason: string): DeletionItem[] {
+  const files = setFiles(s);
+  // manifest first (setFiles lists it first), then volumes, signatures, seal
+  return files.map((file) => ({ file, reason }));
+}
+
+export async function planPrune(backend: Backend, policy: RetentionPolicy): Promise<DeletionItem[]> {
+  const col = buildCollection(await listAll(backend));
+  return planRetention(col, policy).flatMap((r) => setItems(r.set, r.reason));
+}
+
+export async function planCleanup(backend: Backend): Promise<DeletionItem[]> {
+  const col = buildCollection(await listAll(backend));
+  return [
+    ...col.incomplete.flatMap((s) => setItems(s, 'incomplete set (no manifest)')),
+    ...col.orphans.flatMap((s) => setItems(s, 'orphaned incremental set (no chain accepts it)')),
+    ...col.superseded.flatMap((s) => setItems(s, 'incremental set replaced by a later one')),
+    ...col.strays.map((file) => ({ file, reason: 'belongs to no backup set' })),
+  ];
+}
+
+export async function deleteItems(backend: Backend, items: DeletionItem[], onDeleted?: (i: DeletionItem) => void): Promise<void> {
+  for (const i of items) {
+    await backend.delete(i.file.name);
+    onDeleted?.(i);
+  }
+}
+
+export function isMultipartCapable(b: unknown): b is MultipartCapable {
+  return typeof (b as MultipartCapable).listIncompleteUploads === 'function';
+}
