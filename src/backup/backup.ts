@@ -62,6 +62,8 @@ export interface BackupOptions {
   signal?: AbortSignal;
   onWarning?: (w: WalkWarning) => void;
   onProgress?: (p: SetStats) => void;
+  /** Make every warning (unreadable, vanished, changed files) fatal. @default false */
+  strict?: boolean;
   /** Seal each set (a signed list of its files, for offline verification) with this key. */
   sealKey?: SecretKey;
   /** Told the kind of set before anything is written (and why, for a full). */
@@ -151,15 +153,21 @@ async function checkContinuation(o: BackupOptions, archive: ArchiveReader, chain
   }
 }
 
-export async function runBackup(o: BackupOptions): Promise<BackupResult> {
-  const srcAbs = path.resolve(o.source);
+/** Fails with SourceError unless `source` is a readable directory. */
+export async function checkSource(source: string): Promise<string> {
+  const srcAbs = path.resolve(source);
   let rootStat: Stats;
   try {
     rootStat = await fs.stat(srcAbs);
   } catch (e) {
-    throw new SourceError(`source ${o.source}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`, { cause: e });
+    throw new SourceError(`source ${source}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`, { cause: e });
   }
-  if (!rootStat.isDirectory()) throw new SourceError(`source ${o.source}: not a directory`);
+  if (!rootStat.isDirectory()) throw new SourceError(`source ${source}: not a directory`);
+  return srcAbs;
+}
+
+export async function runBackup(o: BackupOptions): Promise<BackupResult> {
+  const srcAbs = await checkSource(o.source);
   const compressLevel = o.compressLevel ?? 6;
   if (!Number.isInteger(compressLevel) || compressLevel < 0 || compressLevel > 9) throw new ConfigError(`compress level: expected 0-9, got ${compressLevel}`);
   const encoder = o.encryptor ? gpgEncoder(o.encryptor, compressLevel) : compressLevel > 0 ? gzipEncoder(compressLevel) : plainEncoder;
@@ -184,7 +192,9 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const tmp = await fs.mkdtemp(path.join(o.tempDir ?? tmpdir(), 'tapechain-'));
   let warnings = 0;
   const warn = (w: WalkWarning) => {
-    warnings++;
+    // Sockets cannot be backed up (duplicity skips them too): said, not counted.
+    if (w.code !== 'SKIPPED_SOCKET') warnings++;
+    if (o.strict && w.code !== 'SKIPPED_SOCKET') throw new SourceError(`${w.path.toString('utf8')}: ${w.message} (--strict)`);
     o.onWarning?.(w);
   };
   const writer = new SetWriter({

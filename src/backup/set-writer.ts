@@ -62,15 +62,19 @@ export interface SetWriterOptions {
 }
 
 /**
- * Reads a file in 64 KiB pieces (the last one shorter, possibly empty). `sizeHint` (the
- * stat size) sizes the first buffer, so a small file does not cost a 64 KiB allocation:
- * reading one byte more than expected detects EOF in one call.
+ * Reads a file in 64 KiB pieces (the last one shorter, possibly empty), at most the
+ * `size` it had at stat time: a file that keeps growing (a live log) must not keep the
+ * backup reading forever. What happened is recorded in `seen`: bytes read, and whether
+ * data was still coming at the end (probed with one extra byte), so the caller can
+ * report files that changed while being read. The first buffer is sized by the stat
+ * size, so a small file does not cost a 64 KiB allocation.
  */
-async function* readChunks(p: Buffer, sizeHint: number): AsyncGenerator<Buffer> {
+async function* readChunks(p: Buffer, size: number, seen: { read: number; grew: boolean }): AsyncGenerator<Buffer> {
   const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
   try {
-    for (let first = true; ; first = false) {
-      const want = first ? Math.min(CHUNK, sizeHint + 1) : CHUNK;
+    let left = size;
+    for (;;) {
+      const want = Math.min(CHUNK, left);
       const buf = Buffer.allocUnsafe(want);
       let n = 0;
       while (n < want) {
@@ -78,21 +82,18 @@ async function* readChunks(p: Buffer, sizeHint: number): AsyncGenerator<Buffer> 
         if (bytesRead === 0) break;
         n += bytesRead;
       }
-      if (n === want && want < CHUNK) {
-        // The file grew past its stat size: continue with full-size pieces.
-        const more = Buffer.allocUnsafe(CHUNK);
-        buf.copy(more, 0, 0, n);
-        while (n < CHUNK) {
-          const { bytesRead } = await fh.read(more, n, CHUNK - n, null);
-          if (bytesRead === 0) break;
-          n += bytesRead;
-        }
-        yield more.subarray(0, n);
-        if (n < CHUNK) return;
-        continue;
+      seen.read += n;
+      left -= n;
+      if (n < want || left === 0) {
+        if (n === CHUNK) {
+          // A stream of exactly k × 64 KiB ends with an empty chunk, as duplicity's.
+          yield buf;
+          yield Buffer.alloc(0);
+        } else yield buf.subarray(0, n);
+        if (n === want) seen.grew = (await fh.read(Buffer.alloc(1), 0, 1, null)).bytesRead > 0;
+        return;
       }
-      yield buf.subarray(0, n);
-      if (n < CHUNK) return;
+      yield buf;
     }
   } finally {
     await fh.close();
@@ -264,11 +265,10 @@ export class SetWriter {
     try {
       const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b));
       let chunk = 0;
-      let read = 0;
+      const seen = { read: 0, grew: false };
       try {
-        for await (const data of readChunks(p, st.size)) {
+        for await (const data of readChunks(p, st.size, seen)) {
           sig.update(data);
-          read += data.length;
           if (chunk === 0 && data.length < CHUNK) {
             await this.#volumes.add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
             break;
@@ -288,13 +288,23 @@ export class SetWriter {
         return false;
       }
       sig.finish();
+      this.#checkSize(p, st, seen);
       this.stats.files++;
-      this.stats.bytesRead += read;
+      this.stats.bytesRead += seen.read;
       await this.#sigtar.add({ ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
       return true;
     } finally {
       sigSpool.dispose();
     }
+  }
+
+  /**
+   * A file that grew or shrank while it was read is stored as read — up to its stat
+   * size — (the tar entries and its signature describe exactly those bytes), and reported.
+   */
+  #checkSize(p: Buffer, st: Stats, seen: { read: number; grew: boolean }): void {
+    if (seen.read < st.size) this.#o.warn({ code: 'CHANGED_WHILE_READ', path: p, message: `changed while being read (shrank: ${st.size} bytes at stat, ${seen.read} read); stored as read` });
+    else if (seen.grew) this.#o.warn({ code: 'CHANGED_WHILE_READ', path: p, message: `changed while being read (grew past its ${st.size} bytes at stat); stored the first ${st.size} bytes` });
   }
 
   /** Stores a changed regular file as a librsync delta against its old signature. */
@@ -313,13 +323,12 @@ export class SetWriter {
         });
       });
       const delta = new DeltaBuilder(new SignatureIndex(oldSignature, `signature of ${p.toString('utf8')}`), (b) => chunker.push(b));
-      let read = 0;
+      const seen = { read: 0, grew: false };
       let started = false;
       try {
-        for await (const data of readChunks(p, st.size)) {
+        for await (const data of readChunks(p, st.size, seen)) {
           newSig.update(data);
           delta.update(data);
-          read += data.length;
           await chunker.flush();
           started = chunker.emitted > 0;
         }
@@ -330,10 +339,11 @@ export class SetWriter {
       }
       delta.finish();
       newSig.finish();
+      this.#checkSize(p, st, seen);
       await chunker.end();
       this.stats.files++;
       this.stats.changed++;
-      this.stats.bytesRead += read;
+      this.stats.bytesRead += seen.read;
       this.stats.deltaBytes += delta.written;
       this.#list('changed', index);
       await this.#sigtar.add({ ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);

@@ -16,7 +16,7 @@ export interface WalkEntry {
 }
 
 export interface WalkWarning {
-  code: 'UNREADABLE_DIR' | 'UNREADABLE_FILE' | 'VANISHED' | 'SKIPPED_SOCKET';
+  code: 'UNREADABLE_DIR' | 'UNREADABLE_FILE' | 'VANISHED' | 'SKIPPED_SOCKET' | 'CHANGED_WHILE_READ';
   path: Buffer;
   message: string;
 }

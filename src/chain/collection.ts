@@ -84,7 +84,8 @@ export function buildCollection(files: Iterable<RemoteFile>): Collection {
     if (!p) {
       const seal = parseSealName(f.name);
       if (seal) seals.push([seal, f]);
-      else if (!f.name.startsWith('.') && !/\.par2$|\.jsonstat/.test(f.name)) unknown.push(f); // duplicity's own extras are not unknown
+      // duplicity's own extras and tapechain's lock are not unknown files
+      else if (!f.name.startsWith('.') && !/\.par2$|\.jsonstat/.test(f.name) && f.name !== 'tapechain-lock.json') unknown.push(f);
       continue;
     }
     if (p.partial) continue;

@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import * as path from 'node:path';
 import { ArchiveCache, cacheName, defaultArchiveDir } from '../cache/archive-cache.js';
-import { parseUserTime } from '../chain/time.js';
+import { parseInterval, parseUserTime } from '../chain/time.js';
+import { acquireLock } from '../lock/lock.js';
+import { UsageError } from '../errors.js';
 import type { Backend } from '../backend/backend.js';
 import { openBackend } from '../backend/registry.js';
 import type { CliIo } from './io.js';
@@ -10,6 +12,7 @@ import type { KeyFlags } from './keys.js';
 
 export interface CommonFlags extends KeyFlags {
   archiveDir?: string;
+  lockStaleAfter?: string;
   time?: string;
   s3Endpoint?: string;
   s3Region?: string;
@@ -71,4 +74,21 @@ export function cacheFor(target: string, flags: CommonFlags, io: CliIo): Archive
 
 export function timeFrom(flags: CommonFlags): number | undefined {
   return flags.time === undefined ? undefined : parseUserTime(flags.time);
+}
+
+/** `--lock-stale-after AGE` on the commands that write to a target. */
+export function addLockOption(cmd: Command): Command {
+  return cmd.option('--lock-stale-after <age>', 'break a lock older than AGE (s m h D W M Y)', '24h');
+}
+
+/** Runs `f` holding the target's lock (cache lockfile + lock object on the target). */
+export async function withLock<T>(backend: Backend, cache: ArchiveCache | undefined, operation: string, flags: { lockStaleAfter?: string }, io: CliIo, f: () => Promise<T>): Promise<T> {
+  const staleAfter = parseInterval(flags.lockStaleAfter ?? '24h');
+  if (staleAfter === undefined) throw new UsageError(`--lock-stale-after: expected an interval such as 24h or 2D, got "${flags.lockStaleAfter}"`);
+  const lock = await acquireLock(backend, cache?.dir, { operation, staleAfter, onWarning: (m) => io.stderr(`warning: ${m}\n`) });
+  try {
+    return await f();
+  } finally {
+    await lock.release();
+  }
 }

@@ -16,7 +16,7 @@ import { Duplex, PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflate, createInflateRaw } from 'node:zlib';
 import unbzip2Stream from 'unbzip2-stream';
-import { DecryptError, FormatError, IntegrityError } from '../errors.js';
+import { DecryptError, EngineError, FormatError, IntegrityError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
 import { cipherInfo, isKnownCipher } from './ciphers.js';
 import { loadOpenpgp, type PublicKey, type SecretKey } from './keys.js';
@@ -106,20 +106,26 @@ async function sessionKeyFromPkesk(pkesks: Buffer[], keys: SecretKey[]): Promise
   return { algo, key: Buffer.from(sk.data) };
 }
 
-/** Runs chunks through a Node duplex (zlib, bzip2) as an async generator. */
-async function* through(src: AsyncIterable<Buffer>, t: Duplex): AsyncGenerator<Buffer> {
+/**
+ * Runs chunks through a Node duplex (zlib, bzip2) as an async generator. A codec error
+ * inside encrypted data means the data was changed (the MDC would say so at the end),
+ * so it is reported as an integrity failure, not as a crash of the decompressor.
+ */
+export async function* through(src: AsyncIterable<Buffer>, t: Duplex, what = 'compressed data'): AsyncGenerator<Buffer> {
   let failure: unknown;
   const done = pipeline(Readable.from(src, { objectMode: false }), t).catch((e: unknown) => {
     failure = e;
   });
+  const classify = (e: unknown) =>
+    e instanceof EngineError ? e : new IntegrityError(`${what} is corrupt (${(e as Error).message ?? e}): damaged or modified`, { code: 'CORRUPT_DATA', cause: e });
   try {
     for await (const c of t) yield c as Buffer;
   } catch (e) {
     await done;
-    throw failure ?? e;
+    throw classify(failure ?? e);
   }
   await done;
-  if (failure) throw failure;
+  if (failure) throw classify(failure);
 }
 
 /** unbzip2-stream is an old-style stream; wrap it as a modern Duplex. */

@@ -5,7 +5,7 @@
  */
 import { Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import { decryptMessage, type DecryptKeys, type DecryptOptions } from './decrypt.js';
+import { decryptMessage, through, type DecryptKeys, type DecryptOptions } from './decrypt.js';
 import type { MessageEncryptor } from './encrypt.js';
 
 export type StoredEncoding = 'gpg' | 'gz' | 'plain';
@@ -31,11 +31,7 @@ export async function* decodeStored(encoding: StoredEncoding, source: AsyncItera
   if (encoding === 'gpg') {
     yield* decryptMessage(source, keys, opts);
   } else if (encoding === 'gz') {
-    const gunzip = createGunzip();
-    const src = Readable.from(source);
-    src.on('error', (e) => gunzip.destroy(e));
-    src.pipe(gunzip);
-    for await (const c of gunzip) yield c as Buffer;
+    yield* through(Readable.from(source) as AsyncIterable<Buffer>, createGunzip(), 'gzip data');
   } else {
     for await (const c of source) yield Buffer.from(c);
   }

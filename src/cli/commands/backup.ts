@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
-import { runBackup } from '../../backup/backup.js';
+import { checkSource, runBackup } from '../../backup/backup.js';
 import { formatTimestamp, parseInterval } from '../../chain/time.js';
 import { PublicKeyEncryptor, SymmetricEncryptor, type MessageEncryptor } from '../../crypto/encrypt.js';
 import { ConfigError, ExitCode, UsageError } from '../../errors.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
+import { addCacheOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
 import { encryptionKeys, findPassphrase, readingKeys, signingKey } from '../keys.js';
 
 interface BackupFlags extends CommonFlags {
+  strict?: boolean;
   uploadConcurrency: string;
   maxStaged: string;
   signPassphraseFile?: string;
@@ -29,6 +30,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--full', 'start a new chain with a full backup')
     .option('--full-if-older-than <age>', 'start a new chain when the current full is older than AGE (s m h D W M Y, e.g. 7D)')
     .option('--allow-source-mismatch', 'continue a chain made on another host or from another source path')
+    .option('--strict', 'fail on unreadable, vanished or changing files instead of reporting them')
     .option('--no-encryption', 'write gzip volumes and a plain manifest instead of OpenPGP')
     .option('--volsize <MiB>', 'volume size in MiB', '200')
     .option('--compress-level <0-9>', 'zlib level inside the encryption (0: none)', '6');
@@ -40,6 +42,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--decrypt-key <file>', 'armored secret key to read a public-key chain when the local cache lacks its signatures');
   addCacheOption(cmd);
   addTargetOptions(cmd);
+  addLockOption(cmd);
   cmd
     .option('--upload-concurrency <n>', 'parallel uploads (1: strictly in order)', '1')
     .option('--max-staged <n>', 'finished volumes allowed to wait for upload on temp disk', '2');
@@ -82,16 +85,19 @@ Examples:
     if (!Number.isInteger(uploadConcurrency) || uploadConcurrency < 1) throw new UsageError(`--upload-concurrency: expected a whole number >= 1, got "${flags.uploadConcurrency}"`);
     if (!Number.isInteger(maxStaged) || maxStaged < 1) throw new UsageError(`--max-staged: expected a whole number >= 1, got "${flags.maxStaged}"`);
     const backend = await backendFor(target, flags, io);
-    const r = await runBackup({
+    await checkSource(source); // before the lock: a typo must not touch the target
+    const cache = cacheFor(target, flags, io);
+    const r = await withLock(backend, cache, 'backup', flags, io, () => runBackup({
       source,
       backend,
       encryptor,
       keys,
-      cache: cacheFor(target, flags, io),
+      cache,
       ...(signing ? { sealKey: signing.key } : {}),
       full: flags.full ?? false,
       ...(fullIfOlderThan !== undefined ? { fullIfOlderThan } : {}),
       allowSourceMismatch: flags.allowSourceMismatch ?? false,
+      strict: flags.strict ?? false,
       compressLevel: level,
       volsize: Math.round(volsize * 1024 * 1024),
       uploadConcurrency,
@@ -100,12 +106,12 @@ Examples:
       onPlan: (p) => {
         if (p.type === 'full' && p.reason) io.stderr(`Starting a new chain with a full backup: ${p.reason}\n`);
       },
-    });
+    }));
     const name = r.type === 'full' ? formatTimestamp(r.time) : `${formatTimestamp(r.start)}.to.${formatTimestamp(r.time)}`;
     io.stdout(
       `${r.type === 'full' ? 'Full' : 'Incremental'} backup ${name} to ${backend.describe()}\n` +
         `  files stored ${r.files} (${r.changed} changed, ${r.deleted} deleted), read ${bytes(r.bytesRead)}, volumes ${r.volumes}, stored ${bytes(r.storedBytes)}` +
-        (r.warnings ? `, ${r.warnings} warning(s)` : '') +
+        (r.warnings ? `\n  ${r.warnings} file(s) skipped or changed while being read (see the warnings above)` : '') +
         '\n',
     );
     if (r.warnings) setExit(ExitCode.WARNINGS);

@@ -4,7 +4,7 @@ import { parseUserTime } from '../../chain/time.js';
 import { UsageError } from '../../errors.js';
 import { deleteItems, isMultipartCapable, planCleanup, planPrune, type DeletionItem } from '../../inspect/prune.js';
 import { bytes } from '../format.js';
-import { addTargetOptions, backendFor, type CommonFlags } from '../common.js';
+import { addCacheOption, addLockOption, addTargetOptions, backendFor, cacheFor, withLock, type CommonFlags } from '../common.js';
 import type { CliIo } from '../io.js';
 
 interface PruneFlags extends CommonFlags {
@@ -46,6 +46,8 @@ export function registerPrune(program: Command, io: CliIo): void {
     .option('--keep-inc-of <n>', 'remove the incrementals of all but the newest N chains')
     .option('--force', 'really delete (without it, only list what would go)');
   addTargetOptions(prune);
+  addCacheOption(prune);
+  addLockOption(prune);
   prune.addHelpText(
     'after',
     `
@@ -62,12 +64,15 @@ Examples:
     const keepIncOf = count(flags.keepIncOf, '--keep-inc-of');
     if (flags.olderThan === undefined && keepFull === undefined && keepIncOf === undefined) throw new UsageError('prune: give --older-than, --keep-full or --keep-inc-of');
     const backend = await backendFor(target, flags, io);
-    const items = await planPrune(backend, {
+    const policy = {
       ...(flags.olderThan !== undefined ? { olderThan: parseUserTime(flags.olderThan) } : {}),
       ...(keepFull !== undefined ? { keepFull } : {}),
       ...(keepIncOf !== undefined ? { keepIncOf } : {}),
-    });
-    await listOrDelete(io, backend, items, flags.force ?? false, 'prune');
+    };
+    const run = async () => listOrDelete(io, backend, await planPrune(backend, policy), flags.force ?? false, 'prune');
+    // Only deleting needs the lock; listing is read-only.
+    if (flags.force) await withLock(backend, cacheFor(target, flags, io), 'prune', flags, io, run);
+    else await run();
   });
 
   const cleanup = program
@@ -76,10 +81,14 @@ Examples:
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('--force', 'really delete (without it, only list what would go)');
   addTargetOptions(cleanup);
+  addCacheOption(cleanup);
+  addLockOption(cleanup);
   cleanup.addHelpText('after', '\nExample:\n  tapechain cleanup --force /mnt/backup/home');
   cleanup.action(async (target: string, flags: PruneFlags) => {
     const backend = await backendFor(target, flags, io);
-    await listOrDelete(io, backend, await planCleanup(backend), flags.force ?? false, 'clean up');
+    const run = async () => listOrDelete(io, backend, await planCleanup(backend), flags.force ?? false, 'clean up');
+    if (flags.force) await withLock(backend, cacheFor(target, flags, io), 'cleanup', flags, io, run);
+    else await run();
     const inner = unwrap(backend);
     if (isMultipartCapable(inner)) {
       // Uploads younger than a day may belong to a backup that is running now.

@@ -1,0 +1,184 @@
+/**
+ * A nightly job meets concurrent runs, stale locks, files that change under it,
+ * sockets, full disks and kill -9. Each case: a clear result, the earlier chain intact.
+ */
+import { describe, expect, test } from '@jest/globals';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { ExitCode } from '../../src/errors.js';
+import { runCli } from '../helpers/cli.js';
+import { setTimes } from '../helpers/chain.js';
+import { tempDirs } from '../helpers/tmp.js';
+import { describeTree, treeDiff } from '../helpers/tree.js';
+
+const tmp = tempDirs();
+const bin = 'bin/tapechain';
+
+function source(dir: string, mib = 4): string {
+  const src = join(dir, 'src');
+  fs.mkdirSync(src, { recursive: true });
+  for (let i = 0; i < mib; i++) fs.writeFileSync(join(src, `f${i}.bin`), randomBytes(1 << 20));
+  return src;
+}
+
+describe('locking', () => {
+  test('a held lock stops a second backup at once, naming the holder; a stale one is broken', async () => {
+    const dir = tmp('lock');
+    const src = source(dir, 1);
+    const target = join(dir, 't');
+    const env = { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    expect((await runCli(['backup', src, target], env)).code).toBe(0);
+    // a live holder: this very process, on this host
+    fs.writeFileSync(join(target, 'tapechain-lock.json'), JSON.stringify({ host: hostname(), pid: process.pid, started: Math.floor(Date.now() / 1000), operation: 'backup', token: 'x' }));
+    const r = await runCli(['backup', src, target], env);
+    expect(r.code).toBe(ExitCode.LOCKED);
+    expect(r.stderr).toMatch(new RegExp(`locked: backup by pid ${process.pid} on ${hostname()}`));
+    expect(setTimes(target)).toHaveLength(1);
+    // a dead pid on this host: stale, broken with a warning
+    fs.writeFileSync(join(target, 'tapechain-lock.json'), JSON.stringify({ host: hostname(), pid: 2 ** 22 + 7, started: Math.floor(Date.now() / 1000), operation: 'backup', token: 'y' }));
+    const s = await runCli(['backup', src, target], env);
+    expect(s.code).toBe(0);
+    expect(s.stderr).toMatch(/breaking the stale lock .*process \d+ is gone/);
+    // another host's lock, older than --lock-stale-after
+    fs.writeFileSync(join(target, 'tapechain-lock.json'), JSON.stringify({ host: 'elsewhere', pid: 1, started: Math.floor(Date.now() / 1000) - 7200, operation: 'prune', token: 'z' }));
+    const young = await runCli(['backup', src, target], env);
+    expect(young.code).toBe(ExitCode.LOCKED);
+    const old = await runCli(['backup', '--lock-stale-after', '1h', src, target], env);
+    expect(old.code).toBe(0);
+    expect(old.stderr).toMatch(/older than 3600 s/);
+    expect(fs.existsSync(join(target, 'tapechain-lock.json'))).toBe(false);
+  });
+
+  test('two backups started together: one runs, the other fails fast with exit 10', async () => {
+    const dir = tmp('race');
+    const src = source(dir, 24);
+    const target = join(dir, 't');
+    const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    const a = spawn(bin, ['backup', '--compress-level', '9', src, target], { env });
+    const aDone = new Promise<number>((r) => a.on('exit', (c) => r(c ?? -1)));
+    while (!fs.existsSync(join(target, 'tapechain-lock.json'))) await new Promise((r) => setTimeout(r, 20));
+    const b = spawnSync(bin, ['backup', src, target], { env });
+    expect(b.status).toBe(ExitCode.LOCKED);
+    expect(b.stderr.toString()).toMatch(/locked: backup by pid \d+/);
+    expect(await aDone).toBe(0);
+    expect(setTimes(target)).toHaveLength(1);
+  });
+});
+
+describe('changing and odd input', () => {
+  test('a file growing while read is stored as read and reported; exit 1; --strict fails without a new set', async () => {
+    const dir = tmp('grow');
+    const src = join(dir, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(join(src, 'growing.log'), randomBytes(30 << 20));
+    fs.writeFileSync(join(src, 'steady.txt'), 'steady');
+    const server = net.createServer().listen(join(src, 'app.sock'));
+    await new Promise((r) => server.once('listening', r));
+    const target = join(dir, 't');
+    const env = { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    // a writer appends while the backup reads
+    const writer = spawn('sh', ['-c', `while true; do head -c 65536 /dev/urandom >> '${join(src, 'growing.log')}'; done`]);
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const r = await runCli(['backup', '--compress-level', '0', src, target], env);
+      expect(r.stderr).toMatch(/growing\.log: changed while being read \(grew past its \d+ bytes at stat\); stored the first \d+ bytes/);
+      expect(r.stderr).not.toMatch(/app\.sock.*warning|warning.*steady/);
+      expect(r.code).toBe(ExitCode.WARNINGS);
+      expect(r.stdout).toMatch(/1 file\(s\) skipped or changed/);
+      const strict = await runCli(['backup', '--strict', '--full', '--compress-level', '0', src, target], env);
+      expect(strict.code).toBe(ExitCode.SOURCE);
+      expect(strict.stderr).toMatch(/growing\.log: changed while being read.*--strict/);
+      expect(setTimes(target)).toHaveLength(1);
+    } finally {
+      writer.kill('SIGKILL');
+      server.close();
+    }
+    // what was stored is consistent: it verifies, and restores to a prefix of the file now
+    expect((await runCli(['verify', target], env)).code).toBe(0);
+    const out = join(dir, 'out');
+    expect((await runCli(['restore', target, out], env)).code).toBe(0);
+    const restored = fs.readFileSync(join(out, 'growing.log'));
+    expect(fs.readFileSync(join(src, 'growing.log')).subarray(0, restored.length).equals(restored)).toBe(true);
+    expect(fs.existsSync(join(out, 'app.sock'))).toBe(false);
+  });
+});
+
+/** Runs `f` with a small tmpfs mounted at `dir` (root only); skipped visibly otherwise. */
+function withTmpfs(dir: string, size: string): boolean {
+  fs.mkdirSync(dir, { recursive: true });
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]).status === 0;
+}
+const canMount = process.getuid?.() === 0;
+const describeRoot = canMount ? describe : describe.skip;
+
+describeRoot('full disks (tmpfs)', () => {
+  test('target full: one clear line, no manifest, temp files removed', async () => {
+    const dir = tmp('enospc-t');
+    const src = source(dir, 6);
+    const target = join(dir, 'small');
+    expect(withTmpfs(target, '3m')).toBe(true);
+    try {
+      const temp = join(dir, 'tmp');
+      fs.mkdirSync(temp);
+      const r = await runCli(['backup', '--compress-level', '0', '--volsize', '1', src, target], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache'), TMPDIR: temp });
+      expect(r.code).toBe(ExitCode.BACKEND);
+      expect(r.stderr.trim().split('\n').pop()).toMatch(/^tapechain: .*no space left on the target/);
+      expect(fs.readdirSync(target).some((n) => n.includes('manifest'))).toBe(false);
+      expect(fs.readdirSync(target).filter((n) => n.startsWith('.tapechain-tmp'))).toEqual([]);
+    } finally {
+      spawnSync('umount', [target]);
+    }
+  });
+
+  test('destination full: one clear line, nothing left in DEST', async () => {
+    const dir = tmp('enospc-d');
+    const src = source(dir, 6);
+    const target = join(dir, 't');
+    const env = { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    expect((await runCli(['backup', src, target], env)).code).toBe(0);
+    const dest = join(dir, 'dest');
+    expect(withTmpfs(dest, '3m')).toBe(true);
+    try {
+      const r = await runCli(['restore', target, dest], env);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim().split('\n').pop()).toMatch(/^tapechain: .*(ENOSPC|no space)/i);
+      expect(fs.readdirSync(dest)).toEqual([]);
+    } finally {
+      spawnSync('umount', [dest]);
+    }
+  });
+});
+
+describe('kill -9', () => {
+  test('an interrupted backup leaves the chain intact; the next run completes and restores exactly', async () => {
+    const dir = tmp('kill');
+    const src = source(dir, 12);
+    const target = join(dir, 't');
+    const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    expect(spawnSync(bin, ['backup', '--volsize', '1', src, target], { env }).status).toBe(0);
+    const before = describeTree(src);
+    for (let i = 0; i < 3; i++) fs.writeFileSync(join(src, `new${i}.bin`), randomBytes(1 << 20));
+    for (const delay of [150, 400, 900]) {
+      const p = spawn(bin, ['backup', '--full', '--volsize', '1', '--compress-level', '9', src, target], { env });
+      await new Promise((r) => setTimeout(r, delay));
+      p.kill('SIGKILL');
+      await new Promise((r) => p.on('exit', r));
+      // the first chain still restores exactly at its time
+      const t0 = setTimes(target)[0]!;
+      const out = join(dir, `out-${delay}`);
+      const r = await runCli(['restore', '--time', String(t0), target, out], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') });
+      expect(r.code).toBe(0);
+      expect(treeDiff(before, describeTree(out))).toEqual([]);
+    }
+    // a leftover lock from the killed run is stale (dead pid) and does not block
+    const next = spawnSync(bin, ['backup', '--volsize', '1', src, target], { env });
+    expect(next.status).toBe(0);
+    const out = join(dir, 'out-final');
+    expect((await runCli(['restore', target, out], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') })).code).toBe(0);
+    expect(treeDiff(describeTree(src), describeTree(out))).toEqual([]);
+  });
+});
