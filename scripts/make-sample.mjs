@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Regenerates volumes-sample/: a small tree in three successive states, and the
 // chain tapechain made of them (a full and two incrementals), passphrase
-// "tapechain-sample", volsize small enough that sets span several volumes.
+// "tapechain-sample", signed and sealed with the test-only key in keys/, volsize small
+// enough that sets span several volumes.
 //
 //   npm run sample            # rebuild source/ and archive/
 //   npm run sample -- --source-only
@@ -107,8 +108,9 @@ try {
     apply(src);
     fs.utimesSync(src, T0 + i * 86400, T0 + i * 86400);
     if (sourceOnly) continue;
-    execFileSync(path.join(root, 'bin/tapechain'), ['backup', '--volsize', '0.25', 'source', archive], {
-      env: { ...process.env, PASSPHRASE, XDG_CACHE_HOME: path.join(work, 'cache') },
+    const key = path.join(sample, 'keys', 'sample-signing.sec.asc'); // test-only key
+    execFileSync(path.join(root, 'bin/tapechain'), ['backup', '--volsize', '0.25', '--sign-key', key, 'source', archive], {
+      env: { ...process.env, PASSPHRASE, SIGN_PASSPHRASE: '', XDG_CACHE_HOME: path.join(work, 'cache') },
       stdio: 'inherit',
       cwd: work,
     });

@@ -25,7 +25,9 @@ import { createHash } from 'node:crypto';
 import { ChainError, ConfigError, DecryptError, ExitCode, SourceError } from '../errors.js';
 import { chainState } from '../inspect/signature-state.js';
 import { ArchiveReader } from '../restore/archive.js';
-import { diffTree } from './changes.js';
+import { diffTree, type Change } from './changes.js';
+import type { Selection } from './selection.js';
+import type { Index } from '../volume/entry-name.js';
 import { SetWriter, type SetStats } from './set-writer.js';
 import { walkTree, type WalkWarning } from './walk.js';
 
@@ -60,8 +62,17 @@ export interface BackupOptions {
   /** @default 1 */
   uploadConcurrency?: number;
   signal?: AbortSignal;
+  /** Which paths to back up. @default everything */
+  selection?: Selection;
+  /** Decide and report what would be stored; write nothing. @default false */
+  dryRun?: boolean;
+  /** With dryRun: each path that would be stored, and how. */
+  onDryRun?: (action: 'new' | 'changed' | 'deleted', index: Index) => void;
   onWarning?: (w: WalkWarning) => void;
-  onProgress?: (p: SetStats) => void;
+  /** Called as entries are stored (often: keep it cheap). */
+  onProgress?: (p: SetStats & { sourceFiles: number; sourceBytes: number }) => void;
+  /** Called when a file (volume, signatures, manifest, seal) is stored. */
+  onStored?: (name: string, size: number) => void;
   /** Make every warning (unreadable, vanished, changed files) fatal. @default false */
   strict?: boolean;
   /** Seal each set (a signed list of its files, for offline verification) with this key. */
@@ -72,6 +83,10 @@ export interface BackupOptions {
 
 export interface BackupResult extends SetStats {
   type: 'full' | 'inc';
+  /** Entries walked in the source (after selection), and their regular files' bytes. */
+  sourceFiles: number;
+  sourceBytes: number;
+  dryRun: boolean;
   /** Set time (END for an incremental). */
   time: number;
   start: number;
@@ -183,13 +198,6 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const type = chain ? 'inc' : 'full';
   o.onPlan?.({ type, reason, start, end });
 
-  let seal: { key: SecretKey; previous: string | null } | undefined;
-  if (o.sealKey) {
-    // The hash chain: an incremental's seal names the hash of the previous set's seal.
-    const prev = chain ? (chain.incs[chain.incs.length - 1] ?? chain.full).seal : undefined;
-    seal = { key: o.sealKey, previous: prev ? createHash('sha256').update(await getBytes(o.backend, prev.name)).digest('hex') : null };
-  }
-  const tmp = await fs.mkdtemp(path.join(o.tempDir ?? tmpdir(), 'tapechain-'));
   let warnings = 0;
   const warn = (w: WalkWarning) => {
     // Sockets cannot be backed up (duplicity skips them too): said, not counted.
@@ -197,6 +205,42 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     if (o.strict && w.code !== 'SKIPPED_SOCKET') throw new SourceError(`${w.path.toString('utf8')}: ${w.message} (--strict)`);
     o.onWarning?.(w);
   };
+  const source = { files: 0, bytes: 0 };
+  const selection = o.selection && !o.selection.empty ? o.selection : undefined;
+  if (selection) selection.setRoot(await fs.lstat(srcAbs));
+  const walk = (async function* () {
+    for await (const e of walkTree(Buffer.from(srcAbs), { onWarning: warn, ...(selection ? { include: (p, st) => selection.includes(p.toString('utf8'), st) } : {}) })) {
+      source.files++;
+      if (e.stat.isFile()) source.bytes += e.stat.size;
+      yield e;
+    }
+  })();
+  const changes: AsyncIterable<Change> = chain
+    ? diffTree(walk, chainState(archive, chainSets(chain)))
+    : (async function* () {
+        for await (const entry of walk) yield { op: 'snapshot' as const, entry, isNew: true };
+      })();
+
+  if (o.dryRun) {
+    const stats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, volumes: 0, storedBytes: 0, deltaBytes: 0 };
+    for await (const c of changes) {
+      const index = c.op === 'deleted' ? c.index : c.entry.index;
+      const action = c.op === 'deleted' ? 'deleted' : c.op === 'diff' || !c.isNew ? 'changed' : 'new';
+      if (action === 'deleted') stats.deleted++;
+      else if (action === 'changed') stats.changed++;
+      if (c.op !== 'deleted' && c.entry.stat.isFile()) stats.files++;
+      o.onDryRun?.(action, index);
+    }
+    return { ...stats, type, time: end, start, warnings, names: [], sourceFiles: source.files, sourceBytes: source.bytes, dryRun: true };
+  }
+
+  let seal: { key: SecretKey; previous: string | null } | undefined;
+  if (o.sealKey) {
+    // The hash chain: an incremental's seal names the hash of the previous set's seal.
+    const prev = chain ? (chain.incs[chain.incs.length - 1] ?? chain.full).seal : undefined;
+    seal = { key: o.sealKey, previous: prev ? createHash('sha256').update(await getBytes(o.backend, prev.name)).digest('hex') : null };
+  }
+  const tmp = await fs.mkdtemp(path.join(o.tempDir ?? tmpdir(), 'tapechain-'));
   const writer = new SetWriter({
     backend: o.backend,
     spec: { type, start, end, encoding: encoder.encoding },
@@ -209,27 +253,20 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     ...(o.maxStaged ? { maxStaged: o.maxStaged } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
     warn,
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(o.onStored ? { onStored: o.onStored } : {}),
     ...(o.cache ? { cache: o.cache } : {}),
     ...(seal ? { seal } : {}),
   });
   try {
-    const walk = walkTree(Buffer.from(srcAbs), { onWarning: warn });
-    if (!chain) {
-      for await (const e of walk) {
-        if (o.signal?.aborted) throw o.signal.reason;
-        await writer.snapshot(e, true);
-      }
-    } else {
-      for await (const c of diffTree(walk, chainState(archive, chainSets(chain)))) {
-        if (o.signal?.aborted) throw o.signal.reason;
-        if (c.op === 'snapshot') await writer.snapshot(c.entry, c.isNew);
-        else if (c.op === 'deleted') await writer.deleted(c.index, c.old.kind === 'signature');
-        else await writer.diff(c.entry, await c.old.signature());
-      }
+    for await (const c of changes) {
+      if (o.signal?.aborted) throw o.signal.reason;
+      if (c.op === 'snapshot') await writer.snapshot(c.entry, c.isNew);
+      else if (c.op === 'deleted') await writer.deleted(c.index, c.old.kind === 'signature');
+      else await writer.diff(c.entry, await c.old.signature());
+      o.onProgress?.({ ...writer.stats, sourceFiles: source.files, sourceBytes: source.bytes });
     }
     await writer.finish();
-    return { ...writer.stats, type, time: end, start, warnings, names: writer.stored };
+    return { ...writer.stats, type, time: end, start, warnings, names: writer.stored, sourceFiles: source.files, sourceBytes: source.bytes, dryRun: false };
   } catch (e) {
     await writer.abort();
     throw e;

@@ -54,7 +54,8 @@ export interface SetWriterOptions {
   maxStaged?: number;
   signal?: AbortSignal;
   warn: (w: WalkWarning) => void;
-  onProgress?: (s: SetStats) => void;
+  /** Told about each stored file. */
+  onStored?: (name: string, size: number) => void;
   /** Receives plain copies of the new manifest and signatures once the set is stored. */
   cache?: ArchiveCache;
   /** Seal the set: sign a list of its files with this key, chained to `previous`. */
@@ -195,9 +196,9 @@ export class SetWriter {
       concurrency: o.uploadConcurrency ?? 1,
       maxStaged: o.maxStaged ?? 2,
       ...(o.signal ? { signal: o.signal } : {}),
-      onStored: (_n, size) => {
+      onStored: (name, size) => {
         this.stats.storedBytes += size;
-        o.onProgress?.({ ...this.stats });
+        o.onStored?.(name, size);
       },
     });
     this.#volumes = new VolumeWriter({

@@ -25,7 +25,7 @@ export interface WalkOptions {
   /** Called for files that cannot be read or are skipped. @default ignore */
   onWarning?: (w: WalkWarning) => void;
   /** Return false to leave a path (and its subtree) out. @default everything included */
-  include?: (index: Index, stat: Stats) => boolean;
+  include?: (path: Buffer, stat: Stats) => boolean | Promise<boolean>;
 }
 
 const SLASH = Buffer.from('/');
@@ -60,7 +60,7 @@ async function* walkDir(dir: Buffer, index: Index, opts: WalkOptions, warn: (w: 
       continue;
     }
     const childIndex = [...index, name];
-    if (opts.include && !opts.include(childIndex, st)) continue;
+    if (opts.include && !(await opts.include(p, st))) continue;
     yield { index: childIndex, path: p, stat: st };
     if (st.isDirectory()) yield* walkDir(p, childIndex, opts, warn);
   }

@@ -1,15 +1,23 @@
 import type { Command } from 'commander';
-import { checkSource, runBackup } from '../../backup/backup.js';
+import { checkSource, runBackup, type BackupOptions } from '../../backup/backup.js';
+import { Selection, type SelectionRule } from '../../backup/selection.js';
+import type { WalkWarning } from '../../backup/walk.js';
+import { displayIndex, type Index } from '../../volume/entry-name.js';
+import { BackupReporter } from '../progress.js';
 import { formatTimestamp, parseInterval } from '../../chain/time.js';
 import { PublicKeyEncryptor, SymmetricEncryptor, type MessageEncryptor } from '../../crypto/encrypt.js';
 import { ConfigError, ExitCode, UsageError } from '../../errors.js';
-import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
 import { addCacheOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
 import { encryptionKeys, findPassphrase, readingKeys, signingKey } from '../keys.js';
 
 interface BackupFlags extends CommonFlags {
   strict?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  excludeIfPresent?: string[];
+  excludeOtherFilesystems?: boolean;
   uploadConcurrency: string;
   maxStaged: string;
   signPassphraseFile?: string;
@@ -22,6 +30,8 @@ interface BackupFlags extends CommonFlags {
 }
 
 export function registerBackup(program: Command, io: CliIo, setExit: (c: number) => void): void {
+  // --include/--exclude keep their relative order (duplicity: first match wins).
+  const rules: SelectionRule[] = [];
   const cmd = program
     .command('backup')
     .description('back up SOURCE to TARGET: an incremental when a chain exists, else a full')
@@ -31,6 +41,15 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--full-if-older-than <age>', 'start a new chain when the current full is older than AGE (s m h D W M Y, e.g. 7D)')
     .option('--allow-source-mismatch', 'continue a chain made on another host or from another source path')
     .option('--strict', 'fail on unreadable, vanished or changing files instead of reporting them')
+    .option('--include <glob>', 'include matching paths (first matching --include/--exclude wins; ** * ? [..], ignorecase:)', (v: string) => (rules.push({ kind: 'include', glob: v }), v))
+    .option('--exclude <glob>', 'exclude matching paths (an excluded directory is not entered)', (v: string) => (rules.push({ kind: 'exclude', glob: v }), v))
+    .option('--include-filelist <file>', 'globs from FILE, one per line (+ /- prefixes choose include/exclude)', (v: string) => (rules.push({ kind: 'include-filelist', file: v }), v))
+    .option('--exclude-filelist <file>', 'globs from FILE to exclude, one per line (+ /- prefixes allowed)', (v: string) => (rules.push({ kind: 'exclude-filelist', file: v }), v))
+    .option('--exclude-if-present <name>', 'exclude directories that contain a file NAME (e.g. .nobackup)', collect)
+    .option('--exclude-other-filesystems', 'do not cross into other mounted filesystems')
+    .option('--dry-run', 'list what would be stored; write nothing')
+    .option('--json', 'JSON lines of events and a final summary on stdout')
+    .option('-q, --quiet', 'no progress display and no statistics')
     .option('--no-encryption', 'write gzip volumes and a plain manifest instead of OpenPGP')
     .option('--volsize <MiB>', 'volume size in MiB', '200')
     .option('--compress-level <0-9>', 'zlib level inside the encryption (0: none)', '6');
@@ -54,7 +73,8 @@ Examples:
   PASSPHRASE=secret tapechain backup --full-if-older-than 1M /home/me /mnt/backup/home
   PASSPHRASE=secret tapechain backup --s3-endpoint https://s3.us-west-004.backblazeb2.com /home/me s3://my-bucket/home
   SIGN_PASSPHRASE=... tapechain backup --encrypt-key me.pub.asc --sign-key me.sec.asc /home/me /mnt/backup/home
-  tapechain backup --no-encryption --volsize 50 ./src /srv/backups/src`,
+  tapechain backup --no-encryption --volsize 50 ./src /srv/backups/src
+  tapechain backup --exclude '**/node_modules' --exclude-if-present .nobackup --dry-run /home/me /mnt/backup/home`,
   );
   cmd.action(async (source: string, target: string, flags: BackupFlags) => {
     const volsize = Number(flags.volsize);
@@ -86,13 +106,17 @@ Examples:
     if (!Number.isInteger(maxStaged) || maxStaged < 1) throw new UsageError(`--max-staged: expected a whole number >= 1, got "${flags.maxStaged}"`);
     const backend = await backendFor(target, flags, io);
     await checkSource(source); // before the lock: a typo must not touch the target
+    const selection = new Selection({ rules, ...(flags.excludeIfPresent ? { excludeIfPresent: flags.excludeIfPresent } : {}), excludeOtherFilesystems: flags.excludeOtherFilesystems ?? false });
     const cache = cacheFor(target, flags, io);
-    const r = await withLock(backend, cache, 'backup', flags, io, () => runBackup({
+    const report = new BackupReporter(io, { json: flags.json ?? false, quiet: flags.quiet ?? false });
+    report.startScan(source);
+    const options = {
       source,
       backend,
       encryptor,
       keys,
       cache,
+      selection,
       ...(signing ? { sealKey: signing.key } : {}),
       full: flags.full ?? false,
       ...(fullIfOlderThan !== undefined ? { fullIfOlderThan } : {}),
@@ -102,18 +126,19 @@ Examples:
       volsize: Math.round(volsize * 1024 * 1024),
       uploadConcurrency,
       maxStaged,
-      onWarning: (w) => io.stderr(`warning: ${w.path.toString('utf8')}: ${w.message}\n`),
-      onPlan: (p) => {
-        if (p.type === 'full' && p.reason) io.stderr(`Starting a new chain with a full backup: ${p.reason}\n`);
+      dryRun: flags.dryRun ?? false,
+      onDryRun: (action: string, index: Index) => io.stdout(flags.json ? JSON.stringify({ event: 'would-store', action, path: displayIndex(index) }) + '\n' : `${action.padEnd(8)} ${displayIndex(index)}\n`),
+      onWarning: (w: WalkWarning) => report.warning(w),
+      onProgress: (p: Parameters<NonNullable<BackupOptions['onProgress']>>[0]) => report.progress(p),
+      onStored: (name: string, size: number) => report.stored(name, size),
+      onPlan: (p: { type: string; reason: string }) => {
+        if (p.type === 'full' && p.reason && !flags.json) io.stderr(`Starting a new chain with a full backup: ${p.reason}\n`);
       },
-    }));
+    };
+    // A dry run writes nothing, so it takes no lock.
+    const r = flags.dryRun ? await runBackup(options) : await withLock(backend, cache, 'backup', flags, io, () => runBackup(options));
     const name = r.type === 'full' ? formatTimestamp(r.time) : `${formatTimestamp(r.start)}.to.${formatTimestamp(r.time)}`;
-    io.stdout(
-      `${r.type === 'full' ? 'Full' : 'Incremental'} backup ${name} to ${backend.describe()}\n` +
-        `  files stored ${r.files} (${r.changed} changed, ${r.deleted} deleted), read ${bytes(r.bytesRead)}, volumes ${r.volumes}, stored ${bytes(r.storedBytes)}` +
-        (r.warnings ? `\n  ${r.warnings} file(s) skipped or changed while being read (see the warnings above)` : '') +
-        '\n',
-    );
+    report.summary(r, backend.describe(), name);
     if (r.warnings) setExit(ExitCode.WARNINGS);
   });
 }

@@ -1,0 +1,165 @@
+/**
+ * File selection as duplicity does it: --include/--exclude globs (and filelists) tested
+ * in command-line order, first match wins, everything else included. Globs match whole
+ * absolute paths: `*` any run of characters but `/`, `**` any run including `/`, `?` one
+ * character but `/`, `[...]` a class; `ignorecase:` makes one glob case-insensitive. An
+ * included glob also includes the directories that lead to what it can match, so
+ * `--include /home/me/docs --exclude '**'` keeps /home and /home/me as containers.
+ * An excluded directory is not descended into. Plus --exclude-if-present NAME and
+ * --exclude-other-filesystems.
+ */
+import type { Stats } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { UsageError } from '../errors.js';
+
+export type SelectionRule =
+  | { kind: 'include' | 'exclude'; glob: string }
+  | { kind: 'exclude-filelist' | 'include-filelist'; file: string };
+
+export interface SelectionOptions {
+  rules: SelectionRule[];
+  excludeIfPresent?: string[];
+  excludeOtherFilesystems?: boolean;
+}
+
+interface CompiledGlob {
+  include: boolean;
+  /** Matches the path itself. */
+  full: RegExp;
+  /** Per-component regexes, for "could something below this directory match?". */
+  parts: (RegExp | '**')[];
+}
+
+function componentRegex(c: string, flags: string): RegExp {
+  let re = '';
+  for (let i = 0; i < c.length; i++) {
+    const ch = c[i]!;
+    if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else if (ch === '[') {
+      const end = c.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        let cls = c.slice(i + 1, end).replace(/\\/g, '\\\\');
+        if (cls.startsWith('!')) cls = '^' + cls.slice(1);
+        re += `[${cls}]`;
+        i = end;
+      }
+    } else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, flags);
+}
+
+export function compileGlob(raw: string, include: boolean, cwd = process.cwd()): CompiledGlob {
+  let glob = raw;
+  let flags = 's';
+  if (glob.startsWith('ignorecase:')) {
+    glob = glob.slice('ignorecase:'.length);
+    flags += 'i';
+  }
+  if (!glob.startsWith('/') && !glob.startsWith('**')) glob = path.resolve(cwd, glob);
+  if (glob.length > 1) glob = glob.replace(/\/+$/, '');
+  // The whole-path regex: ** crosses slashes, * and ? do not.
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    if (glob.startsWith('**', i)) {
+      re += '.*';
+      i++;
+    } else if (glob[i] === '*') re += '[^/]*';
+    else if (glob[i] === '?') re += '[^/]';
+    else if (glob[i] === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        let cls = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
+        if (cls.startsWith('!')) cls = '^' + cls.slice(1);
+        re += `[${cls}]`;
+        i = end;
+      }
+    } else re += glob[i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  const parts = glob
+    .split('/')
+    .filter((c, i) => c !== '' || i === 0)
+    .slice(1)
+    .map((c) => (c.includes('**') ? ('**' as const) : componentRegex(c, flags.replace('s', ''))));
+  return { include, full: new RegExp(`^${re}$`, flags), parts };
+}
+
+/** Could a path below directory `p` match? (component-wise; `**` matches anything). */
+function couldContain(g: CompiledGlob, p: string): boolean {
+  const comps = p.split('/').filter(Boolean);
+  for (let i = 0; i < comps.length; i++) {
+    const part = g.parts[i];
+    if (part === undefined) return false;
+    if (part === '**') return true;
+    if (!part.test(comps[i]!)) return false;
+  }
+  return g.parts.length > comps.length;
+}
+
+function readFilelist(file: string, include: boolean): CompiledGlob[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`filelist ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const out: CompiledGlob[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    if (line.startsWith('+ ')) out.push(compileGlob(line.slice(2), true));
+    else if (line.startsWith('- ')) out.push(compileGlob(line.slice(2), false));
+    else out.push(compileGlob(line, include));
+  }
+  return out;
+}
+
+export class Selection {
+  readonly #globs: CompiledGlob[];
+  readonly #ifPresent: string[];
+  readonly #oneFs: boolean;
+  #rootDev: number | undefined;
+
+  constructor(o: SelectionOptions) {
+    this.#globs = o.rules.flatMap((r) => ('glob' in r ? [compileGlob(r.glob, r.kind === 'include')] : readFilelist(r.file, r.kind === 'include-filelist')));
+    this.#ifPresent = o.excludeIfPresent ?? [];
+    this.#oneFs = o.excludeOtherFilesystems ?? false;
+  }
+
+  get empty(): boolean {
+    return this.#globs.length === 0 && this.#ifPresent.length === 0 && !this.#oneFs;
+  }
+
+  setRoot(st: Stats): void {
+    this.#rootDev = st.dev;
+  }
+
+  /** Whether an entry (absolute path, lstat) is backed up; excluded directories are not walked. */
+  async includes(abs: string, st: Stats): Promise<boolean> {
+    if (this.#oneFs && this.#rootDev !== undefined && st.dev !== this.#rootDev) return false;
+    const dir = st.isDirectory();
+    for (const g of this.#globs) {
+      if (g.full.test(abs)) {
+        if (!g.include) return false;
+        break;
+      }
+      // A directory on the way to what an include can match is kept as a container.
+      if (g.include && dir && couldContain(g, abs)) break;
+    }
+    if (dir) {
+      for (const name of this.#ifPresent) {
+        try {
+          await fs.access(path.join(abs, name));
+          return false;
+        } catch {
+          // not present
+        }
+      }
+    }
+    return true;
+  }
+}
