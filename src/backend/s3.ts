@@ -160,6 +160,9 @@ export class S3Backend implements Backend {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 1,
+      // The SDK would print its own warnings (e.g. on a failed streaming upload); failures
+      // reach the user once, as tapechain errors.
+      logger: { trace: () => {}, debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
       requestHandler: { connectionTimeout: 10_000, requestTimeout: 300_000 },
     });
   }

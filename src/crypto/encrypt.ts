@@ -11,7 +11,7 @@
  */
 import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { createDeflateRaw } from 'node:zlib';
+import { ChunkedDeflate } from './chunked-deflate.js';
 import { AES256, cipherInfo } from './ciphers.js';
 import { loadOpenpgp, type PublicKey } from './keys.js';
 import { PartialPacketFramer, TAG, packet } from './packets.js';
@@ -186,6 +186,6 @@ export function messageTransforms(keyPackets: Buffer, algo: number, sessionKey: 
     literal.push(new Wrap(packet(TAG.ONE_PASS_SIG, signer.onePassBody()), () => packet(TAG.SIGNATURE, signer.finish(h))));
   }
   const inner: Transform[] =
-    compressLevel > 0 ? [...literal, createDeflateRaw({ level: compressLevel }), new PartialPacketFramer(TAG.COMPRESSED, Buffer.from([1]))] : literal;
+    compressLevel > 0 ? [...literal, new ChunkedDeflate({ level: compressLevel }), new PartialPacketFramer(TAG.COMPRESSED, Buffer.from([1]))] : literal;
   return [...inner, new SeipdEncryptor(algo, sessionKey), new PartialPacketFramer(TAG.SEIPD, Buffer.from([1])), new Wrap(keyPackets)];
 }

@@ -164,9 +164,10 @@ describe('kill -9', () => {
     for (let i = 0; i < 3; i++) fs.writeFileSync(join(src, `new${i}.bin`), randomBytes(1 << 20));
     for (const delay of [150, 400, 900]) {
       const p = spawn(bin, ['backup', '--full', '--volsize', '1', '--compress-level', '9', src, target], { env });
+      const exited = new Promise((r) => p.on('exit', r)); // (it may finish before the kill)
       await new Promise((r) => setTimeout(r, delay));
       p.kill('SIGKILL');
-      await new Promise((r) => p.on('exit', r));
+      await exited;
       // the first chain still restores exactly at its time
       const t0 = setTimes(target)[0]!;
       const out = join(dir, `out-${delay}`);

@@ -1,0 +1,44 @@
+import { describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { inflateRawSync } from 'node:zlib';
+import { ChunkedDeflate, looksIncompressible, storedBlocks } from '../../../src/crypto/chunked-deflate.js';
+
+async function deflate(data: Buffer, step: number): Promise<{ out: Buffer; d: ChunkedDeflate }> {
+  const d = new ChunkedDeflate({ level: 6, parallel: 3 });
+  const parts: Buffer[] = [];
+  async function* src() {
+    for (let i = 0; i < data.length; i += step) yield data.subarray(i, i + step);
+  }
+  await pipeline(Readable.from(src()), d, new Writable({ write(c, _e, cb) { parts.push(c); cb(); } }));
+  return { out: Buffer.concat(parts), d };
+}
+
+describe('chunked deflate', () => {
+  test('mixed data: one valid deflate stream, random pieces stored, text compressed, order kept', async () => {
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(20000));
+    const data = Buffer.concat([text.subarray(0, 300_000), randomBytes(400_000), text.subarray(0, 200_001), Buffer.alloc(5)]);
+    for (const step of [1 << 20, 65536, 4097]) {
+      const { out, d } = await deflate(data, step);
+      expect(inflateRawSync(out).equals(data)).toBe(true);
+      expect(d.stored).toBeGreaterThanOrEqual(5);
+      expect(d.compressed).toBeGreaterThanOrEqual(6);
+      expect(out.length).toBeLessThan(data.length * 0.5);
+    }
+  });
+
+  test('empty input is a valid empty stream', async () => {
+    const { out } = await deflate(Buffer.alloc(0), 1);
+    expect(inflateRawSync(out).length).toBe(0);
+  });
+
+  test('stored blocks of 64 KiB split at 65535 bytes', () => {
+    const data = randomBytes(65536);
+    const s = storedBlocks(data);
+    expect(s.length).toBe(65536 + 10);
+    expect(inflateRawSync(Buffer.concat([s, Buffer.from([0x01, 0, 0, 0xff, 0xff])])).equals(data)).toBe(true);
+    expect(looksIncompressible(data)).toBe(true);
+    expect(looksIncompressible(Buffer.alloc(65536, 'a'))).toBe(false);
+  });
+});
