@@ -14,7 +14,8 @@ import * as path from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { getBytes } from '../backend/backend.js';
 import { parseName } from '../chain/file-naming.js';
-import { keyPacketInfo } from '../crypto/decrypt.js';
+import { decryptMessage, keyPacketInfo } from '../crypto/decrypt.js';
+import { CheckpointFiles, fromHex, type CheckpointState } from './checkpoint.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { chainSets, type Chain, type Collection } from '../chain/collection.js';
 import { formatTimestamp } from '../chain/time.js';
@@ -27,7 +28,7 @@ import { chainState } from '../inspect/signature-state.js';
 import { ArchiveReader } from '../restore/archive.js';
 import { diffTree, type Change } from './changes.js';
 import type { Selection } from './selection.js';
-import type { Index } from '../volume/entry-name.js';
+import { compareIndex, type Index } from '../volume/entry-name.js';
 import { SetWriter, type SetStats } from './set-writer.js';
 import { walkTree, type WalkWarning } from './walk.js';
 
@@ -77,8 +78,8 @@ export interface BackupOptions {
   strict?: boolean;
   /** Seal each set (a signed list of its files, for offline verification) with this key. */
   sealKey?: SecretKey;
-  /** Told the kind of set before anything is written (and why, for a full). */
-  onPlan?: (p: { type: 'full' | 'inc'; reason: string; start: number; end: number }) => void;
+  /** Told the kind of set before anything is written (and why: a full, a resume). */
+  onPlan?: (p: { type: 'full' | 'inc'; reason: string; start: number; end: number; resumed?: boolean }) => void;
 }
 
 export interface BackupResult extends SetStats {
@@ -130,6 +131,56 @@ function decide(o: BackupOptions, col: Collection, now: number): Decision {
  * encryption (passphrase, or the same recipient keys, read from the stored manifest's
  * key packets), and the same host and source path unless allowed otherwise.
  */
+/** Why an interrupted set cannot be continued (undefined: it can). */
+async function resumeProblem(o: BackupOptions, st: CheckpointState, col: Collection, encoding: string, srcAbs: string): Promise<string | undefined> {
+  if (st.source !== o.source) return `it backed up ${st.source}`;
+  if (o.full && st.type !== 'full') return '--full was given';
+  if (st.encoding !== encoding) return 'the encryption differs';
+  const key = `${st.type}:${st.start}:${st.end}`;
+  const set = [...col.incomplete].find((s) => `${s.type}:${s.start}:${s.end}` === key);
+  if (!set) return 'its set is not at the target as an incomplete set any more';
+  for (const v of st.volumes) {
+    const f = set.volumes.get(v.number);
+    if (!f || f.name !== v.name || f.size !== v.size) return `volume ${v.number} is not at the target as it was stored`;
+  }
+  if (st.type === 'inc' && !col.chains.some((c) => c.end === st.start)) return 'the chain it extends has changed';
+  // The same key: read the first stored volume's key packets (and, for a passphrase,
+  // decrypt its first bytes).
+  const first = st.volumes[0];
+  if (first && o.encryptor) {
+    const head = await o.backend.get(first.name, { range: { start: 0, end: 4096 } });
+    const bytes: Buffer[] = [];
+    for await (const c of head) bytes.push(c as Buffer);
+    const info = await keyPacketInfo([Buffer.concat(bytes)]);
+    if (o.encryptor.mode === 'symmetric') {
+      if (!info.symmetric) return 'it was encrypted to a public key';
+      const it = decryptMessage((await o.backend.get(first.name)) as AsyncIterable<Buffer>, o.keys);
+      try {
+        await it.next(); // the session key and its check; nothing more is read
+      } catch {
+        return 'it was encrypted with another passphrase';
+      } finally {
+        await it.return(undefined);
+      }
+    } else {
+      const mine = [...new Set(await o.encryptor.recipientKeyIds())].sort().join();
+      if (info.symmetric || [...new Set(info.recipients)].sort().join() !== mine) return 'it was encrypted to other keys';
+    }
+  }
+  // The file the last stored volume ends in must be unchanged, or its two halves would differ.
+  const r = st.resume;
+  if (r.size !== undefined) {
+    const p = Buffer.concat([Buffer.from(srcAbs), ...fromHex(r.index).flatMap((c) => [Buffer.from('/'), c])]);
+    try {
+      const cur = await fs.lstat(p);
+      if (cur.size !== r.size || Math.floor(cur.mtimeMs / 1000) !== r.mtime) return `${p.toString('utf8')} changed since`;
+    } catch {
+      return `${p.toString('utf8')} is gone`;
+    }
+  }
+  return undefined;
+}
+
 async function checkContinuation(o: BackupOptions, archive: ArchiveReader, chain: Chain, hostname: string): Promise<void> {
   const last = chain.incs[chain.incs.length - 1] ?? chain.full;
   const name = last.manifest!.name;
@@ -191,12 +242,31 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
   const archive = new ArchiveReader(o.backend, o.keys, o.cache);
   const col = await archive.collection();
-  const { chain, reason } = decide(o, col, now());
+  // An interrupted run of this source left a checkpoint: continue its set if it still fits.
+  const cpFiles = o.cache && !o.dryRun ? new CheckpointFiles(o.cache.dir) : undefined;
+  let resume: CheckpointState | undefined;
+  if (cpFiles) {
+    await cpFiles.ensure();
+    const st = cpFiles.load();
+    if (st) {
+      const why = await resumeProblem(o, st, col, encoder.encoding, srcAbs);
+      if (why) {
+        o.onPlan?.({ type: st.type, reason: `not resuming the interrupted set: ${why}`, start: st.start, end: st.end, resumed: false });
+        await cpFiles.clear();
+      } else resume = st;
+    }
+  }
+  let chain: Chain | undefined;
+  let reason = '';
+  if (resume) {
+    chain = resume.type === 'inc' ? col.chains.find((c) => c.end === resume!.start) : undefined;
+    reason = `resuming the interrupted set after volume ${resume.volumes.length}`;
+  } else ({ chain, reason } = decide(o, col, now()));
   if (chain) await checkContinuation(o, archive, chain, hostname);
-  const start = chain ? chain.end : await timeAfter(latestTime(col), now, o.signal);
-  const end = chain ? await timeAfter(Math.max(chain.end, latestTime(col)), now, o.signal) : start;
+  const start = resume ? resume.start : chain ? chain.end : await timeAfter(latestTime(col), now, o.signal);
+  const end = resume ? resume.end : chain ? await timeAfter(Math.max(chain.end, latestTime(col)), now, o.signal) : start;
   const type = chain ? 'inc' : 'full';
-  o.onPlan?.({ type, reason, start, end });
+  o.onPlan?.({ type, reason, start, end, resumed: resume !== undefined });
 
   let warnings = 0;
   const warn = (w: WalkWarning) => {
@@ -256,10 +326,14 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     ...(o.onStored ? { onStored: o.onStored } : {}),
     ...(o.cache ? { cache: o.cache } : {}),
     ...(seal ? { seal } : {}),
+    ...(cpFiles ? { checkpoint: { files: cpFiles, source: o.source, ...(resume ? { resume } : {}) } } : {}),
   });
+  // Entries before the resume point are all in the stored volumes and checkpoint.
+  const skipBefore = resume ? fromHex(resume.resume.index) : undefined;
   try {
     for await (const c of changes) {
       if (o.signal?.aborted) throw o.signal.reason;
+      if (skipBefore && compareIndex(c.op === 'deleted' ? c.index : c.entry.index, skipBefore) < 0) continue;
       if (c.op === 'snapshot') await writer.snapshot(c.entry, c.isNew);
       else if (c.op === 'deleted') await writer.deleted(c.index, c.old.kind === 'signature');
       else await writer.diff(c.entry, await c.old.signature());

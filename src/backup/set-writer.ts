@@ -10,11 +10,16 @@ import * as path from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { formatName, type NameSpec } from '../chain/file-naming.js';
 import { formatManifest, type FileChange } from '../chain/manifest.js';
-import { gzipEncoder, type Encoder } from '../crypto/encoding.js';
+import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { signSeal, type SealFile } from '../crypto/seal.js';
 import { sealName } from '../chain/file-naming.js';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { parseName } from '../chain/file-naming.js';
+import { CheckpointFiles, SyncAppender, fromHex, hexIndex, type CheckpointState, type CheckpointVolume } from './checkpoint.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { DeltaBuilder } from '../diff/delta.js';
 import { SignatureIndex } from '../diff/signature-index.js';
@@ -22,9 +27,9 @@ import { blockSizeFor, SignatureBuilder } from '../diff/signature.js';
 import { withContext } from '../errors.js';
 import { Spool } from '../util/spool.js';
 import { EncodedFileWriter } from '../volume/encoded-file.js';
-import { entryName, joinIndex, type Index } from '../volume/entry-name.js';
+import { compareIndex, entryName, joinIndex, type Index } from '../volume/entry-name.js';
 import { BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
-import { VolumeWriter } from '../volume/volume-writer.js';
+import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
 import { deletedHeader, entryType, headerFromStat } from './entry-meta.js';
 import { Uploader } from './uploader.js';
 import type { WalkEntry, WalkWarning } from './walk.js';
@@ -60,6 +65,8 @@ export interface SetWriterOptions {
   cache?: ArchiveCache;
   /** Seal the set: sign a list of its files with this key, chained to `previous`. */
   seal?: { key: SecretKey; previous: string | null };
+  /** Checkpoint files (in the cache) for resuming; and the state to resume from. */
+  checkpoint?: { files: CheckpointFiles; resume?: CheckpointState; source: string };
 }
 
 /**
@@ -101,24 +108,38 @@ async function* readChunks(p: Buffer, size: number, seen: { read: number; grew: 
   }
 }
 
-/** Writes a sigtar (a plain tar stream with end marker) through an encoder. */
+/**
+ * Writes a sigtar (a plain tar stream with end marker) through an encoder, and — when
+ * there is a cache — a plain copy synchronously beside it (the cache's signatures, and
+ * the checkpoint a resumed run starts from). A resumed run first replays `prefix`.
+ */
 class SigtarWriter {
   #w: EncodedFileWriter | undefined;
-  /** The gzipped plain copy for the local cache, when there is one. */
-  #local: EncodedFileWriter | undefined;
   #bytes = 0;
   constructor(
     private readonly file: string,
     private readonly encoder: Encoder,
-    private readonly localCopy?: string,
+    readonly local: SyncAppender | undefined,
     private readonly sha256 = false,
+    private readonly prefix?: string,
   ) {}
+  async #open(): Promise<EncodedFileWriter> {
+    if (this.#w) return this.#w;
+    this.#w = new EncodedFileWriter(this.file, await this.encoder.transforms(), { sha256: this.sha256 });
+    if (this.prefix && this.local && this.local.length > 0) {
+      // Replay what the interrupted run wrote, from the checkpoint copy.
+      for await (const c of createReadStream(this.prefix, { end: this.local.length - 1, highWaterMark: 1 << 20 })) {
+        this.#bytes += (c as Buffer).length;
+        await this.#w.write(c as Buffer);
+      }
+    }
+    return this.#w;
+  }
   async #write(b: Buffer): Promise<void> {
-    this.#w ??= new EncodedFileWriter(this.file, await this.encoder.transforms(), { sha256: this.sha256 });
-    if (this.localCopy) this.#local ??= new EncodedFileWriter(this.localCopy, await gzipEncoder(1).transforms());
+    const w = await this.#open();
     this.#bytes += b.length;
-    await this.#w.write(b);
-    await this.#local?.write(b);
+    this.local?.append(b);
+    await w.write(b);
   }
   async add(h: TarHeader, data?: Spool): Promise<void> {
     await this.#write(encodeHeader(h));
@@ -131,12 +152,10 @@ class SigtarWriter {
     // Python's TarFile.close(): two zero blocks, padded to a 10240-byte record.
     const end = 2 * BLOCK + ((10240 - ((this.#bytes + 2 * BLOCK) % 10240)) % 10240);
     await this.#write(Buffer.alloc(end));
-    await this.#local?.finish();
     return this.#w!.finish();
   }
   async abort() {
     await this.#w?.abort();
-    await this.#local?.abort();
   }
 }
 
@@ -184,14 +203,32 @@ export class SetWriter {
   readonly #uploader: Uploader;
   readonly #volumes: VolumeWriter;
   readonly #sigtar: SigtarWriter;
-  readonly #files: Spool;
-  #listed = 0;
+  /** The manifest's file list, one NUL-separated record per file, appended as we go. */
+  readonly #files: SyncAppender;
+  readonly #filesPath: string;
   /** Stored files with their SHA-256, for the seal. */
   readonly #sealed: SealFile[] = [];
+  /** Volumes an interrupted run stored (resume), then ours. */
+  readonly #prior: CheckpointVolume[];
+  /** The entry being stored (for the checkpoint's resume point). */
+  #current: { index: Index; stat?: Stats } | undefined;
+  /** Resume: blocks up to this point are already stored. */
+  #skip: { index: Index; block?: number } | undefined;
+  /** Every volume of the set so far, in order (for the checkpoints). */
+  readonly #allVolumes: CheckpointVolume[] = [];
+  /** Volumes closed, waiting for their upload before the checkpoint may name them. */
+  readonly #closed = new Map<number, CheckpointState>();
+  readonly #uploaded = new Set<number>();
   readonly stats: SetStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, volumes: 0, storedBytes: 0, deltaBytes: 0 };
 
   constructor(o: SetWriterOptions) {
     this.#o = o;
+    const cp = o.checkpoint;
+    const resume = cp?.resume;
+    this.#prior = resume?.volumes ?? [];
+    this.#allVolumes.push(...this.#prior);
+    if (resume) this.#skip = { index: fromHex(resume.resume.index), ...(resume.resume.block !== undefined ? { block: resume.resume.block } : {}) };
+    for (const v of this.#prior) if (v.sha256) this.#sealed.push({ name: v.name, size: v.size, sha256: v.sha256 });
     this.#uploader = new Uploader(o.backend, {
       concurrency: o.uploadConcurrency ?? 1,
       maxStaged: o.maxStaged ?? 2,
@@ -199,6 +236,11 @@ export class SetWriter {
       onStored: (name, size) => {
         this.stats.storedBytes += size;
         o.onStored?.(name, size);
+        const n = parseName(name);
+        if (n?.kind === 'volume' && n.volume !== undefined) {
+          this.#uploaded.add(n.volume);
+          void this.#saveCheckpoint();
+        }
       },
     });
     this.#volumes = new VolumeWriter({
@@ -207,14 +249,79 @@ export class SetWriter {
       encoder: o.encoder,
       nameFor: (n) => this.name('volume', n),
       sha256: o.seal !== undefined,
+      firstNumber: this.#prior.length + 1,
       onVolume: async (v) => {
         this.stats.volumes++;
-        if (v.sha256) this.#sealed.push({ name: this.name('volume', v.number), size: v.size, sha256: v.sha256 });
-        await this.#uploader.enqueue(this.name('volume', v.number), v.path, v.size);
+        const name = this.name('volume', v.number);
+        if (v.sha256) this.#sealed.push({ name, size: v.size, sha256: v.sha256 });
+        if (cp) this.#closed.set(v.number, this.#checkpointAt(v, name));
+        await this.#uploader.enqueue(name, v.path, v.size);
       },
     });
-    this.#sigtar = new SigtarWriter(path.join(o.tmp, this.name('signature')), o.encoder, o.cache ? path.join(o.tmp, 'local-signatures.gz') : undefined, o.seal !== undefined);
-    this.#files = new Spool(o.tmp, 1 << 20);
+    this.#filesPath = cp ? cp.files.filelist : path.join(o.tmp, 'filelist');
+    this.#files = new SyncAppender(this.#filesPath, resume ? resume.filelistLength : undefined);
+    const local = cp ? new SyncAppender(cp.files.sigtar, resume ? resume.sigtarLength : undefined) : undefined;
+    this.#sigtar = new SigtarWriter(path.join(o.tmp, this.name('signature')), o.encoder, local, o.seal !== undefined, cp?.files.sigtar);
+  }
+
+  /** The checkpoint that becomes true once volume `v` (and those before it) are stored. */
+  #checkpointAt(v: FinishedVolume, name: string): CheckpointState {
+    const vol: CheckpointVolume = {
+      number: v.number,
+      name,
+      size: v.size,
+      sha1: v.sha1,
+      ...(v.sha256 ? { sha256: v.sha256 } : {}),
+      start: hexIndex(v.start),
+      ...(v.startBlock !== undefined ? { startBlock: v.startBlock } : {}),
+      end: hexIndex(v.end),
+      ...(v.endBlock !== undefined ? { endBlock: v.endBlock } : {}),
+    };
+    this.#allVolumes.push(vol);
+    const cur = this.#current && compareIndex(this.#current.index, v.end) === 0 ? this.#current.stat : undefined;
+    this.#sigtar.local?.sync();
+    this.#files.sync();
+    return {
+      version: 1,
+      ...this.#o.spec,
+      source: this.#o.checkpoint!.source,
+      volumes: [...this.#allVolumes],
+      sigtarLength: this.#sigtar.local?.length ?? 0,
+      filelistLength: this.#files.length,
+      resume: {
+        index: hexIndex(v.end),
+        ...(v.endBlock !== undefined ? { block: v.endBlock } : {}),
+        ...(cur?.isFile() ? { size: cur.size, mtime: Math.floor(cur.mtimeMs / 1000) } : {}),
+      },
+    };
+  }
+
+  /** Saves the checkpoint of the newest volume whose upload and all before it are done. */
+  #saving: Promise<void> = Promise.resolve();
+  async #saveCheckpoint(): Promise<void> {
+    const cp = this.#o.checkpoint;
+    if (!cp) return;
+    let best: CheckpointState | undefined;
+    for (const [n, st] of [...this.#closed].sort((a, b) => a[0] - b[0])) {
+      if (!this.#uploaded.has(n)) break;
+      best = st;
+      this.#closed.delete(n);
+    }
+    if (!best) return;
+    const state = best;
+    this.#saving = this.#saving.then(() => cp.files.save(state)).catch(() => undefined);
+    await this.#saving;
+  }
+
+  /** Adds a tar block unless an interrupted run already stored it. */
+  async #add(b: TarBlock): Promise<void> {
+    const skip = this.#skip;
+    if (skip) {
+      const c = compareIndex(b.index, skip.index);
+      if (c < 0 || (c === 0 && (skip.block === undefined || (b.chunk !== undefined && b.chunk <= skip.block)))) return;
+      this.#skip = undefined;
+    }
+    await this.#volumes.add(b);
   }
 
   name(kind: NameSpec['kind'], volume?: number): string {
@@ -223,13 +330,13 @@ export class SetWriter {
 
   #list(action: FileChange['action'], index: Index): void {
     this.#files.append(Buffer.concat([Buffer.from(`${action}\0`), joinIndex(index), Buffer.from([0])]));
-    this.#listed++;
   }
 
   /** Stores the whole current state of a path (new, or changed type/metadata). */
   async snapshot(e: WalkEntry, isNew: boolean): Promise<void> {
     const type = entryType(e.stat);
     if (!type) return;
+    this.#current = { index: e.index, stat: e.stat };
     if (type === 'file') {
       if (await this.#snapshotFile(e.index, e.path, e.stat)) this.#list(isNew ? 'new' : 'changed', e.index);
       return;
@@ -245,14 +352,15 @@ export class SetWriter {
     }
     const isDir = type === 'directory';
     if (!isNew) this.stats.changed++;
-    await this.#volumes.add({ index: e.index, header: headerFromStat(entryName('snapshot', e.index, { isDir }), e.stat, type, link) });
+    await this.#add({ index: e.index, header: headerFromStat(entryName('snapshot', e.index, { isDir }), e.stat, type, link) });
     await this.#sigtar.add(headerFromStat(entryName('snapshot', e.index, { isDir, sigtarRoot: true }), e.stat, type, link));
   }
 
   /** Records that a path present in the previous state is gone. */
   async deleted(index: Index, wasFile: boolean): Promise<void> {
     this.stats.deleted++;
-    await this.#volumes.add({ index, header: deletedHeader(entryName('deleted', index)) });
+    this.#current = { index };
+    await this.#add({ index, header: deletedHeader(entryName('deleted', index)) });
     await this.#sigtar.add(deletedHeader(entryName('deleted', index)));
     if (wasFile) this.#list('deleted', index);
   }
@@ -271,11 +379,11 @@ export class SetWriter {
         for await (const data of readChunks(p, st.size, seen)) {
           sig.update(data);
           if (chunk === 0 && data.length < CHUNK) {
-            await this.#volumes.add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
+            await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
             break;
           }
           chunk++;
-          await this.#volumes.add({
+          await this.#add({
             index,
             header: { ...headerFromStat(entryName('multivol_snapshot', index, { chunk }), st, 'file'), size: data.length },
             data,
@@ -311,12 +419,13 @@ export class SetWriter {
   /** Stores a changed regular file as a librsync delta against its old signature. */
   async diff(e: WalkEntry, oldSignature: Buffer): Promise<void> {
     const { index, path: p, stat: st } = e;
+    this.#current = { index, stat: st };
     const sigSpool = new Spool(this.#o.tmp);
     try {
       const newSig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b));
       const chunker = new StreamChunker(async (data, chunk, final) => {
         const name = chunk === undefined ? entryName('diff', index) : entryName('multivol_diff', index, { chunk });
-        await this.#volumes.add({
+        await this.#add({
           index,
           header: { ...headerFromStat(name, st, 'file'), size: data.length },
           data,
@@ -358,19 +467,28 @@ export class SetWriter {
     await this.#volumes.finish();
     const sig = await this.#sigtar.finish();
     if (sig.sha256) this.#sealed.push({ name: this.name('signature'), size: sig.size, sha256: sig.sha256 });
-    const localSig = path.join(this.#o.tmp, 'local-signatures.gz');
     await this.#uploader.enqueue(this.name('signature'), sig.path, sig.size);
     const manifest = formatManifest({
       hostname: this.#o.hostname,
       localdir: this.#o.localdir,
-      volumes: this.#volumes.volumes.map((v) => ({
-        number: v.number,
-        start: v.start,
-        end: v.end,
-        ...(v.startBlock !== undefined ? { startBlock: v.startBlock } : {}),
-        ...(v.endBlock !== undefined ? { endBlock: v.endBlock } : {}),
+      volumes: [
+        ...this.#prior.map((v) => ({ ...v, start: fromHex(v.start), end: fromHex(v.end) })),
+        ...this.#volumes.volumes.map((v) => ({
+          number: v.number,
+          start: v.start,
+          end: v.end,
+          ...(v.startBlock !== undefined ? { startBlock: v.startBlock } : {}),
+          ...(v.endBlock !== undefined ? { endBlock: v.endBlock } : {}),
+          sha1: v.sha1,
+        })),
+      ].map(({ number, start, end, startBlock, endBlock, sha1 }) => ({
+        number,
+        start,
+        end,
+        ...(startBlock !== undefined ? { startBlock } : {}),
+        ...(endBlock !== undefined ? { endBlock } : {}),
         hashType: 'SHA1' as const,
-        hash: v.sha1,
+        hash: sha1,
       })),
       files: await this.#fileList(),
     });
@@ -387,10 +505,16 @@ export class SetWriter {
     if (this.#o.seal) await this.#writeSeal(this.#o.seal);
     // Only a stored set goes to the cache (duplicity keeps such local copies too), so
     // the next incremental needs no download and no secret key.
-    if (this.#o.cache) {
-      await this.#o.cache.adopt(this.name('signature'), localSig).catch(() => undefined);
+    if (this.#o.cache && this.#sigtar.local) {
+      const gz = path.join(this.#o.tmp, 'local-signatures.gz');
+      await pipeline(createReadStream(this.#o.checkpoint!.files.sigtar), createGzip({ level: 1 }), createWriteStream(gz));
+      await this.#o.cache.adopt(this.name('signature'), gz).catch(() => undefined);
       await this.#o.cache.manifest(manName, async () => manifest).catch(() => undefined);
     }
+    await this.#saving;
+    this.#sigtar.local?.close();
+    this.#files.close();
+    await this.#o.checkpoint?.files.clear();
   }
 
   /** Signs the list of stored files and uploads it after the manifest. */
@@ -410,10 +534,9 @@ export class SetWriter {
 
   async #fileList(): Promise<FileChange[]> {
     const out: FileChange[] = [];
-    if (this.#listed === 0) return out;
-    const parts: Buffer[] = [];
-    for await (const c of this.#files.read()) parts.push(c);
-    const all = Buffer.concat(parts);
+    if (this.#files.length === 0) return out;
+    this.#files.sync();
+    const all = await readFile(this.#filesPath);
     let pos = 0;
     while (pos < all.length) {
       const a = all.indexOf(0, pos);
@@ -431,6 +554,11 @@ export class SetWriter {
   }
 
   dispose(): void {
-    this.#files.dispose();
+    try {
+      this.#files.close();
+      this.#sigtar.local?.close();
+    } catch {
+      // already closed
+    }
   }
 }

@@ -43,6 +43,8 @@ export interface VolumeWriterOptions {
   onVolume: (v: FinishedVolume) => Promise<void>;
   /** Also compute SHA-256 of each stored volume (for seals). @default false */
   sha256?: boolean;
+  /** Number of the first volume (a resumed set goes on after the stored ones). @default 1 */
+  firstNumber?: number;
 }
 
 const END_MARKER = Buffer.alloc(2 * BLOCK);
@@ -58,7 +60,8 @@ export class VolumeWriter {
   readonly volumes: FinishedVolume[] = [];
 
   constructor(o: VolumeWriterOptions) {
-    this.#o = { volsize: 200 << 20, sha256: false, ...o };
+    this.#o = { volsize: 200 << 20, sha256: false, firstNumber: 1, ...o };
+    this.#number = this.#o.firstNumber - 1;
   }
 
   async add(b: TarBlock): Promise<void> {
@@ -93,8 +96,16 @@ export class VolumeWriter {
     await this.#o.onVolume(v);
   }
 
-  /** Closes the last volume. */
+  /**
+   * Closes the last volume. A set always has at least one volume (duplicity never writes
+   * a manifest without one): with nothing to store, it is an empty tar spanning the root.
+   */
   async finish(): Promise<void> {
+    if (!this.#cur && this.#number === 0) {
+      this.#number++;
+      this.#cur = new EncodedFileWriter(join(this.#o.dir, this.#o.nameFor(this.#number)), await this.#o.encoder.transforms(), { sha256: this.#o.sha256 });
+      this.#first = this.#last = { index: [], header: undefined as unknown as TarHeader };
+    }
     if (this.#cur) await this.#close();
   }
 

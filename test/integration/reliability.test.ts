@@ -183,3 +183,47 @@ describe('kill -9', () => {
     expect(treeDiff(describeTree(src), describeTree(out))).toEqual([]);
   });
 });
+
+describe('resume after kill -9', () => {
+  /** Kills the backup at random points until one run completes; each rerun continues the set. */
+  async function killLoop(target: string, src: string, extraArgs: string[], env: NodeJS.ProcessEnv): Promise<{ resumed: number }> {
+    let resumed = 0;
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let i = 0; i < 6; i++) {
+      const p = spawn(bin, ['backup', '--volsize', '1', '--compress-level', '9', ...extraArgs, src, target], { env });
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+      const timer = setTimeout(() => p.kill('SIGKILL'), 150 + Math.floor(rnd() * 500));
+      const code = await exited;
+      clearTimeout(timer);
+      if (/Resuming the interrupted set after volume \d+/.test(err)) resumed++;
+      if (code === 0) return { resumed };
+    }
+    // a last run without interruption
+    const last = spawnSync(bin, ['backup', '--volsize', '1', ...extraArgs, src, target], { env });
+    if (/Resuming/.test(last.stderr.toString())) resumed++;
+    expect(last.status).toBe(0);
+    return { resumed };
+  }
+
+  test('local target: the interrupted set is continued, not thrown away, and restores exactly', async () => {
+    const dir = tmp('resume');
+    const src = source(dir, 16);
+    const target = join(dir, 't');
+    const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    const { resumed } = await killLoop(target, src, [], env);
+    expect(resumed).toBeGreaterThan(0);
+    const out = join(dir, 'out');
+    const r = await runCli(['restore', target, out], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') });
+    expect(r.code).toBe(0);
+    expect(treeDiff(describeTree(src), describeTree(out))).toEqual([]);
+    expect((await runCli(['verify', '--all', target], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') })).stdout).toMatch(/, 0 problem\(s\)/);
+    // one full set: the interrupted one was completed, not restarted under another name
+    expect(fs.readdirSync(target).filter((n) => /^duplicity-full\..*\.manifest/.test(n))).toHaveLength(1);
+    const dup = spawnSync('duplicity', ['restore', '--archive-dir', join(dir, 'dupc'), '--name', 'r', `file://${target}`, join(dir, 'dup-out')], { env });
+    expect(dup.status).toBe(0);
+    expect(treeDiff(describeTree(src), describeTree(join(dir, 'dup-out')))).toEqual([]);
+  });
+});

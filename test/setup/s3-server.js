@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export async function setup() {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // the pinned SDK's Node 22 notice
   if (process.env.TAPECHAIN_S3_ENDPOINT) return;
   if (process.env.TAPECHAIN_SKIP_S3 === '1' && !process.env.CI) return;
   const dir = mkdtempSync(join(tmpdir(), 'tapechain-rgw-'));

@@ -131,8 +131,10 @@ Examples:
       onWarning: (w: WalkWarning) => report.warning(w),
       onProgress: (p: Parameters<NonNullable<BackupOptions['onProgress']>>[0]) => report.progress(p),
       onStored: (name: string, size: number) => report.stored(name, size),
-      onPlan: (p: { type: string; reason: string }) => {
-        if (p.type === 'full' && p.reason && !flags.json) io.stderr(`Starting a new chain with a full backup: ${p.reason}\n`);
+      onPlan: (p: { type: string; reason: string; resumed?: boolean }) => {
+        if (flags.json || !p.reason) return;
+        if (p.resumed || p.reason.startsWith('not resuming')) io.stderr(`${p.reason[0]!.toUpperCase()}${p.reason.slice(1)}\n`);
+        else if (p.type === 'full') io.stderr(`Starting a new chain with a full backup: ${p.reason}\n`);
       },
     };
     // A dry run writes nothing, so it takes no lock.

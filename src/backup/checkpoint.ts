@@ -1,0 +1,110 @@
+/**
+ * Checkpoints that let an interrupted backup (kill -9, power loss) continue its set.
+ *
+ * While a set is written, the cache holds: the plain signature tar written so far
+ * (`checkpoint.sigtar`), the manifest's file list so far (`checkpoint.filelist`), both
+ * appended synchronously, and after each stored volume `checkpoint.json`: the set's
+ * name and times, the volumes stored (with their manifest lines), how much of the two
+ * files belongs to what those volumes hold, and where the next volume must start — the
+ * last entry of the last stored volume, and its chunk if it ends inside a large file.
+ * The next run with the same source and target reads it, checks that those volumes are
+ * at the target as recorded, and goes on from there under the same set name. Anything
+ * that does not fit (other set at the target, changed key, the file cut in two has
+ * changed) discards the checkpoint and a new set is written instead.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync, ftruncateSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Index } from '../volume/entry-name.js';
+
+export interface CheckpointVolume {
+  number: number;
+  name: string;
+  size: number;
+  sha1: string;
+  sha256?: string;
+  start: string[];
+  startBlock?: number;
+  end: string[];
+  endBlock?: number;
+}
+
+export interface CheckpointState {
+  version: 1;
+  type: 'full' | 'inc';
+  start: number;
+  end: number;
+  encoding: string;
+  source: string;
+  volumes: CheckpointVolume[];
+  sigtarLength: number;
+  filelistLength: number;
+  /** The last entry of the last stored volume, its chunk when the volume ends inside it. */
+  resume: { index: string[]; block?: number; size?: number; mtime?: number };
+}
+
+export const hexIndex = (i: Index): string[] => i.map((c) => c.toString('hex'));
+export const fromHex = (h: string[]): Buffer[] => h.map((c) => Buffer.from(c, 'hex'));
+
+/** An append-only file written synchronously, so a recorded length is really on disk. */
+export class SyncAppender {
+  readonly #fd: number;
+  length: number;
+  constructor(file: string, keep: number | undefined) {
+    this.#fd = openSync(file, keep === undefined ? 'w' : 'r+');
+    if (keep !== undefined) ftruncateSync(this.#fd, keep);
+    this.length = keep ?? 0;
+  }
+  append(b: Buffer): void {
+    let off = 0;
+    while (off < b.length) off += writeSync(this.#fd, b, off, b.length - off, this.length + off);
+    this.length += b.length;
+  }
+  sync(): void {
+    fsyncSync(this.#fd);
+  }
+  close(): void {
+    closeSync(this.#fd);
+  }
+}
+
+export class CheckpointFiles {
+  readonly dir: string;
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+  get sigtar(): string {
+    return path.join(this.dir, 'checkpoint.sigtar');
+  }
+  get filelist(): string {
+    return path.join(this.dir, 'checkpoint.filelist');
+  }
+  get #json(): string {
+    return path.join(this.dir, 'checkpoint.json');
+  }
+  async ensure(): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+  load(): CheckpointState | undefined {
+    try {
+      const s = JSON.parse(readFileSync(this.#json, 'utf8')) as CheckpointState;
+      return s.version === 1 ? s : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  async save(s: CheckpointState): Promise<void> {
+    const tmp = `${this.#json}.tmp`;
+    const fh = await fs.open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(s));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, this.#json);
+  }
+  async clear(): Promise<void> {
+    for (const f of [this.#json, this.sigtar, this.filelist]) await fs.rm(f, { force: true });
+  }
+}
