@@ -32,24 +32,27 @@ interface CompiledGlob {
   parts: (RegExp | '**')[];
 }
 
-function componentRegex(c: string, flags: string): RegExp {
+/**
+ * Glob text to regex source: `**` (when allowed) any run including `/`, `*` any run
+ * but `/`, `?` one character but `/`, `[...]`/`[!...]` a class, the rest literal.
+ */
+function globSource(g: string, doubleStar: boolean): string {
   let re = '';
-  for (let i = 0; i < c.length; i++) {
-    const ch = c[i]!;
-    if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else if (ch === '[') {
-      const end = c.indexOf(']', i + 1);
-      if (end < 0) re += '\\[';
-      else {
-        let cls = c.slice(i + 1, end).replace(/\\/g, '\\\\');
-        if (cls.startsWith('!')) cls = '^' + cls.slice(1);
-        re += `[${cls}]`;
-        i = end;
-      }
-    } else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  for (let i = 0; i < g.length; i++) {
+    if (doubleStar && g.startsWith('**', i)) {
+      re += '.*';
+      i++;
+    } else if (g[i] === '*') re += '[^/]*';
+    else if (g[i] === '?') re += '[^/]';
+    else if (g[i] === '[' && g.indexOf(']', i + 1) > 0) {
+      const end = g.indexOf(']', i + 1);
+      let cls = g.slice(i + 1, end).replace(/\\/g, '\\\\');
+      if (cls.startsWith('!')) cls = '^' + cls.slice(1);
+      re += `[${cls}]`;
+      i = end;
+    } else re += g[i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`, flags);
+  return re;
 }
 
 export function compileGlob(raw: string, include: boolean, cwd = process.cwd()): CompiledGlob {
@@ -61,31 +64,13 @@ export function compileGlob(raw: string, include: boolean, cwd = process.cwd()):
   }
   if (!glob.startsWith('/') && !glob.startsWith('**')) glob = path.resolve(cwd, glob);
   if (glob.length > 1) glob = glob.replace(/\/+$/, '');
-  // The whole-path regex: ** crosses slashes, * and ? do not.
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    if (glob.startsWith('**', i)) {
-      re += '.*';
-      i++;
-    } else if (glob[i] === '*') re += '[^/]*';
-    else if (glob[i] === '?') re += '[^/]';
-    else if (glob[i] === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end < 0) re += '\\[';
-      else {
-        let cls = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
-        if (cls.startsWith('!')) cls = '^' + cls.slice(1);
-        re += `[${cls}]`;
-        i = end;
-      }
-    } else re += glob[i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
   const parts = glob
     .split('/')
     .filter((c, i) => c !== '' || i === 0)
     .slice(1)
-    .map((c) => (c.includes('**') ? ('**' as const) : componentRegex(c, flags.replace('s', ''))));
-  return { include, full: new RegExp(`^${re}$`, flags), parts };
+    .map((c) => (c.includes('**') ? ('**' as const) : new RegExp(`^${globSource(c, false)}$`, flags.replace('s', ''))));
+  // As duplicity: a glob matches a path and everything below it.
+  return { include, full: new RegExp(`^${globSource(glob, true)}(/.*)?$`, flags), parts };
 }
 
 /** Could a path below directory `p` match? (component-wise; `**` matches anything). */
