@@ -1,7 +1,8 @@
 /**
  * File selection as duplicity does it: --include/--exclude globs (and filelists) tested
- * in command-line order, first match wins, everything else included. Globs match whole
- * absolute paths: `*` any run of characters but `/`, `**` any run including `/`, `?` one
+ * in command-line order, first match wins, everything else included. A glob matches a
+ * whole absolute path and everything below it:
+ * `*` any run of characters but `/`, `**` any run including `/`, `?` one
  * character but `/`, `[...]` a class; `ignorecase:` makes one glob case-insensitive. An
  * included glob also includes the directories that lead to what it can match, so
  * `--include /home/me/docs --exclude '**'` keeps /home and /home/me as containers.
