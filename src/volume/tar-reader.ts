@@ -21,7 +21,7 @@ export class TarReader {
   #pendingPad = 0;
   #ended = false;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
     this.#r = new ByteReader(source);
   }
 

@@ -8,7 +8,7 @@ export const S3_CREDS = { accessKeyId: process.env['TAPECHAIN_S3_KEY'] ?? 'TESTK
 export const S3_ENV = { AWS_ACCESS_KEY_ID: S3_CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_CREDS.secretAccessKey, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 
 /** describe() when the server is there; a visible skip when it was skipped on purpose. */
-export const describeS3 = S3_ENDPOINT ? describe : describe.skip;
+export const describeS3 = (name: string, fn: () => void): void => (S3_ENDPOINT ? describe : describe.skip)(name, fn);
 
 let n = 0;
 export async function newBucket(label: string): Promise<string> {

@@ -86,7 +86,8 @@ describe('a damaged archive fails the restore and leaves DEST as it was', () => 
     const vol = readdirSync(join(dir, 't')).find((n) => n.includes('.vol2.'))!;
     const p = join(dir, 't', vol);
     const b = readFileSync(p);
-    b[Math.floor(b.length / 2)] ^= 0x40;
+    const mid = Math.floor(b.length / 2);
+    b[mid] = b[mid]! ^ 0x40;
     writeFileSync(p, b);
     const out = join(dir, 'out');
     const r = await runCli(['restore', join(dir, 't'), out], PASS);

@@ -145,7 +145,7 @@ describe('damage is detected and named', () => {
     const t = copyOf('flip');
     const vol = find(t, /^duplicity-full\..*\.vol2\./);
     const b = fs.readFileSync(join(t, vol));
-    b[5000] ^= 0x10;
+    b[5000] = b[5000]! ^ 0x10;
     fs.writeFileSync(join(t, vol), b);
     const r = await V(t, ['--all']);
     expect(r.code).toBe(6);

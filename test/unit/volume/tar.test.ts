@@ -112,7 +112,7 @@ describe('tar codec', () => {
   test('a corrupt header or truncated data is an error, not a silent end', async () => {
     const a = archive(entries.slice(0, 3));
     const bad = Buffer.from(a);
-    bad[512 * 3 + 10] ^= 0xff; // inside the second entry's headers
+    bad[512 * 3 + 10] = bad[512 * 3 + 10]! ^ 0xff; // inside the second entry's headers
     await expect(readAll(bad)).rejects.toThrow(/checksum|pax/);
     await expect(readAll(a.subarray(0, 512 * 3 + 100))).rejects.toThrow(/truncated/);
   });
