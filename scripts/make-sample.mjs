@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describeTree } from './describe-tree.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const sample = path.join(root, 'volumes-sample');
@@ -78,24 +79,6 @@ function state3(d) {
 
 const states = [state1, state2, state3];
 
-/** path → "type mode mtime size sha256|target" for every entry below `dir`. */
-function describe(dir, rel = '') {
-  const out = {};
-  for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
-    const r = rel ? `${rel}/${name}` : name;
-    const p = path.join(dir, r);
-    const st = fs.lstatSync(p);
-    if (st.isSymbolicLink()) out[r] = `l ${fs.readlinkSync(p)}`;
-    else if (st.isDirectory()) {
-      out[r] = `d ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)}`;
-      Object.assign(out, describe(dir, r));
-    } else {
-      const sha = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
-      out[r] = `f ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${st.size} ${sha}`;
-    }
-  }
-  return out;
-}
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tapechain-sample-'));
 try {
   const src = path.join(work, 'source');
@@ -114,7 +97,7 @@ try {
       stdio: 'inherit',
       cwd: work,
     });
-    expected.push(describe(src));
+    expected.push(describeTree(src));
     if (i < states.length - 1) await new Promise((r) => setTimeout(r, 1100)); // distinct set times
   }
   if (!sourceOnly) fs.writeFileSync(path.join(sample, 'states.json'), JSON.stringify(expected, null, 1) + '\n');

@@ -6,6 +6,7 @@
 import { Readable, Transform } from 'node:stream';
 import { PermanentBackendError, TransientBackendError } from '../errors.js';
 import type { Backend, GetOptions, ObjectInfo, OpOptions, PutSource } from './backend.js';
+import { WrappedBackend } from './wrappers.js';
 
 export type FaultMethod = 'put' | 'get' | 'stat' | 'list' | 'delete';
 
@@ -22,23 +23,18 @@ export interface Fault {
   delayMs?: number;
 }
 
-export class FaultyBackend implements Backend {
-  readonly #inner: Backend;
+export class FaultyBackend extends WrappedBackend {
   readonly faults: Fault[];
   /** Calls seen per method, for assertions. */
   readonly calls: Record<FaultMethod, string[]> = { put: [], get: [], stat: [], list: [], delete: [] };
 
   constructor(inner: Backend, faults: Fault[] = []) {
-    this.#inner = inner;
+    super(inner);
     this.faults = faults;
   }
 
-  get properties() {
-    return this.#inner.properties;
-  }
-
-  describe(): string {
-    return `faulty(${this.#inner.describe()})`;
+  override describe(): string {
+    return `faulty(${this.inner.describe()})`;
   }
 
   async #maybeFail(method: FaultMethod, name: string): Promise<Fault | undefined> {
@@ -55,7 +51,7 @@ export class FaultyBackend implements Backend {
 
   async put(name: string, source: PutSource, opts?: OpOptions): Promise<void> {
     const f = await this.#maybeFail('put', name);
-    if (f?.cutAfterBytes === undefined) return this.#inner.put(name, source, opts);
+    if (f?.cutAfterBytes === undefined) return this.inner.put(name, source, opts);
     const limit = f.cutAfterBytes;
     const cut: PutSource = {
       size: source.size,
@@ -74,30 +70,27 @@ export class FaultyBackend implements Backend {
         );
       },
     };
-    return this.#inner.put(name, cut, opts);
+    return this.inner.put(name, cut, opts);
   }
 
   async get(name: string, opts?: GetOptions): Promise<Readable> {
     await this.#maybeFail('get', name);
-    return this.#inner.get(name, opts);
+    return this.inner.get(name, opts);
   }
 
   async stat(name: string, opts?: OpOptions): Promise<ObjectInfo> {
     await this.#maybeFail('stat', name);
-    return this.#inner.stat(name, opts);
+    return this.inner.stat(name, opts);
   }
 
   async *list(prefix = '', opts?: OpOptions): AsyncIterable<ObjectInfo> {
     await this.#maybeFail('list', prefix);
-    yield* this.#inner.list(prefix, opts);
+    yield* this.inner.list(prefix, opts);
   }
 
   async delete(name: string, opts?: OpOptions): Promise<void> {
     await this.#maybeFail('delete', name);
-    return this.#inner.delete(name, opts);
+    return this.inner.delete(name, opts);
   }
 
-  close(): Promise<void> {
-    return this.#inner.close();
-  }
 }

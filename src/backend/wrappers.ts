@@ -35,27 +35,36 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Base of the wrappers: the wrapped backend is `inner`; properties, describe and close pass through. */
+export abstract class WrappedBackend implements Backend {
+  /** The wrapped backend (for capabilities beyond the contract, e.g. multipart cleanup). */
+  readonly inner: Backend;
+  constructor(inner: Backend) {
+    this.inner = inner;
+  }
+  get properties() {
+    return this.inner.properties;
+  }
+  describe(): string {
+    return this.inner.describe();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+  abstract put(name: string, source: PutSource, opts?: OpOptions): Promise<void>;
+  abstract get(name: string, opts?: GetOptions): Promise<Readable>;
+  abstract stat(name: string, opts?: OpOptions): Promise<ObjectInfo>;
+  abstract list(prefix?: string, opts?: OpOptions): AsyncIterable<ObjectInfo>;
+  abstract delete(name: string, opts?: OpOptions): Promise<void>;
+}
+
 /** Retries transient BackendErrors; everything else is passed through at once. */
-export class RetryBackend implements Backend {
-  readonly #inner: Backend;
+export class RetryBackend extends WrappedBackend {
   readonly #o: Required<Omit<RetryOptions, 'onRetry'>> & Pick<RetryOptions, 'onRetry'>;
 
   constructor(inner: Backend, o: RetryOptions = {}) {
-    this.#inner = inner;
+    super(inner);
     this.#o = { retries: 5, baseDelayMs: 500, maxDelayMs: 20000, random: Math.random, ...o };
-  }
-
-  get properties() {
-    return this.#inner.properties;
-  }
-
-  /** The wrapped backend (for capabilities beyond the contract, e.g. multipart cleanup). */
-  get inner(): Backend {
-    return this.#inner;
-  }
-
-  describe(): string {
-    return this.#inner.describe();
   }
 
   async #retry<T>(op: string, signal: AbortSignal | undefined, f: () => Promise<T>): Promise<T> {
@@ -73,53 +82,36 @@ export class RetryBackend implements Backend {
   }
 
   put(name: string, source: PutSource, opts: OpOptions = {}): Promise<void> {
-    return this.#retry(`put ${name}`, opts.signal, () => this.#inner.put(name, source, opts));
+    return this.#retry(`put ${name}`, opts.signal, () => this.inner.put(name, source, opts));
   }
   get(name: string, opts: GetOptions = {}): Promise<Readable> {
-    return this.#retry(`get ${name}`, opts.signal, () => this.#inner.get(name, opts));
+    return this.#retry(`get ${name}`, opts.signal, () => this.inner.get(name, opts));
   }
   stat(name: string, opts: OpOptions = {}): Promise<ObjectInfo> {
-    return this.#retry(`stat ${name}`, opts.signal, () => this.#inner.stat(name, opts));
+    return this.#retry(`stat ${name}`, opts.signal, () => this.inner.stat(name, opts));
   }
   async *list(prefix = '', opts: OpOptions = {}): AsyncIterable<ObjectInfo> {
     // A listing is retried as a whole: collect it, then hand it out.
     const all = await this.#retry(`list ${prefix}`, opts.signal, async () => {
       const out: ObjectInfo[] = [];
-      for await (const o of this.#inner.list(prefix, opts)) out.push(o);
+      for await (const o of this.inner.list(prefix, opts)) out.push(o);
       return out;
     });
     yield* all;
   }
   delete(name: string, opts: OpOptions = {}): Promise<void> {
-    return this.#retry(`delete ${name}`, opts.signal, () => this.#inner.delete(name, opts));
-  }
-  close(): Promise<void> {
-    return this.#inner.close();
+    return this.#retry(`delete ${name}`, opts.signal, () => this.inner.delete(name, opts));
   }
 }
 
 /** Runs at most `limit` operations at once (streams returned by get are not counted). */
-export class LimitBackend implements Backend {
-  readonly #inner: Backend;
+export class LimitBackend extends WrappedBackend {
   #free: number;
   readonly #waiting: (() => void)[] = [];
 
   constructor(inner: Backend, limit = inner.properties.maxConnections) {
-    this.#inner = inner;
+    super(inner);
     this.#free = Math.max(1, limit);
-  }
-
-  get properties() {
-    return this.#inner.properties;
-  }
-
-  /** The wrapped backend. */
-  get inner(): Backend {
-    return this.#inner;
-  }
-
-  describe(): string {
-    return this.#inner.describe();
   }
 
   async #run<T>(f: () => Promise<T>): Promise<T> {
@@ -135,22 +127,19 @@ export class LimitBackend implements Backend {
   }
 
   put(name: string, source: PutSource, opts?: OpOptions): Promise<void> {
-    return this.#run(() => this.#inner.put(name, source, opts));
+    return this.#run(() => this.inner.put(name, source, opts));
   }
   get(name: string, opts?: GetOptions): Promise<Readable> {
-    return this.#run(() => this.#inner.get(name, opts));
+    return this.#run(() => this.inner.get(name, opts));
   }
   stat(name: string, opts?: OpOptions): Promise<ObjectInfo> {
-    return this.#run(() => this.#inner.stat(name, opts));
+    return this.#run(() => this.inner.stat(name, opts));
   }
   list(prefix?: string, opts?: OpOptions): AsyncIterable<ObjectInfo> {
-    return this.#inner.list(prefix, opts);
+    return this.inner.list(prefix, opts);
   }
   delete(name: string, opts?: OpOptions): Promise<void> {
-    return this.#run(() => this.#inner.delete(name, opts));
-  }
-  close(): Promise<void> {
-    return this.#inner.close();
+    return this.#run(() => this.inner.delete(name, opts));
   }
 }
 

@@ -23,6 +23,9 @@ export interface TarBlock {
   finalChunk?: boolean;
 }
 
+/** The position of a block in the index order: its path and, for chunks, which one. */
+type BlockPosition = Pick<TarBlock, 'index' | 'chunk' | 'finalChunk'>;
+
 export interface FinishedVolume extends EncodedFileResult {
   number: number;
   start: Index;
@@ -55,8 +58,9 @@ export class VolumeWriter {
   readonly #o: Required<VolumeWriterOptions>;
   #cur: EncodedFileWriter | undefined;
   #number = 0;
-  #first: TarBlock | undefined;
-  #last: TarBlock | undefined;
+  /** Where the current volume starts and ends (for StartingPath/EndingPath). */
+  #first: BlockPosition | undefined;
+  #last: BlockPosition | undefined;
   readonly volumes: FinishedVolume[] = [];
 
   constructor(o: VolumeWriterOptions) {
@@ -86,7 +90,7 @@ export class VolumeWriter {
     this.#cur = undefined;
     await w.write(END_MARKER);
     const res = await w.finish();
-    const blockOf = (b: TarBlock) => (b.chunk !== undefined && !b.finalChunk ? b.chunk : undefined);
+    const blockOf = (b: BlockPosition) => (b.chunk !== undefined && !b.finalChunk ? b.chunk : undefined);
     const v: FinishedVolume = { ...res, number: this.#number, start: this.#first!.index, end: this.#last!.index };
     const sb = blockOf(this.#first!);
     const eb = blockOf(this.#last!);
@@ -104,7 +108,7 @@ export class VolumeWriter {
     if (!this.#cur && this.#number === 0) {
       this.#number++;
       this.#cur = new EncodedFileWriter(join(this.#o.dir, this.#o.nameFor(this.#number)), await this.#o.encoder.transforms(), { sha256: this.#o.sha256 });
-      this.#first = this.#last = { index: [], header: undefined as unknown as TarHeader };
+      this.#first = this.#last = { index: [] };
     }
     if (this.#cur) await this.#close();
   }

@@ -4,9 +4,9 @@
  * the committed final tree; damaged copies must fail with errors that name the file.
  */
 import { describe, expect, test } from '@jest/globals';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { describeTree } from '../../scripts/describe-tree.mjs';
 import { formatTimestamp } from '../../src/chain/time.js';
 import { runCli } from '../helpers/cli.js';
 import { setTimes } from '../helpers/chain.js';
@@ -18,23 +18,7 @@ const SAMPLE = path.resolve('volumes-sample');
 const ARCHIVE = path.join(SAMPLE, 'archive');
 const states = JSON.parse(fs.readFileSync(path.join(SAMPLE, 'states.json'), 'utf8')) as Record<string, string>[];
 
-function describe2(dir: string, rel = ''): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
-    const r = rel ? `${rel}/${name}` : name;
-    const p = path.join(dir, r);
-    const st = fs.lstatSync(p);
-    if (st.isSymbolicLink()) out[r] = `l ${fs.readlinkSync(p)}`;
-    else if (st.isDirectory()) {
-      out[r] = `d ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)}`;
-      Object.assign(out, describe2(dir, r));
-    } else {
-      const sha = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
-      out[r] = `f ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${st.size} ${sha}`;
-    }
-  }
-  return out;
-}
+const describe2 = describeTree; // the same record the sample script wrote
 
 const env = (dir: string) => ({ PASSPHRASE: 'tapechain-sample', XDG_CACHE_HOME: path.join(dir, 'cache') });
 /** The sample is signed with a test-only key: restores must check it. */
