@@ -26,6 +26,11 @@ export interface PutSource {
    * parallel and retry one part, without holding parts in memory. Optional.
    */
   openRange?(start: number, end: number): Readable;
+  /**
+   * A local file holding exactly these bytes, left unchanged until the put ends: a
+   * backend on this machine may link or copy it rather than stream it. Optional.
+   */
+  path?: string;
 }
 
 export interface ObjectInfo {

@@ -5,7 +5,7 @@
  * state or the whole new object (restic's local.Save).
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -41,6 +41,19 @@ export interface FileBackendOptions {
   create?: boolean;
 }
 
+
+/**
+ * Puts a local file at `to` without passing its bytes through JavaScript: a hard link
+ * when both are on one filesystem (the staged volume is never written again), else a
+ * kernel-side copy.
+ */
+async function placeLocal(from: string, to: string): Promise<void> {
+  try {
+    await fs.link(from, to);
+  } catch {
+    await fs.copyFile(from, to, fsConstants.COPYFILE_EXCL);
+  }
+}
 export class FileBackend implements Backend {
   readonly properties: BackendProperties = { maxConnections: 2, atomicPut: true, local: true };
   readonly #dir: string;
@@ -78,8 +91,8 @@ export class FileBackend implements Backend {
     const final = this.#path(name);
     const tmp = path.join(this.#dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${name}`);
     try {
-      const out = createWriteStream(tmp, { flags: 'wx' });
-      await pipeline(source.open(), out, opts.signal ? { signal: opts.signal } : {});
+      if (source.path) await placeLocal(source.path, tmp);
+      else await pipeline(source.open(), createWriteStream(tmp, { flags: 'wx' }), opts.signal ? { signal: opts.signal } : {});
       const fh = await fs.open(tmp, 'r+');
       try {
         const st = await fh.stat();

@@ -19,7 +19,7 @@ import { CheckpointFiles, fromHex, type CheckpointState } from './checkpoint.js'
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { chainSets, type Chain, type Collection } from '../chain/collection.js';
 import { formatTimestamp } from '../chain/time.js';
-import { gpgEncoder, gzipEncoder, plainEncoder, type DecryptKeys } from '../crypto/index.js';
+import { DEFAULT_COMPRESS_LEVEL, gpgEncoder, gzipEncoder, plainEncoder, type DecryptKeys } from '../crypto/index.js';
 import type { MessageEncryptor } from '../crypto/encrypt.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { createHash } from 'node:crypto';
@@ -29,6 +29,7 @@ import { ArchiveReader } from '../restore/archive.js';
 import { diffTree, type Change } from './changes.js';
 import type { Selection } from './selection.js';
 import { compareIndex, type Index } from '../volume/entry-name.js';
+import { readAhead } from './read-ahead.js';
 import { SetWriter, type SetStats } from './set-writer.js';
 import { walkTree, type WalkWarning } from './walk.js';
 
@@ -48,7 +49,7 @@ export interface BackupOptions {
   fullIfOlderThan?: number;
   /** Allow an incremental from another host or source path. @default false */
   allowSourceMismatch?: boolean;
-  /** zlib level inside OpenPGP / gzip; 0 = none. @default 6 */
+  /** zlib level inside OpenPGP / gzip; 0 = none. @default DEFAULT_COMPRESS_LEVEL */
   compressLevel?: number;
   /** Volume size cap in bytes. @default 200 MiB */
   volsize?: number;
@@ -234,7 +235,7 @@ export async function checkSource(source: string): Promise<string> {
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const srcAbs = await checkSource(o.source);
-  const compressLevel = o.compressLevel ?? 6;
+  const compressLevel = o.compressLevel ?? DEFAULT_COMPRESS_LEVEL;
   if (!Number.isInteger(compressLevel) || compressLevel < 0 || compressLevel > 9) throw new ConfigError(`compress level: expected 0-9, got ${compressLevel}`);
   const encoder = o.encryptor ? gpgEncoder(o.encryptor, compressLevel) : compressLevel > 0 ? gzipEncoder(compressLevel) : plainEncoder;
   const now = o.now ?? (() => Date.now() / 1000);
@@ -331,10 +332,13 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   // Entries before the resume point are all in the stored volumes and checkpoint.
   const skipBefore = resume ? fromHex(resume.resume.index) : undefined;
   try {
-    for await (const c of changes) {
+    const ahead = readAhead(changes, (c) => (c.op === 'snapshot' && !(skipBefore && compareIndex(c.entry.index, skipBefore) < 0) ? c.entry : undefined), {
+      barrier: (c) => c.op === 'diff',
+    });
+    for await (const { item: c, whole } of ahead) {
       if (o.signal?.aborted) throw o.signal.reason;
       if (skipBefore && compareIndex(c.op === 'deleted' ? c.index : c.entry.index, skipBefore) < 0) continue;
-      if (c.op === 'snapshot') await writer.snapshot(c.entry, c.isNew);
+      if (c.op === 'snapshot') await writer.snapshot(c.entry, c.isNew, whole);
       else if (c.op === 'deleted') await writer.deleted(c.index, c.old.kind === 'signature');
       else await writer.diff(c.entry, await c.old.signature());
       o.onProgress?.({ ...writer.stats, sourceFiles: source.files, sourceBytes: source.bytes });

@@ -4,23 +4,19 @@
  * the signature file and then the manifest are uploaded, the manifest last so that an
  * interrupted run never leaves a set that looks complete.
  */
-import { constants as fsc, type Stats } from 'node:fs';
+import { createReadStream, createWriteStream, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import type { Backend } from '../backend/backend.js';
-import { formatName, type NameSpec } from '../chain/file-naming.js';
+import type { ArchiveCache } from '../cache/archive-cache.js';
+import { formatName, parseName, sealName, type NameSpec } from '../chain/file-naming.js';
 import { formatManifest, type FileChange } from '../chain/manifest.js';
 import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { signSeal, type SealFile } from '../crypto/seal.js';
-import { sealName } from '../chain/file-naming.js';
-import { readFile, writeFile } from 'node:fs/promises';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
-import { parseName } from '../chain/file-naming.js';
-import { CheckpointFiles, SyncAppender, fromHex, hexIndex, type CheckpointState, type CheckpointVolume } from './checkpoint.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
 import { DeltaBuilder } from '../diff/delta.js';
 import { SignatureIndex } from '../diff/signature-index.js';
 import { blockSizeFor, SignatureBuilder } from '../diff/signature.js';
@@ -30,12 +26,12 @@ import { EncodedFileWriter } from '../volume/encoded-file.js';
 import { compareIndex, entryName, joinIndex, type Index } from '../volume/entry-name.js';
 import { BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
 import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
+import { CheckpointFiles, SyncAppender, fromHex, hexIndex, type CheckpointState, type CheckpointVolume } from './checkpoint.js';
 import { deletedHeader, entryType, headerFromStat } from './entry-meta.js';
+import { CHUNK, readChunks, type ReadSeen, type WholeFile } from './read-file.js';
 import { Uploader } from './uploader.js';
 import type { WalkEntry, WalkWarning } from './walk.js';
 
-/** Duplicity reads data streams in 64 KiB pieces; each piece is one tar entry. */
-export const CHUNK = 65536;
 
 export interface SetStats {
   files: number;
@@ -67,45 +63,6 @@ export interface SetWriterOptions {
   seal?: { key: SecretKey; previous: string | null };
   /** Checkpoint files (in the cache) for resuming; and the state to resume from. */
   checkpoint?: { files: CheckpointFiles; resume?: CheckpointState; source: string };
-}
-
-/**
- * Reads a file in 64 KiB pieces (the last one shorter, possibly empty), at most the
- * `size` it had at stat time: a file that keeps growing (a live log) must not keep the
- * backup reading forever. What happened is recorded in `seen`: bytes read, and whether
- * data was still coming at the end (probed with one extra byte), so the caller can
- * report files that changed while being read. The first buffer is sized by the stat
- * size, so a small file does not cost a 64 KiB allocation.
- */
-async function* readChunks(p: Buffer, size: number, seen: { read: number; grew: boolean }): AsyncGenerator<Buffer> {
-  const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  try {
-    let left = size;
-    for (;;) {
-      const want = Math.min(CHUNK, left);
-      const buf = Buffer.allocUnsafe(want);
-      let n = 0;
-      while (n < want) {
-        const { bytesRead } = await fh.read(buf, n, want - n, null);
-        if (bytesRead === 0) break;
-        n += bytesRead;
-      }
-      seen.read += n;
-      left -= n;
-      if (n < want || left === 0) {
-        if (n === CHUNK) {
-          // A stream of exactly k × 64 KiB ends with an empty chunk, as duplicity's.
-          yield buf;
-          yield Buffer.alloc(0);
-        } else yield buf.subarray(0, n);
-        if (n === want) seen.grew = (await fh.read(Buffer.alloc(1), 0, 1, null)).bytesRead > 0;
-        return;
-      }
-      yield buf;
-    }
-  } finally {
-    await fh.close();
-  }
 }
 
 /**
@@ -333,12 +290,13 @@ export class SetWriter {
   }
 
   /** Stores the whole current state of a path (new, or changed type/metadata). */
-  async snapshot(e: WalkEntry, isNew: boolean): Promise<void> {
+  /** Stores an entry whole; `whole` is the file's content when it was read ahead. */
+  async snapshot(e: WalkEntry, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
     const type = entryType(e.stat);
     if (!type) return;
     this.#current = { index: e.index, stat: e.stat };
     if (type === 'file') {
-      if (await this.#snapshotFile(e.index, e.path, e.stat)) this.#list(isNew ? 'new' : 'changed', e.index);
+      if (await this.#snapshotFile(e.index, e.path, e.stat, whole)) this.#list(isNew ? 'new' : 'changed', e.index);
       return;
     }
     let link: Buffer = Buffer.alloc(0);
@@ -369,14 +327,14 @@ export class SetWriter {
    * Stores one regular file as `snapshot/` (under 64 KiB) or `multivol_snapshot/` chunks,
    * and its new signature. Returns false when the file could not be read (a warning).
    */
-  async #snapshotFile(index: Index, p: Buffer, st: Stats): Promise<boolean> {
+  async #snapshotFile(index: Index, p: Buffer, st: Stats, whole?: Promise<WholeFile>): Promise<boolean> {
     const sigSpool = new Spool(this.#o.tmp);
     try {
       const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b));
       let chunk = 0;
-      const seen = { read: 0, grew: false };
+      const seen: ReadSeen = { read: 0, grew: false };
       try {
-        for await (const data of readChunks(p, st.size, seen)) {
+        for await (const data of readChunks(p, st.size, seen, whole)) {
           sig.update(data);
           if (chunk === 0 && data.length < CHUNK) {
             await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
@@ -411,7 +369,7 @@ export class SetWriter {
    * A file that grew or shrank while it was read is stored as read — up to its stat
    * size — (the tar entries and its signature describe exactly those bytes), and reported.
    */
-  #checkSize(p: Buffer, st: Stats, seen: { read: number; grew: boolean }): void {
+  #checkSize(p: Buffer, st: Stats, seen: ReadSeen): void {
     if (seen.read < st.size) this.#o.warn({ code: 'CHANGED_WHILE_READ', path: p, message: `changed while being read (shrank: ${st.size} bytes at stat, ${seen.read} read); stored as read` });
     else if (seen.grew) this.#o.warn({ code: 'CHANGED_WHILE_READ', path: p, message: `changed while being read (grew past its ${st.size} bytes at stat); stored the first ${st.size} bytes` });
   }
@@ -433,7 +391,7 @@ export class SetWriter {
         });
       });
       const delta = new DeltaBuilder(new SignatureIndex(oldSignature, `signature of ${p.toString('utf8')}`), (b) => chunker.push(b));
-      const seen = { read: 0, grew: false };
+      const seen: ReadSeen = { read: 0, grew: false };
       let started = false;
       try {
         for await (const data of readChunks(p, st.size, seen)) {

@@ -54,6 +54,7 @@ export class Uploader {
         const opts = this.#o.signal ? { signal: this.#o.signal } : {};
         const source = {
           size,
+          path,
           open: () => createReadStream(path, { highWaterMark: 1 << 20 }),
           openRange: (start: number, end: number) => createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }),
         };

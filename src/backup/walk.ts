@@ -29,6 +29,7 @@ export interface WalkOptions {
 }
 
 const SLASH = Buffer.from('/');
+const STAT_AHEAD = 16;
 
 export async function* walkTree(root: Buffer, opts: WalkOptions = {}): AsyncGenerator<WalkEntry> {
   const warn = opts.onWarning ?? (() => undefined);
@@ -46,14 +47,27 @@ async function* walkDir(dir: Buffer, index: Index, opts: WalkOptions, warn: (w: 
     return;
   }
   names.sort(Buffer.compare);
-  for (const name of names) {
-    const p = Buffer.concat([dir, SLASH, name]);
+  // lstat is a thread-pool round trip: keep STAT_AHEAD of them in flight, in order.
+  const paths = names.map((name) => Buffer.concat([dir, SLASH, name]));
+  const stats: Promise<Stats>[] = [];
+  const statAt = (i: number) => {
+    if (i < paths.length && !stats[i]) {
+      stats[i] = fs.lstat(paths[i]!);
+      stats[i]!.catch(() => undefined);
+    }
+  };
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const p = paths[i]!;
+    for (let k = i; k < i + STAT_AHEAD; k++) statAt(k);
     let st: Stats;
     try {
-      st = await fs.lstat(p);
+      st = await stats[i]!;
     } catch (e) {
       warn({ code: 'VANISHED', path: p, message: (e as Error).message });
       continue;
+    } finally {
+      delete stats[i];
     }
     if (st.isSocket()) {
       warn({ code: 'SKIPPED_SOCKET', path: p, message: 'socket skipped' });

@@ -6,6 +6,7 @@
 import { Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { decryptMessage, through, type DecryptKeys, type DecryptOptions } from './decrypt.js';
+import { DEFAULT_COMPRESS_LEVEL } from './chunked-deflate.js';
 import type { MessageEncryptor } from './encrypt.js';
 
 export type StoredEncoding = 'gpg' | 'gz' | 'plain';
@@ -20,7 +21,7 @@ export function gpgEncoder(enc: MessageEncryptor, compressLevel: number): Encode
   return { encoding: 'gpg', transforms: () => enc.transforms({ compressLevel }) };
 }
 
-export function gzipEncoder(level = 6): Encoder {
+export function gzipEncoder(level = DEFAULT_COMPRESS_LEVEL): Encoder {
   return { encoding: 'gz', transforms: async () => [createGzip({ level })] };
 }
 

@@ -11,7 +11,7 @@
  */
 import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { ChunkedDeflate } from './chunked-deflate.js';
+import { ChunkedDeflate, DEFAULT_COMPRESS_LEVEL } from './chunked-deflate.js';
 import { AES256, cipherInfo } from './ciphers.js';
 import { loadOpenpgp, type PublicKey } from './keys.js';
 import { PartialPacketFramer, TAG, packet } from './packets.js';
@@ -106,7 +106,7 @@ class HashTap extends Transform {
 }
 
 export interface EncryptStreamOptions {
-  /** zlib level for the compressed packet; 0 writes no compressed packet. @default 6 */
+  /** zlib level for the compressed packet; 0 writes no compressed packet. @default DEFAULT_COMPRESS_LEVEL */
   compressLevel?: number;
 }
 
@@ -145,7 +145,7 @@ export class SymmetricEncryptor implements MessageEncryptor {
     const c = createCipheriv(info.name, this.#kek, Buffer.alloc(info.blockLen));
     const esk = Buffer.concat([c.update(Buffer.concat([Buffer.from([AES256]), sessionKey])), c.final()]);
     const skesk = packet(TAG.SKESK, Buffer.concat([Buffer.from([4, AES256]), encodeSpec(this.#spec, this.#codedCount), esk]));
-    return messageTransforms(skesk, AES256, sessionKey, opts.compressLevel ?? 6, this.#signer);
+    return messageTransforms(skesk, AES256, sessionKey, opts.compressLevel ?? DEFAULT_COMPRESS_LEVEL, this.#signer);
   }
 }
 
@@ -171,7 +171,7 @@ export class PublicKeyEncryptor implements MessageEncryptor {
     const sessionKey = randomBytes(cipherInfo(AES256).keyLen);
     const openpgp = await loadOpenpgp();
     const pkesk = await openpgp.encryptSessionKey({ data: sessionKey, algorithm: 'aes256', encryptionKeys: this.#keys, format: 'binary' });
-    return messageTransforms(Buffer.from(pkesk), AES256, sessionKey, opts.compressLevel ?? 6, this.#signer);
+    return messageTransforms(Buffer.from(pkesk), AES256, sessionKey, opts.compressLevel ?? DEFAULT_COMPRESS_LEVEL, this.#signer);
   }
 }
 

@@ -24,6 +24,11 @@ class Meter extends Transform {
   }
 }
 
+/** A transform that holds input beyond its stream buffers (the parallel compressor). */
+export interface PendingBytes {
+  readonly pendingBytes: number;
+}
+
 export interface EncodedFileResult {
   path: string;
   /** Stored bytes. */
@@ -40,6 +45,7 @@ export class EncodedFileWriter {
   readonly path: string;
   readonly #head = new PassThrough({ highWaterMark: 64 * 1024 });
   readonly #meter: Meter;
+  readonly #stages: Transform[];
   readonly #done: Promise<void>;
   #error: unknown;
   #plain = 0;
@@ -47,15 +53,22 @@ export class EncodedFileWriter {
   constructor(path: string, transforms: Transform[], opts: { sha256?: boolean } = {}) {
     this.path = path;
     this.#meter = new Meter(opts.sha256 ?? false);
+    this.#stages = [this.#head, ...transforms];
     this.#done = pipeline([this.#head, ...transforms, this.#meter, createWriteStream(path, { flags: 'wx' })]);
     this.#done.catch((e: unknown) => {
       this.#error = e;
     });
   }
 
-  /** Stored bytes so far (lags the plaintext by what the encoders buffer). */
-  get storedBytes(): number {
-    return this.#meter.bytes;
+  /**
+   * Stored bytes so far plus everything still inside the encoders, counted as if it
+   * will be stored uncompressed: an upper bound, so a volume never overshoots its cap
+   * by what the parallel compressor holds (up to a few MiB).
+   */
+  get storedBytesBound(): number {
+    let n = this.#meter.bytes;
+    for (const t of this.#stages) n += t.writableLength + t.readableLength + ((t as Partial<PendingBytes>).pendingBytes ?? 0);
+    return n;
   }
 
   get plainBytes(): number {

@@ -82,7 +82,7 @@ export class VolumeWriter {
       if (pad) await this.#cur.write(Buffer.alloc(pad));
     }
     this.#last = b;
-    if (this.#cur.storedBytes + MARGIN >= this.#o.volsize) await this.#close();
+    if (this.#cur.storedBytesBound + MARGIN >= this.#o.volsize) await this.#close();
   }
 
   async #close(): Promise<void> {

@@ -6,6 +6,7 @@ import { displayIndex, type Index } from '../../volume/entry-name.js';
 import { BackupReporter } from '../progress.js';
 import { formatTimestamp, parseInterval } from '../../chain/time.js';
 import { PublicKeyEncryptor, SymmetricEncryptor, type MessageEncryptor } from '../../crypto/encrypt.js';
+import { DEFAULT_COMPRESS_LEVEL } from '../../crypto/chunked-deflate.js';
 import { ConfigError, ExitCode, UsageError } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import { addCacheOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
@@ -52,7 +53,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('-q, --quiet', 'no progress display and no statistics')
     .option('--no-encryption', 'write gzip volumes and a plain manifest instead of OpenPGP')
     .option('--volsize <MiB>', 'volume size in MiB', '200')
-    .option('--compress-level <0-9>', 'zlib level inside the encryption (0: none)', '6');
+    .option('--compress-level <0-9>', 'zlib level inside the encryption (0: none, 1: fast, 9: smallest)', String(DEFAULT_COMPRESS_LEVEL));
   cmd
     .option('--passphrase-file <file>', 'passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)')
     .option('--encrypt-key <file>', 'encrypt to this armored public key instead of a passphrase (repeatable: every recipient can decrypt)', collect)

@@ -5,8 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import { inflateRawSync } from 'node:zlib';
 import { ChunkedDeflate, looksIncompressible, storedBlocks } from '../../../src/crypto/chunked-deflate.js';
 
-async function deflate(data: Buffer, step: number): Promise<{ out: Buffer; d: ChunkedDeflate }> {
-  const d = new ChunkedDeflate({ level: 6, parallel: 3 });
+async function deflate(data: Buffer, step: number, parallel = 3): Promise<{ out: Buffer; d: ChunkedDeflate }> {
+  const d = new ChunkedDeflate({ level: 6, parallel });
   const parts: Buffer[] = [];
   async function* src() {
     for (let i = 0; i < data.length; i += step) yield data.subarray(i, i + step);
@@ -17,8 +17,8 @@ async function deflate(data: Buffer, step: number): Promise<{ out: Buffer; d: Ch
 
 describe('chunked deflate', () => {
   test('mixed data: one valid deflate stream, random pieces stored, text compressed, order kept', async () => {
-    const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(20000));
-    const data = Buffer.concat([text.subarray(0, 300_000), randomBytes(400_000), text.subarray(0, 200_001), Buffer.alloc(5)]);
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(30000));
+    const data = Buffer.concat([text.subarray(0, 1_200_000), randomBytes(1_600_000), text.subarray(0, 800_001), Buffer.alloc(5)]);
     for (const step of [1 << 20, 65536, 4097]) {
       const { out, d } = await deflate(data, step);
       expect(inflateRawSync(out).equals(data)).toBe(true);
@@ -26,6 +26,15 @@ describe('chunked deflate', () => {
       expect(d.compressed).toBeGreaterThanOrEqual(6);
       expect(out.length).toBeLessThan(data.length * 0.5);
     }
+  });
+
+  test('the output does not depend on how many pieces run at once', async () => {
+    const lines = Array.from({ length: 40000 }, (_, i) => `${i} ${(i * 7919) % 10007} row\n`).join('');
+    const data = Buffer.concat([Buffer.from(lines), randomBytes(300_000), Buffer.from(lines)]);
+    const one = await deflate(data, 65536, 1);
+    const four = await deflate(data, 65536, 4);
+    expect(four.out.equals(one.out)).toBe(true);
+    expect(inflateRawSync(one.out).equals(data)).toBe(true);
   });
 
   test('empty input is a valid empty stream', async () => {
@@ -40,5 +49,7 @@ describe('chunked deflate', () => {
     expect(inflateRawSync(Buffer.concat([s, Buffer.from([0x01, 0, 0, 0xff, 0xff])])).equals(data)).toBe(true);
     expect(looksIncompressible(data)).toBe(true);
     expect(looksIncompressible(Buffer.alloc(65536, 'a'))).toBe(false);
+    // base64 of random bytes: high-entropy text that deflate still shrinks by a quarter
+    expect(looksIncompressible(Buffer.from(randomBytes(49152).toString('base64')))).toBe(false);
   });
 });

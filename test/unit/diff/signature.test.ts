@@ -36,11 +36,41 @@ describe('md4', () => {
   test('hello world\\n matches the prefix duplicity stores', () => {
     expect(md4(Buffer.from('hello world\n')).toString('hex').slice(0, 16)).toBe('97668ab2f29d0115');
   });
+
+  test('the in-place word path and the copying path agree at every alignment and length', () => {
+    // Aligned input is read through a word view of the caller's buffer, unaligned input
+    // through a copy: both must give the same digest, across the 55/56/64 padding edges.
+    const data = pseudo(5000, 7);
+    for (const len of [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 512, 513, 2048, 4999]) {
+      const at = (shift: number) => {
+        const b = Buffer.alloc(shift + len);
+        data.copy(b, shift, 0, len);
+        return md4(b.subarray(shift)).toString('hex');
+      };
+      expect(new Set([0, 1, 2, 3, 4, 5, 6, 7].map(at))).toEqual(new Set([at(0)]));
+    }
+  });
 });
 
 describe('rollsum', () => {
   test('test vector from librsync', () => {
     expect(rollsum(Buffer.from('hello world\n'), 0, 12)).toBe(0x27d805da);
+  });
+
+  test('the four-bytes-a-step path equals the definition at every alignment', () => {
+    const naive = (b: Uint8Array, off: number, len: number) => {
+      let s1 = 0, s2 = 0;
+      for (let i = 0; i < len; i++) {
+        s1 += b[off + i]! + 31;
+        s2 += s1;
+      }
+      return (((s2 & 0xffff) << 16) | (s1 & 0xffff)) >>> 0;
+    };
+    const data = pseudo(70000, 3);
+    data.fill(0xff, 100, 3000); // long runs of high bytes exercise the mod-2^16 wrap
+    for (const len of [63, 64, 65, 66, 67, 512, 1536, 2048, 65536]) {
+      for (const off of [0, 1, 2, 3, 4, 512]) expect(rollsum(data, off, len)).toBe(naive(data, off, len));
+    }
   });
 });
 

@@ -1,0 +1,103 @@
+/**
+ * Reading source files for a backup: in duplicity's 64 KiB pieces, at most the size the
+ * file had at stat time, noting whether it changed while read; small files can be read
+ * ahead whole (see read-ahead.ts).
+ */
+import { constants as fsc } from 'node:fs';
+import * as fs from 'node:fs/promises';
+
+/** Duplicity reads data streams in 64 KiB pieces; each piece is one tar entry. */
+export const CHUNK = 65536;
+
+/** What reading a file saw: bytes read, and whether data was still coming at the end. */
+export interface ReadSeen {
+  read: number;
+  grew: boolean;
+}
+
+/** A small file read whole ahead of time. */
+export interface WholeFile {
+  data: Buffer;
+  grew: boolean;
+}
+
+/** Bytes per read call: 16 chunks, so the thread pool is asked once per MiB. */
+const READ_SIZE = 16 * CHUNK;
+
+/**
+ * Reads a file in 64 KiB pieces (the last one shorter, possibly empty), at most the
+ * `size` it had at stat time: a file that keeps growing (a live log) must not keep the
+ * backup reading forever. What happened is recorded in `seen`: bytes read, and whether
+ * data was still coming at the end (probed with one extra byte), so the caller can
+ * report files that changed while being read. Reads are 1 MiB (less for a small file)
+ * and the next one is under way while the caller works on the current one.
+ */
+export async function* readChunks(p: Buffer, size: number, seen: ReadSeen, whole?: Promise<WholeFile>): AsyncGenerator<Buffer> {
+  if (whole) {
+    yield* chunksOf(await whole, seen);
+    return;
+  }
+  const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  let requested = 0;
+  let eof = false;
+  const readNext = async (): Promise<Buffer> => {
+    const want = Math.min(READ_SIZE, size - requested);
+    requested += want;
+    const buf = Buffer.allocUnsafe(want);
+    let n = 0;
+    while (n < want) {
+      const { bytesRead } = await fh.read(buf, n, want - n, null);
+      if (bytesRead === 0) {
+        eof = true;
+        break;
+      }
+      n += bytesRead;
+    }
+    return n < want ? buf.subarray(0, n) : buf;
+  };
+  let pending: Promise<Buffer> | undefined = size > 0 ? readNext() : undefined;
+  try {
+    let total = 0;
+    while (pending) {
+      const buf = await pending;
+      pending = !eof && requested < size ? readNext() : undefined;
+      seen.read += buf.length;
+      total += buf.length;
+      for (let off = 0; off < buf.length; off += CHUNK) yield buf.subarray(off, off + CHUNK);
+    }
+    // The last piece is short; a stream of exactly k × 64 KiB (or an empty file) ends
+    // with an empty one, as duplicity's.
+    if (total % CHUNK === 0) yield Buffer.alloc(0);
+    if (total === size) seen.grew = (await fh.read(Buffer.alloc(1), 0, 1, null)).bytesRead > 0;
+  } finally {
+    await pending?.catch(() => undefined); // a read still in flight must end before close
+    await fh.close();
+  }
+}
+
+/** The pieces of a file read whole, as readChunks would have yielded them. */
+function* chunksOf(f: WholeFile, seen: ReadSeen): Generator<Buffer> {
+  seen.read += f.data.length;
+  seen.grew = f.grew;
+  for (let off = 0; off < f.data.length; off += CHUNK) yield f.data.subarray(off, off + CHUNK);
+  if (f.data.length % CHUNK === 0) yield Buffer.alloc(0);
+}
+
+/** Reads a file of at most `size` bytes whole: one open, read and close. */
+export async function readWhole(p: Buffer, size: number): Promise<WholeFile> {
+  const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    // One byte more than the stat size tells whether the file grew since.
+    const buf = Buffer.allocUnsafe(size + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n === buf.length) break;
+    }
+    return { data: buf.subarray(0, Math.min(n, size)), grew: n > size };
+  } finally {
+    await fh.close();
+  }
+}
