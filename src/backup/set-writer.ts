@@ -136,12 +136,22 @@ class StreamChunker {
   }
   /** Emits every chunk that is surely not the last. */
   async flush(): Promise<void> {
-    while (this.#size > CHUNK) {
-      const all = Buffer.concat(this.#parts);
-      this.#parts = [all.subarray(CHUNK)];
-      this.#size = all.length - CHUNK;
-      await this.out(all.subarray(0, CHUNK), ++this.#chunks, false);
+    while (this.#size > CHUNK) await this.out(this.#take(CHUNK), ++this.#chunks, false);
+  }
+  /** The first n buffered bytes as one buffer; copies only the parts it spans. */
+  #take(n: number): Buffer {
+    let got = 0;
+    let k = 0;
+    while (got < n) got += this.#parts[k++]!.length;
+    const spanned = this.#parts.splice(0, k);
+    const over = got - n;
+    if (over > 0) {
+      const last = spanned[k - 1]!;
+      spanned[k - 1] = last.subarray(0, last.length - over);
+      this.#parts.unshift(last.subarray(last.length - over));
     }
+    this.#size -= n;
+    return k === 1 ? spanned[0]! : Buffer.concat(spanned, n);
   }
   async end(): Promise<void> {
     await this.flush();
@@ -390,7 +400,7 @@ export class SetWriter {
           ...(chunk !== undefined ? { chunk, finalChunk: final } : {}),
         });
       });
-      const delta = new DeltaBuilder(new SignatureIndex(oldSignature, `signature of ${p.toString('utf8')}`), (b) => chunker.push(b));
+      const delta = new DeltaBuilder(new SignatureIndex(oldSignature, `signature of ${p.toString('utf8')}`), (b) => chunker.push(b), newSig);
       const seen: ReadSeen = { read: 0, grew: false };
       let started = false;
       try {

@@ -97,6 +97,11 @@ export class DeltaEncoder {
   }
 }
 
+/** Block sums of the input computed elsewhere (SignatureBuilder.sumsAt). */
+export interface KnownSums {
+  sumsAt(offset: number, len: number): { weak: number; strong: Uint8Array } | undefined;
+}
+
 export class DeltaBuilder {
   readonly #sig: SignatureIndex;
   readonly #enc: DeltaEncoder;
@@ -110,12 +115,17 @@ export class DeltaBuilder {
   #rk = 0;
   #rkMult = 1;
   #hint = -1;
+  /** Input offset of #buf[0]. */
+  #base = 0;
+  readonly #known: KnownSums | undefined;
   /** Bytes of new data matched against the basis (for statistics). */
   matched = 0;
 
-  constructor(sig: SignatureIndex, emit: (b: Buffer) => void) {
+  /** @param known sums already computed for blocks of the same input (its new signature) */
+  constructor(sig: SignatureIndex, emit: (b: Buffer) => void, known?: KnownSums) {
     this.#sig = sig;
     this.#enc = new DeltaEncoder(emit);
+    this.#known = known;
   }
 
   get written(): number {
@@ -125,6 +135,7 @@ export class DeltaBuilder {
   update(data: Buffer): void {
     // Compact: keep bytes from the pending literal on, then append.
     const keep = this.#buf.subarray(this.#lit, this.#end);
+    this.#base += this.#lit;
     this.#p -= this.#lit;
     this.#lit = 0;
     this.#buf = keep.length ? Buffer.concat([keep, data]) : data;
@@ -164,19 +175,25 @@ export class DeltaBuilder {
     for (;;) {
       if (!this.#have) {
         if (this.#p + bl > end) break;
-        let s1 = 0;
-        let s2 = 0;
-        for (let i = this.#p, e = this.#p + bl; i < e; i++) {
-          s1 += buf[i]! + ROLLSUM_CHAR_OFFSET;
-          s2 += s1;
+        const known = this.#known?.sumsAt(this.#base + this.#p, bl);
+        if (known) {
+          this.#s1 = known.weak & 0xffff;
+          this.#s2 = known.weak >>> 16;
+        } else {
+          let s1 = 0;
+          let s2 = 0;
+          for (let i = this.#p, e = this.#p + bl; i < e; i++) {
+            s1 += buf[i]! + ROLLSUM_CHAR_OFFSET;
+            s2 += s1;
+          }
+          this.#s1 = s1 & 0xffff;
+          this.#s2 = s2 & 0xffff;
         }
-        this.#s1 = s1 & 0xffff;
-        this.#s2 = s2 & 0xffff;
         this.#have = true;
         const weak = ((this.#s2 << 16) | this.#s1) >>> 0;
         const b = Math.imul(weak, 0x9e3779b1) >>> shift;
         if (bits[b >>> 3]! & (1 << (b & 7))) {
-          const blk = sig.find(weak, buf, this.#p, bl, this.#hint);
+          const blk = sig.find(weak, buf, this.#p, bl, this.#hint, known?.strong);
           if (blk >= 0) {
             this.#match(blk, bl);
             continue;

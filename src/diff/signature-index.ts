@@ -81,7 +81,7 @@ export class SignatureIndex {
     return this.#scratch;
   }
 
-  strongEquals(block: number, s: Buffer): boolean {
+  strongEquals(block: number, s: Uint8Array): boolean {
     const base = block * this.strongLen;
     for (let i = 0; i < this.strongLen; i++) if (this.strong[base + i] !== s[i]) return false;
     return true;
@@ -91,8 +91,9 @@ export class SignatureIndex {
    * The block whose sums match buf[off, off+len) (weak already computed), preferring
    * `hint` (the block after the previous match, so COPYs merge); -1 when none.
    */
-  find(weak: number, buf: Uint8Array, off: number, len: number, hint: number): number {
-    let strong: Buffer | undefined;
+  find(weak: number, buf: Uint8Array, off: number, len: number, hint: number, known?: Uint8Array): number {
+    // A strong sum computed elsewhere (MD4, at least as long as ours) saves hashing.
+    let strong: Uint8Array | undefined = known && this.strongKind === 'md4' && known.length >= this.strongLen ? known : undefined;
     if (hint >= 0 && hint < this.count && this.weak[hint] === weak) {
       strong = this.strongOf(buf, off, len);
       if (this.strongEquals(hint, strong)) return hint;

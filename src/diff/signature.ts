@@ -11,6 +11,8 @@ export const SIG_MAGIC_BLAKE2 = 0x72730137;
 export const SIG_MAGIC_RK_MD4 = 0x72730146;
 export const SIG_MAGIC_RK_BLAKE2 = 0x72730147;
 export const DEFAULT_STRONG_LEN = 8;
+/** Block sums kept for sumsAt: more than a 64 KiB read plus a block, at 512-byte blocks. */
+const RECENT = 256;
 
 /**
  * Duplicity's block-size rule (diffdir.get_block_size): 512 below 1,024,000 bytes,
@@ -40,6 +42,11 @@ export class SignatureBuilder {
   #fill = 0;
   #out: Buffer;
   #outPos = 0;
+  /** Blocks summed so far. */
+  #blocks = 0;
+  /** The last RECENT blocks' sums by block number mod RECENT (see sumsAt). */
+  readonly #recentWeak = new Uint32Array(RECENT);
+  readonly #recentStrong: Uint8Array;
 
   constructor(blockLen: number, emit: (b: Buffer) => void, strongLen = DEFAULT_STRONG_LEN) {
     this.blockLen = blockLen;
@@ -47,6 +54,7 @@ export class SignatureBuilder {
     this.#emit = emit;
     this.#block = Buffer.alloc(blockLen);
     this.#out = Buffer.alloc(Math.max(4096, 64 * (4 + strongLen)));
+    this.#recentStrong = new Uint8Array(RECENT * strongLen);
     const head = Buffer.alloc(12);
     head.writeUInt32BE(SIG_MAGIC_MD4, 0);
     head.writeUInt32BE(blockLen, 4);
@@ -57,9 +65,28 @@ export class SignatureBuilder {
   #sumBlock(buf: Uint8Array, off: number, len: number): void {
     const rec = 4 + this.strongLen;
     if (this.#outPos + rec > this.#out.length) this.#flushOut();
-    this.#out.writeUInt32BE(rollsum(buf, off, len), this.#outPos);
+    const weak = rollsum(buf, off, len);
+    this.#out.writeUInt32BE(weak, this.#outPos);
     md4Into(buf, off, len, this.#out, this.#outPos + 4, this.strongLen);
+    const slot = this.#blocks % RECENT;
+    this.#recentWeak[slot] = weak;
+    this.#recentStrong.set(this.#out.subarray(this.#outPos + 4, this.#outPos + rec), slot * this.strongLen);
+    this.#blocks++;
     this.#outPos += rec;
+  }
+
+  /**
+   * The sums of the full block at `offset` of the input, if it is one of the last
+   * RECENT blocks summed. A delta over the same data (an incremental's changed file)
+   * looks here first: where the file is unchanged its windows fall on these blocks,
+   * and it need not hash them a second time.
+   */
+  sumsAt(offset: number, len: number): { weak: number; strong: Uint8Array } | undefined {
+    if (len !== this.blockLen || offset % len !== 0) return undefined;
+    const n = offset / len;
+    if (n >= this.#blocks || n < this.#blocks - RECENT) return undefined;
+    const slot = n % RECENT;
+    return { weak: this.#recentWeak[slot]!, strong: this.#recentStrong.subarray(slot * this.strongLen, (slot + 1) * this.strongLen) };
   }
 
   #flushOut(): void {

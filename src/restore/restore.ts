@@ -147,6 +147,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
           throw withContext(err, `${e.volume}: ${displayIndex(e.index)}`);
         }
       }
+      writer.nextSet();
     }
     if (!found) throw new NotFoundError(`${displayIndex(sel)}: not in the backup at that time`, { code: 'PATH_NOT_FOUND' });
     await writer.finish();

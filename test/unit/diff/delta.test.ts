@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DeltaBuilder } from '../../../src/diff/delta.js';
 import { applyDelta, bufferBasis } from '../../../src/diff/patch.js';
 import { SignatureIndex } from '../../../src/diff/signature-index.js';
-import { signatureOf } from '../../../src/diff/signature.js';
+import { SignatureBuilder, signatureOf } from '../../../src/diff/signature.js';
 import { FormatError } from '../../../src/errors.js';
 import { tempDirs } from '../../helpers/tmp.js';
 import { requireTool, runOk } from '../../helpers/tools.js';
@@ -79,6 +79,30 @@ describe('delta against librsync (rdiff)', () => {
     const sig = signatureOf(basis, 512);
     const a = makeDelta(sig, next, 65536);
     for (const step of [1, 511, 513, 100000]) expect(makeDelta(sig, next, step).equals(a)).toBe(true);
+  });
+
+  test.each(cases)('with the new signature built alongside (%s), the delta is the same and reuses its sums', (_name, basis, change, bl) => {
+    const next = change(basis);
+    const sig = signatureOf(basis, bl);
+    const parts: Buffer[] = [];
+    const newSig = new SignatureBuilder(bl, () => undefined);
+    let reused = 0;
+    const known = {
+      sumsAt: (offset: number, len: number) => {
+        const k = newSig.sumsAt(offset, len);
+        if (k) reused++;
+        return k;
+      },
+    };
+    const d = new DeltaBuilder(new SignatureIndex(sig), (b) => parts.push(b), known);
+    for (let i = 0; i < next.length; i += 1000) {
+      newSig.update(next.subarray(i, i + 1000));
+      d.update(next.subarray(i, i + 1000));
+    }
+    d.finish();
+    expect(Buffer.concat(parts).equals(makeDelta(sig, next, 1000))).toBe(true);
+    // files with unchanged aligned blocks take their sums from the new signature
+    if (_name === 'identical' || _name === 'overwrite in place' || _name === 'append') expect(reused).toBeGreaterThan(next.length / bl / 2);
   });
 
   test('an unchanged file is one COPY', () => {
