@@ -1,7 +1,7 @@
 /**
- * Reading source files for a backup: in duplicity's 64 KiB pieces, at most the size the
- * file had at stat time, noting whether it changed while read; small files can be read
- * ahead whole (see read-ahead.ts).
+ * Reading source files for a backup: in 1 MiB buffers cut into duplicity's 64 KiB
+ * pieces, at most the size the file had at stat time, noting whether it changed while
+ * read; small files can be read ahead whole (see read-ahead.ts).
  */
 import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -24,17 +24,25 @@ export interface WholeFile {
 /** Bytes per read call: 16 chunks, so the thread pool is asked once per MiB. */
 const READ_SIZE = 16 * CHUNK;
 
+export interface ReadOptions {
+  /** The file's content, read ahead (small files). */
+  whole?: Promise<WholeFile>;
+}
+
 /**
- * Reads a file in 64 KiB pieces (the last one shorter, possibly empty), at most the
- * `size` it had at stat time: a file that keeps growing (a live log) must not keep the
- * backup reading forever. What happened is recorded in `seen`: bytes read, and whether
- * data was still coming at the end (probed with one extra byte), so the caller can
- * report files that changed while being read. Reads are 1 MiB (less for a small file)
- * and the next one is under way while the caller works on the current one.
+ * Reads a file in buffers of up to 1 MiB (whole 64 KiB chunks but the last), at most
+ * the `size` it had at stat time: a file that keeps growing (a live log) must not keep
+ * the backup reading forever. What happened is recorded in `seen`: bytes read, and
+ * whether data was still coming at the end (probed with one extra byte), so the caller
+ * can report files that changed while being read. The next read is under way while
+ * the caller works on the current buffer. An empty file yields nothing.
  */
-export async function* readChunks(p: Buffer, size: number, seen: ReadSeen, whole?: Promise<WholeFile>): AsyncGenerator<Buffer> {
-  if (whole) {
-    yield* chunksOf(await whole, seen);
+export async function* readBuffers(p: Buffer, size: number, seen: ReadSeen, o: ReadOptions = {}): AsyncGenerator<Buffer> {
+  if (o.whole) {
+    const f = await o.whole;
+    seen.read += f.data.length;
+    seen.grew = f.grew;
+    if (f.data.length > 0) yield f.data;
     return;
   }
   const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
@@ -63,11 +71,8 @@ export async function* readChunks(p: Buffer, size: number, seen: ReadSeen, whole
       pending = !eof && requested < size ? readNext() : undefined;
       seen.read += buf.length;
       total += buf.length;
-      for (let off = 0; off < buf.length; off += CHUNK) yield buf.subarray(off, off + CHUNK);
+      if (buf.length > 0) yield buf;
     }
-    // The last piece is short; a stream of exactly k × 64 KiB (or an empty file) ends
-    // with an empty one, as duplicity's.
-    if (total % CHUNK === 0) yield Buffer.alloc(0);
     if (total === size) seen.grew = (await fh.read(Buffer.alloc(1), 0, 1, null)).bytesRead > 0;
   } finally {
     await pending?.catch(() => undefined); // a read still in flight must end before close
@@ -75,12 +80,17 @@ export async function* readChunks(p: Buffer, size: number, seen: ReadSeen, whole
   }
 }
 
-/** The pieces of a file read whole, as readChunks would have yielded them. */
-function* chunksOf(f: WholeFile, seen: ReadSeen): Generator<Buffer> {
-  seen.read += f.data.length;
-  seen.grew = f.grew;
-  for (let off = 0; off < f.data.length; off += CHUNK) yield f.data.subarray(off, off + CHUNK);
-  if (f.data.length % CHUNK === 0) yield Buffer.alloc(0);
+/**
+ * A file's 64 KiB pieces as duplicity stores them: the last one short, and a stream of
+ * exactly k × 64 KiB (or an empty file) ends with an empty piece.
+ */
+export async function* pieces(buffers: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const buf of buffers) {
+    total += buf.length;
+    for (let off = 0; off < buf.length; off += CHUNK) yield buf.subarray(off, off + CHUNK);
+  }
+  if (total % CHUNK === 0) yield Buffer.alloc(0);
 }
 
 /** Reads a file of at most `size` bytes whole: one open, read and close. */

@@ -28,7 +28,7 @@ import { BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-head
 import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
 import { CheckpointFiles, SyncAppender, fromHex, hexIndex, type CheckpointState, type CheckpointVolume } from './checkpoint.js';
 import { deletedHeader, entryType, headerFromStat } from './entry-meta.js';
-import { CHUNK, readChunks, type ReadSeen, type WholeFile } from './read-file.js';
+import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from './read-file.js';
 import { Uploader } from './uploader.js';
 import type { WalkEntry, WalkWarning } from './walk.js';
 
@@ -340,11 +340,11 @@ export class SetWriter {
   async #snapshotFile(index: Index, p: Buffer, st: Stats, whole?: Promise<WholeFile>): Promise<boolean> {
     const sigSpool = new Spool(this.#o.tmp);
     try {
-      const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b));
+      const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b), undefined, { size: st.size });
       let chunk = 0;
       const seen: ReadSeen = { read: 0, grew: false };
       try {
-        for await (const data of readChunks(p, st.size, seen, whole)) {
+        for await (const data of pieces(readBuffers(p, st.size, seen, whole ? { whole } : {}))) {
           sig.update(data);
           if (chunk === 0 && data.length < CHUNK) {
             await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
@@ -390,7 +390,7 @@ export class SetWriter {
     this.#current = { index, stat: st };
     const sigSpool = new Spool(this.#o.tmp);
     try {
-      const newSig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b));
+      const newSig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b), undefined, { size: st.size, remember: true });
       const chunker = new StreamChunker(async (data, chunk, final) => {
         const name = chunk === undefined ? entryName('diff', index) : entryName('multivol_diff', index, { chunk });
         await this.#add({
@@ -404,7 +404,7 @@ export class SetWriter {
       const seen: ReadSeen = { read: 0, grew: false };
       let started = false;
       try {
-        for await (const data of readChunks(p, st.size, seen)) {
+        for await (const data of readBuffers(p, st.size, seen)) {
           newSig.update(data);
           delta.update(data);
           await chunker.flush();

@@ -95,7 +95,7 @@ export class SignatureIndex {
     // A strong sum computed elsewhere (MD4, at least as long as ours) saves hashing.
     let strong: Uint8Array | undefined = known && this.strongKind === 'md4' && known.length >= this.strongLen ? known : undefined;
     if (hint >= 0 && hint < this.count && this.weak[hint] === weak) {
-      strong = this.strongOf(buf, off, len);
+      strong ??= this.strongOf(buf, off, len);
       if (this.strongEquals(hint, strong)) return hint;
     }
     for (let i = this.head[SignatureIndex.hash(weak) & this.tableMask]!; i >= 0; i = this.next[i]!) {

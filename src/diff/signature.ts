@@ -11,8 +11,8 @@ export const SIG_MAGIC_BLAKE2 = 0x72730137;
 export const SIG_MAGIC_RK_MD4 = 0x72730146;
 export const SIG_MAGIC_RK_BLAKE2 = 0x72730147;
 export const DEFAULT_STRONG_LEN = 8;
-/** Block sums kept for sumsAt: more than a 64 KiB read plus a block, at 512-byte blocks. */
-const RECENT = 256;
+/** Block sums kept for sumsAt: more than a 1 MiB read plus a block, at 512-byte blocks. */
+const RECENT = 4096;
 
 /**
  * Duplicity's block-size rule (diffdir.get_block_size): 512 below 1,024,000 bytes,
@@ -44,17 +44,25 @@ export class SignatureBuilder {
   #outPos = 0;
   /** Blocks summed so far. */
   #blocks = 0;
-  /** The last RECENT blocks' sums by block number mod RECENT (see sumsAt). */
-  readonly #recentWeak = new Uint32Array(RECENT);
-  readonly #recentStrong: Uint8Array;
+  /** The last RECENT blocks' sums by block number mod RECENT (see sumsAt); kept on request. */
+  readonly #recentWeak: Uint32Array | undefined;
+  readonly #recentStrong: Uint8Array | undefined;
 
-  constructor(blockLen: number, emit: (b: Buffer) => void, strongLen = DEFAULT_STRONG_LEN) {
+  /**
+   * @param o.size the input's expected size, to size the output buffer (most files are small)
+   * @param o.remember keep recent block sums for sumsAt (a delta over the same input)
+   */
+  constructor(blockLen: number, emit: (b: Buffer) => void, strongLen = DEFAULT_STRONG_LEN, o: { size?: number; remember?: boolean } = {}) {
     this.blockLen = blockLen;
     this.strongLen = strongLen;
     this.#emit = emit;
     this.#block = Buffer.alloc(blockLen);
-    this.#out = Buffer.alloc(Math.max(4096, 64 * (4 + strongLen)));
-    this.#recentStrong = new Uint8Array(RECENT * strongLen);
+    const expected = o.size === undefined ? Infinity : Math.ceil(o.size / blockLen) * (4 + strongLen);
+    this.#out = Buffer.alloc(Math.max(4 + strongLen, Math.min(4096, expected)));
+    if (o.remember) {
+      this.#recentWeak = new Uint32Array(RECENT);
+      this.#recentStrong = new Uint8Array(RECENT * strongLen);
+    }
     const head = Buffer.alloc(12);
     head.writeUInt32BE(SIG_MAGIC_MD4, 0);
     head.writeUInt32BE(blockLen, 4);
@@ -68,11 +76,17 @@ export class SignatureBuilder {
     const weak = rollsum(buf, off, len);
     this.#out.writeUInt32BE(weak, this.#outPos);
     md4Into(buf, off, len, this.#out, this.#outPos + 4, this.strongLen);
-    const slot = this.#blocks % RECENT;
-    this.#recentWeak[slot] = weak;
-    this.#recentStrong.set(this.#out.subarray(this.#outPos + 4, this.#outPos + rec), slot * this.strongLen);
-    this.#blocks++;
+    this.#remember(weak, this.#out, this.#outPos + 4);
     this.#outPos += rec;
+  }
+
+  #remember(weak: number, strong: Uint8Array, at: number): void {
+    if (this.#recentWeak) {
+      const slot = this.#blocks % RECENT;
+      this.#recentWeak[slot] = weak;
+      this.#recentStrong!.set(strong.subarray(at, at + this.strongLen), slot * this.strongLen);
+    }
+    this.#blocks++;
   }
 
   /**
@@ -82,11 +96,11 @@ export class SignatureBuilder {
    * and it need not hash them a second time.
    */
   sumsAt(offset: number, len: number): { weak: number; strong: Uint8Array } | undefined {
-    if (len !== this.blockLen || offset % len !== 0) return undefined;
+    if (!this.#recentWeak || len !== this.blockLen || offset % len !== 0) return undefined;
     const n = offset / len;
     if (n >= this.#blocks || n < this.#blocks - RECENT) return undefined;
     const slot = n % RECENT;
-    return { weak: this.#recentWeak[slot]!, strong: this.#recentStrong.subarray(slot * this.strongLen, (slot + 1) * this.strongLen) };
+    return { weak: this.#recentWeak[slot]!, strong: this.#recentStrong!.subarray(slot * this.strongLen, (slot + 1) * this.strongLen) };
   }
 
   #flushOut(): void {

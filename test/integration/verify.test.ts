@@ -2,7 +2,7 @@
  * verify (with keys and offline with only the public key), status, restore --plan,
  * prune and cleanup, on real chains with real damage.
  */
-import { beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { formatTimestamp } from '../../src/chain/time.js';
@@ -14,10 +14,6 @@ import { duplicity, runOk } from '../helpers/tools.js';
 import { describeTree, makeTrickyTree, treeDiff } from '../helpers/tree.js';
 
 const tmp = tempDirs();
-// An intermittent failure of this file was seen twice in full-suite runs (2 workers,
-// radosgw running) and could not be reproduced alone; until it is found, a failed test
-// is retried once and its error is logged (see the closing note of the verify issue).
-jest.retryTimes(1, { logErrorsBeforeRetry: true });
 let dir: string;
 let key: TestKey;
 let other: TestKey;
@@ -181,7 +177,9 @@ describe('damage is detected and named', () => {
     const theirs = find(t2, /^duplicity-full\..*\.vol2\./);
     fs.copyFileSync(join(t2, theirs), join(t, mine));
     expect((await V(t, ['--all'])).stdout).toContain(`${mine}: hash mismatch`);
-    expect((await offline(t)).stdout).toMatch(new RegExp(`${mine.replace(/\./g, "\\.")}: (SHA-256 differs|size \\d+, sealed \\d+)`));
+    // Volumes of random data differ in size by a few bytes: the swapped-in one may be
+    // shorter (named as truncated), longer, or the same size (then its hash differs).
+    expect((await offline(t)).stdout).toMatch(new RegExp(`${mine.replace(/\./g, "\\.")}: (SHA-256 differs|size \\d+, sealed \\d+|truncated \\(\\d+ of \\d+ bytes\\))`));
   });
 
   test('a seal signed by another key', async () => {

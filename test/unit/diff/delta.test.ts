@@ -85,7 +85,7 @@ describe('delta against librsync (rdiff)', () => {
     const next = change(basis);
     const sig = signatureOf(basis, bl);
     const parts: Buffer[] = [];
-    const newSig = new SignatureBuilder(bl, () => undefined);
+    const newSig = new SignatureBuilder(bl, () => undefined, undefined, { remember: true });
     let reused = 0;
     const known = {
       sumsAt: (offset: number, len: number) => {
