@@ -43,6 +43,7 @@ export function packet(tag: number, body: Buffer): Buffer {
 /** Partial body chunk size: 2^16, comfortably above the 512-byte first-chunk minimum. */
 const PARTIAL_POWER = 16;
 const PARTIAL_SIZE = 1 << PARTIAL_POWER;
+const PARTIAL_LENGTH = Buffer.from([0xe0 | PARTIAL_POWER]);
 
 /**
  * Wraps a byte stream as the body of one packet with partial body lengths, so the
@@ -71,21 +72,28 @@ export class PartialPacketFramer extends Transform {
     cb();
   }
 
+  /** Pushes whole partial bodies: a length byte, then the parts that make them up (not copied). */
   #emitPartials(): void {
-    const all = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
-    let off = 0;
-    const out: Buffer[] = [];
-    while (all.length - off >= PARTIAL_SIZE) {
+    while (this.#size >= PARTIAL_SIZE) {
       if (!this.#started) {
-        out.push(Buffer.from([0xc0 | this.#tag]));
+        this.push(Buffer.from([0xc0 | this.#tag]));
         this.#started = true;
       }
-      out.push(Buffer.from([0xe0 | PARTIAL_POWER]), all.subarray(off, off + PARTIAL_SIZE));
-      off += PARTIAL_SIZE;
+      this.push(PARTIAL_LENGTH);
+      let left = PARTIAL_SIZE;
+      while (left > 0) {
+        const p = this.#parts[0]!;
+        if (p.length <= left) {
+          this.push(this.#parts.shift()!);
+          left -= p.length;
+        } else {
+          this.push(p.subarray(0, left));
+          this.#parts[0] = p.subarray(left);
+          left = 0;
+        }
+      }
+      this.#size -= PARTIAL_SIZE;
     }
-    this.#parts = off < all.length ? [all.subarray(off)] : [];
-    this.#size = all.length - off;
-    for (const b of out) this.push(b);
   }
 
   override _flush(cb: TransformCallback): void {

@@ -41,6 +41,8 @@ export interface DirMeta {
 const SLASH = Buffer.from('/');
 /** Files up to this size are collected in memory and written with synchronous calls. */
 const SMALL_FILE = 1 << 20;
+/** Writes of one large file under way at once. */
+const WRITES_IN_FLIGHT = 4;
 
 async function lstatOrNull(p: Buffer): Promise<Stats | null> {
   try {
@@ -250,10 +252,32 @@ export class TreeWriter {
   async #writeFile(p: Buffer, h: TarHeader, data: AsyncIterable<Buffer>): Promise<void> {
     const fh = await fs.open(p, 'wx', 0o600);
     try {
-      for await (const c of data) {
-        let off = 0;
-        while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+      // Pieces are written at their offsets, a few at once, so that decoding the next
+      // piece overlaps with writing this one.
+      const writes = new Set<Promise<void>>();
+      let failure: { e: unknown } | undefined;
+      const writeAt = async (c: Buffer, at: number): Promise<void> => {
+        for (let off = 0; off < c.length; ) off += (await fh.write(c, off, c.length - off, at + off)).bytesWritten;
+      };
+      let pos = 0;
+      try {
+        for await (const c of data) {
+          const w: Promise<void> = writeAt(c, pos).then(
+            () => void writes.delete(w),
+            (e: unknown) => {
+              failure ??= { e };
+              writes.delete(w);
+            },
+          );
+          writes.add(w);
+          pos += c.length;
+          if (writes.size >= WRITES_IN_FLIGHT) await Promise.race(writes);
+          if (failure) throw failure.e;
+        }
+      } finally {
+        await Promise.all(writes);
       }
+      if (failure) throw failure.e;
       if (this.#owner) await this.#owners(p, h);
       await fh.chmod(h.mode);
       await fh.utimes(h.mtime, h.mtime);
