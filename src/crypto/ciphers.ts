@@ -5,18 +5,21 @@
 import { FormatError } from '../errors.js';
 
 interface CipherInfo {
+  /** node:crypto name of the CFB cipher. */
   name: string;
+  /** The same cipher in ECB mode (for CfbDecryptor). */
+  ecb: string;
   keyLen: number;
   blockLen: number;
 }
 
 const CIPHERS: Record<number, CipherInfo> = {
-  7: { name: 'aes-128-cfb', keyLen: 16, blockLen: 16 },
-  8: { name: 'aes-192-cfb', keyLen: 24, blockLen: 16 },
-  9: { name: 'aes-256-cfb', keyLen: 32, blockLen: 16 },
-  11: { name: 'camellia-128-cfb', keyLen: 16, blockLen: 16 },
-  12: { name: 'camellia-192-cfb', keyLen: 24, blockLen: 16 },
-  13: { name: 'camellia-256-cfb', keyLen: 32, blockLen: 16 },
+  7: { name: 'aes-128-cfb', ecb: 'aes-128-ecb', keyLen: 16, blockLen: 16 },
+  8: { name: 'aes-192-cfb', ecb: 'aes-192-ecb', keyLen: 24, blockLen: 16 },
+  9: { name: 'aes-256-cfb', ecb: 'aes-256-ecb', keyLen: 32, blockLen: 16 },
+  11: { name: 'camellia-128-cfb', ecb: 'camellia-128-ecb', keyLen: 16, blockLen: 16 },
+  12: { name: 'camellia-192-cfb', ecb: 'camellia-192-ecb', keyLen: 24, blockLen: 16 },
+  13: { name: 'camellia-256-cfb', ecb: 'camellia-256-ecb', keyLen: 32, blockLen: 16 },
 };
 
 export const AES256 = 9;

@@ -18,6 +18,7 @@ import { createInflate, createInflateRaw } from 'node:zlib';
 import unbzip2Stream from 'unbzip2-stream';
 import { DecryptError, EngineError, FormatError, IntegrityError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
+import { CfbDecryptor } from './cfb-decrypt.js';
 import { cipherInfo, isKnownCipher } from './ciphers.js';
 import { loadOpenpgp, type PublicKey, type SecretKey } from './keys.js';
 import { TAG, packet, packetBody, readBody, readPacketHead, type PacketHead } from './packets.js';
@@ -178,7 +179,7 @@ async function* decryptSeipd(r: ByteReader, head: PacketHead, sk: SessionKey): A
   const version = await body.readByte();
   if (version !== 1) throw new FormatError(`unsupported SEIPD version ${version} (AEAD is not supported)`);
   const info = cipherInfo(sk.algo);
-  const d = createDecipheriv(info.name, sk.key, Buffer.alloc(info.blockLen));
+  const d = new CfbDecryptor(info.ecb, sk.key, Buffer.alloc(info.blockLen));
   const plain = (async function* () {
     for await (const c of body.rest()) yield d.update(c);
     const f = d.final();

@@ -13,7 +13,7 @@ import type { ArchiveCache } from '../cache/archive-cache.js';
 import { chainSets, pickForTime, type BackupSet, type Chain } from '../chain/collection.js';
 import type { Manifest } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
-import { SignatureBuilder } from '../diff/signature.js';
+import { SignatureCheck } from '../diff/signature-check.js';
 import { ChainError } from '../errors.js';
 import { sigtarEntries, type StateEntry } from '../inspect/signature-state.js';
 import { ArchiveReader } from '../restore/archive.js';
@@ -57,10 +57,7 @@ interface Logical {
   kind: 'snapshot' | 'diff' | 'deleted';
   index: Index;
   type: string;
-  sig?: SignatureBuilder;
-  sigParts?: Buffer[];
-  expected?: StateEntry;
-  expectedSig?: Buffer;
+  sig?: SignatureCheck;
 }
 
 export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
@@ -178,11 +175,8 @@ async function verifySetVolumes(
     if (!cur || sigBroken) return (cur = undefined);
     const c = cur;
     cur = undefined;
-    if (c.expected && c.sig) {
-      c.sig.finish();
-      const got = Buffer.concat(c.sigParts!);
-      if (!got.equals(c.expectedSig!)) report(sigName, `signature of ${displayIndex(c.index)} does not match the data stored in the volumes`);
-    }
+    const problem = c.sig?.finish();
+    if (problem) report(sigName, `signature of ${displayIndex(c.index)} does not match the data stored in the volumes (${problem})`);
   };
   const openLogical = async (kind: Logical['kind'], index: Index, type: string, volume: string) => {
     await closeLogical();
@@ -199,15 +193,7 @@ async function verifySetVolumes(
     const want = kind === 'deleted' ? 'deleted' : type === 'file' ? 'signature' : 'snapshot';
     if (sigHead.kind !== want) report(sigName, `${displayIndex(index)} is ${sigHead.kind} in the signature file but ${kind} (${type}) in the volumes`);
     else if (kind === 'snapshot' && type === 'file') {
-      const expected = await sigHead.signature();
-      const blockLen = expected.length >= 12 ? expected.readUInt32BE(4) : 0;
-      if (blockLen > 0 && blockLen <= 1 << 20) {
-        cur.expected = sigHead;
-        cur.expectedSig = expected;
-        cur.sigParts = [];
-        const parts = cur.sigParts;
-        cur.sig = new SignatureBuilder(blockLen, (b) => parts.push(b), expected.readUInt32BE(8));
-      }
+      cur.sig = new SignatureCheck(await sigHead.signature());
     }
     await advanceSig();
   };

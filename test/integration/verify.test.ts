@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { formatTimestamp } from '../../src/chain/time.js';
 import { runCli } from '../helpers/cli.js';
 import { setTimes } from '../helpers/chain.js';
@@ -212,6 +213,25 @@ describe('damage is detected and named', () => {
     const o = await offline(t);
     expect(o.stdout).toContain(`${man}: missing`);
     expect(o.stdout).toContain('notes.txt: unknown file');
+  });
+
+  test('a signature file whose strong sum does not describe the stored data', async () => {
+    // --no-encryption: the signature file is a gzip'd tar that the test can edit in place.
+    const src = join(dir, 'sig-src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(join(src, 'data.bin'), Buffer.alloc(200_000, 7));
+    const t = join(dir, 'sig-target');
+    expect((await runCli(['backup', '--no-encryption', src, t], { XDG_CACHE_HOME: join(dir, 'sig-cache') })).code).toBe(0);
+    const sigName = find(t, /signatures.*\.sigtar\.gz$/);
+    const tar = gunzipSync(fs.readFileSync(join(t, sigName)));
+    let at = 0;
+    while (tar.subarray(at, at + 100).toString('latin1').replace(/\0.*$/s, '') !== 'signature/data.bin') at += 512;
+    const sum = at + 512 + 12 + 3 * 12 + 4; // block 3's strong sum
+    tar[sum]! ^= 0x40;
+    fs.writeFileSync(join(t, sigName), gzipSync(tar));
+    const r = await runCli(['verify', t], { XDG_CACHE_HOME: join(dir, 'sig-vcache') });
+    expect(r.code).toBe(6);
+    expect(r.stdout + r.stderr).toContain(`${sigName}: signature of data.bin does not match the data stored in the volumes (block 3 differs)`);
   });
 
   test('a removed incremental breaks the seal hash chain', async () => {
