@@ -41,7 +41,6 @@ export interface FileBackendOptions {
   create?: boolean;
 }
 
-
 /**
  * Puts a local file at `to` without passing its bytes through JavaScript: a hard link
  * when both are on one filesystem (the staged volume is never written again), else a
@@ -54,6 +53,7 @@ async function placeLocal(from: string, to: string): Promise<void> {
     await fs.copyFile(from, to, fsConstants.COPYFILE_EXCL);
   }
 }
+
 export class FileBackend implements Backend {
   readonly properties: BackendProperties = { maxConnections: 2, atomicPut: true, local: true };
   readonly #dir: string;

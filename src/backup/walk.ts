@@ -49,11 +49,12 @@ async function* walkDir(dir: Buffer, index: Index, opts: WalkOptions, warn: (w: 
   names.sort(Buffer.compare);
   // lstat is a thread-pool round trip: keep STAT_AHEAD of them in flight, in order.
   const paths = names.map((name) => Buffer.concat([dir, SLASH, name]));
-  const stats: Promise<Stats>[] = [];
+  const stats = new Map<number, Promise<Stats>>();
   const statAt = (i: number) => {
-    if (i < paths.length && !stats[i]) {
-      stats[i] = fs.lstat(paths[i]!);
-      stats[i]!.catch(() => undefined);
+    if (i < paths.length && !stats.has(i)) {
+      const st = fs.lstat(paths[i]!);
+      st.catch(() => undefined); // handled when its turn comes
+      stats.set(i, st);
     }
   };
   for (let i = 0; i < names.length; i++) {
@@ -62,12 +63,12 @@ async function* walkDir(dir: Buffer, index: Index, opts: WalkOptions, warn: (w: 
     for (let k = i; k < i + STAT_AHEAD; k++) statAt(k);
     let st: Stats;
     try {
-      st = await stats[i]!;
+      st = await stats.get(i)!;
     } catch (e) {
       warn({ code: 'VANISHED', path: p, message: (e as Error).message });
       continue;
     } finally {
-      delete stats[i];
+      stats.delete(i);
     }
     if (st.isSocket()) {
       warn({ code: 'SKIPPED_SOCKET', path: p, message: 'socket skipped' });
