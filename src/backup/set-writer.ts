@@ -6,20 +6,22 @@
  */
 import { createReadStream, createWriteStream, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Backend } from '../backend/backend.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { formatName, parseName, sealName, type NameSpec } from '../chain/file-naming.js';
-import { formatManifest, type FileChange } from '../chain/manifest.js';
+import { fileLine, manifestHead, type FileChange, type Manifest } from '../chain/manifest.js';
 import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { signSeal, type SealFile } from '../crypto/seal.js';
 import { DeltaBuilder } from '../diff/delta.js';
 import { SignatureIndex } from '../diff/signature-index.js';
-import { blockSizeFor, SignatureBuilder } from '../diff/signature.js';
+import { BlockSumCache } from '../diff/block-sum-cache.js';
+import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/signature.js';
 import { withContext } from '../errors.js';
 import { Spool } from '../util/spool.js';
 import { EncodedFileWriter } from '../volume/encoded-file.js';
@@ -63,6 +65,23 @@ export interface SetWriterOptions {
   seal?: { key: SecretKey; previous: string | null };
   /** Checkpoint files (in the cache) for resuming; and the state to resume from. */
   checkpoint?: { files: CheckpointFiles; resume?: CheckpointState; source: string };
+}
+
+/** The entries of a file list written by SetWriter (action NUL path NUL ...), streamed. */
+async function* fileEntries(file: string): AsyncGenerator<FileChange> {
+  let rest = Buffer.alloc(0);
+  for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    const all = rest.length ? Buffer.concat([rest, c as Buffer]) : (c as Buffer);
+    let pos = 0;
+    for (;;) {
+      const a = all.indexOf(0, pos);
+      const b = a < 0 ? -1 : all.indexOf(0, a + 1);
+      if (b < 0) break;
+      yield { action: all.toString('latin1', pos, a) as FileChange['action'], path: all.subarray(a + 1, b) };
+      pos = b + 1;
+    }
+    rest = Buffer.from(all.subarray(pos));
+  }
 }
 
 /**
@@ -390,7 +409,9 @@ export class SetWriter {
     this.#current = { index, stat: st };
     const sigSpool = new Spool(this.#o.tmp);
     try {
-      const newSig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b), undefined, { size: st.size, remember: true });
+      const blockLen = blockSizeFor(st.size);
+      const sums = new BlockSumCache(blockLen, DEFAULT_STRONG_LEN);
+      const newSig = new SignatureBuilder(blockLen, (b) => sigSpool.append(b), DEFAULT_STRONG_LEN, { size: st.size, cache: sums });
       const chunker = new StreamChunker(async (data, chunk, final) => {
         const name = chunk === undefined ? entryName('diff', index) : entryName('multivol_diff', index, { chunk });
         await this.#add({
@@ -400,13 +421,13 @@ export class SetWriter {
           ...(chunk !== undefined ? { chunk, finalChunk: final } : {}),
         });
       });
-      const delta = new DeltaBuilder(new SignatureIndex(oldSignature, `signature of ${p.toString('utf8')}`), (b) => chunker.push(b), newSig);
+      const delta = new DeltaBuilder(new SignatureIndex(oldSignature, `signature of ${p.toString('utf8')}`), (b) => chunker.push(b), sums);
       const seen: ReadSeen = { read: 0, grew: false };
       let started = false;
       try {
         for await (const data of readBuffers(p, st.size, seen)) {
+          delta.update(data); // first: where it proves blocks unchanged, their sums are known
           newSig.update(data);
-          delta.update(data);
           await chunker.flush();
           started = chunker.emitted > 0;
         }
@@ -436,7 +457,7 @@ export class SetWriter {
     const sig = await this.#sigtar.finish();
     if (sig.sha256) this.#sealed.push({ name: this.name('signature'), size: sig.size, sha256: sig.sha256 });
     await this.#uploader.enqueue(this.name('signature'), sig.path, sig.size);
-    const manifest = formatManifest({
+    const head = {
       hostname: this.#o.hostname,
       localdir: this.#o.localdir,
       volumes: [
@@ -458,12 +479,20 @@ export class SetWriter {
         hashType: 'SHA1' as const,
         hash: sha1,
       })),
-      files: await this.#fileList(),
-    });
+    };
     const manName = this.name('manifest');
     const plainManifest = this.#o.encoder.encoding !== 'gpg';
     const mw = new EncodedFileWriter(path.join(this.#o.tmp, manName), plainManifest ? [] : await this.#o.encoder.transforms(), { sha256: this.#o.seal !== undefined });
-    await mw.write(manifest);
+    // A plain copy for the cache, written alongside.
+    const plainPath = path.join(this.#o.tmp, 'plain-manifest');
+    const plain = createWriteStream(plainPath, { flags: 'wx', mode: 0o600 });
+    const plainDone = finished(plain);
+    for await (const part of this.#manifestParts(head)) {
+      await mw.write(part);
+      if (!plain.write(part)) await once(plain, 'drain');
+    }
+    plain.end();
+    await plainDone;
     const man = await mw.finish();
     if (man.sha256) this.#sealed.push({ name: manName, size: man.size, sha256: man.sha256 });
     // The manifest goes last, after everything else is stored.
@@ -477,7 +506,7 @@ export class SetWriter {
       const gz = path.join(this.#o.tmp, 'local-signatures.gz');
       await pipeline(createReadStream(this.#o.checkpoint!.files.sigtar), createGzip({ level: 1 }), createWriteStream(gz));
       await this.#o.cache.adopt(this.name('signature'), gz).catch(() => undefined);
-      await this.#o.cache.manifest(manName, async () => manifest).catch(() => undefined);
+      await this.#o.cache.adopt(manName, plainPath).catch(() => undefined);
     }
     await this.#saving;
     this.#sigtar.local?.close();
@@ -500,19 +529,29 @@ export class SetWriter {
     return this.#uploader.stored;
   }
 
-  async #fileList(): Promise<FileChange[]> {
-    const out: FileChange[] = [];
-    if (this.#files.length === 0) return out;
+  /**
+   * The manifest in pieces: its head, then the file list read back from disk in
+   * batches of lines (the list of a large tree never sits whole in memory).
+   */
+  async *#manifestParts(head: Omit<Manifest, 'files'>): AsyncGenerator<Buffer> {
     this.#files.sync();
-    const all = await readFile(this.#filesPath);
-    let pos = 0;
-    while (pos < all.length) {
-      const a = all.indexOf(0, pos);
-      const b = all.indexOf(0, a + 1);
-      out.push({ action: all.toString('latin1', pos, a) as FileChange['action'], path: Buffer.from(all.subarray(a + 1, b)) });
-      pos = b + 1;
+    const entries = () => (this.#files.length === 0 ? (async function* () {})() : fileEntries(this.#filesPath));
+    let count = 0;
+    for await (const _ of entries()) count++;
+    yield manifestHead(head, count);
+    let batch: Buffer[] = [];
+    let size = 0;
+    for await (const f of entries()) {
+      const line = fileLine(f);
+      batch.push(line);
+      size += line.length;
+      if (size >= 64 * 1024) {
+        yield Buffer.concat(batch);
+        batch = [];
+        size = 0;
+      }
     }
-    return out;
+    if (batch.length) yield Buffer.concat(batch);
   }
 
   async abort(): Promise<void> {

@@ -100,7 +100,13 @@ export class ArchiveCache {
     const local = localName(remote);
     if (!local) return;
     await this.#ensure();
-    await fs.rename(file, path.join(this.dir, local));
+    try {
+      await fs.rename(file, path.join(this.dir, local));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+      // The temp directory is on another filesystem than the cache.
+      await this.#writeAtomic(local, (f) => fs.copyFile(file, f));
+    }
   }
 
   /** Removes cached files whose remote counterpart is gone (the target is authoritative). */

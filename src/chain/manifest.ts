@@ -70,6 +70,15 @@ function pathField(index: Index, block: number | undefined): Buffer {
 
 /** Serialises as duplicity does during a backup: volumes first, Filelist last. */
 export function formatManifest(m: Manifest): Buffer {
+  return Buffer.concat([manifestHead(m, m.files.length), ...m.files.map(fileLine)]);
+}
+
+/**
+ * Everything before the file list, ending with its `Filelist N` line: a backup writes
+ * the list itself line by line (fileLine) from disk, so a tree of any size never has
+ * its whole list in memory.
+ */
+export function manifestHead(m: Omit<Manifest, 'files'>, fileCount: number): Buffer {
   const parts: Buffer[] = [];
   if (m.hostname) parts.push(Buffer.from(`Hostname ${m.hostname}\n`));
   if (m.localdir && m.localdir.length) parts.push(Buffer.from('Localdir '), quote(m.localdir), Buffer.from('\n'));
@@ -78,9 +87,12 @@ export function formatManifest(m: Manifest): Buffer {
     parts.push(Buffer.from('    EndingPath     '), pathField(v.end, v.endBlock), Buffer.from('\n'));
     parts.push(Buffer.from(`    Hash ${v.hashType} ${v.hash}\n`));
   }
-  parts.push(Buffer.from(`Filelist ${m.files.length}\n`));
-  for (const f of m.files) parts.push(Buffer.from(`    ${f.action.padEnd(7)}  `), quote(f.path), Buffer.from('\n'));
+  parts.push(Buffer.from(`Filelist ${fileCount}\n`));
   return Buffer.concat(parts);
+}
+
+export function fileLine(f: FileChange): Buffer {
+  return Buffer.concat([Buffer.from(`    ${f.action.padEnd(7)}  `), quote(f.path), Buffer.from('\n')]);
 }
 
 function splitLines(b: Buffer): Buffer[] {
@@ -110,8 +122,11 @@ function words(line: Buffer): Buffer[] {
   return out;
 }
 
-/** Parses a manifest; `what` names the file in errors. */
-export function parseManifest(data: Buffer, what = 'manifest'): Manifest {
+/**
+ * Parses a manifest; `what` names the file in errors. The file list (one line per
+ * changed file, nothing restore or verify needs) is only collected with `withFiles`.
+ */
+export function parseManifest(data: Buffer, what = 'manifest', o: { withFiles?: boolean } = {}): Manifest {
   const bad = (msg: string) => new FormatError(`${what}: ${msg}`, { code: 'BAD_MANIFEST' });
   const m: Manifest = { volumes: [], files: [] };
   const byNumber = new Map<number, VolumeInfo>();
@@ -166,7 +181,7 @@ export function parseManifest(data: Buffer, what = 'manifest'): Manifest {
         }
       }
     } else if (inFilelist || (cur && (key === 'new' || key === 'changed' || key === 'deleted'))) {
-      if ((key === 'new' || key === 'changed' || key === 'deleted') && w[1]) {
+      if (o.withFiles && (key === 'new' || key === 'changed' || key === 'deleted') && w[1]) {
         m.files.push({ action: key, path: unquote(w[1]) });
       }
     }

@@ -9,6 +9,7 @@
  * and jumps a whole block. Output (magic, commands, END) goes to `emit` in pieces.
  */
 import { FormatError } from '../errors.js';
+import type { BlockSumCache } from './block-sum-cache.js';
 import { ROLLSUM_CHAR_OFFSET, RABINKARP_MULT } from './rollsum.js';
 import type { SignatureIndex } from './signature-index.js';
 
@@ -97,11 +98,6 @@ export class DeltaEncoder {
   }
 }
 
-/** Block sums of the input computed elsewhere (SignatureBuilder.sumsAt). */
-export interface KnownSums {
-  sumsAt(offset: number, len: number): { weak: number; strong: Uint8Array } | undefined;
-}
-
 export class DeltaBuilder {
   readonly #sig: SignatureIndex;
   readonly #enc: DeltaEncoder;
@@ -117,15 +113,18 @@ export class DeltaBuilder {
   #hint = -1;
   /** Input offset of #buf[0]. */
   #base = 0;
-  readonly #known: KnownSums | undefined;
+  readonly #cache: BlockSumCache | undefined;
+  /** The cache's MD4 sums compare with the signature's (MD4, no longer than the cache's). */
+  readonly #cacheStrong: boolean;
   /** Bytes of new data matched against the basis (for statistics). */
   matched = 0;
 
-  /** @param known sums already computed for blocks of the same input (its new signature) */
-  constructor(sig: SignatureIndex, emit: (b: Buffer) => void, known?: KnownSums) {
+  /** @param cache block sums shared with the input's new signature (computed once) */
+  constructor(sig: SignatureIndex, emit: (b: Buffer) => void, cache?: BlockSumCache) {
     this.#sig = sig;
     this.#enc = new DeltaEncoder(emit);
-    this.#known = known;
+    this.#cache = cache?.blockLen === sig.blockLen ? cache : undefined;
+    this.#cacheStrong = this.#cache !== undefined && sig.strongKind === 'md4' && sig.strongLen <= this.#cache.strongLen;
   }
 
   get written(): number {
@@ -175,25 +174,34 @@ export class DeltaBuilder {
     for (;;) {
       if (!this.#have) {
         if (this.#p + bl > end) break;
-        const known = this.#known?.sumsAt(this.#base + this.#p, bl);
-        if (known) {
-          this.#s1 = known.weak & 0xffff;
-          this.#s2 = known.weak >>> 16;
-        } else {
+        const at = this.#base + this.#p;
+        const cache = this.#cache;
+        const hint = this.#hint;
+        // After a match the next block usually follows it in the old file too: one MD4
+        // (shared with the new signature) confirms it, and its weak sum is the old one.
+        if (this.#cacheStrong && hint >= 0 && hint < sig.count && sig.strongEquals(hint, cache!.strong(at, buf, this.#p, bl))) {
+          cache!.setWeak(at, bl, sig.weak[hint]!);
+          this.#match(hint, bl);
+          continue;
+        }
+        let weak: number;
+        if (cache) weak = cache.weak(at, buf, this.#p, bl);
+        else {
           let s1 = 0;
           let s2 = 0;
           for (let i = this.#p, e = this.#p + bl; i < e; i++) {
             s1 += buf[i]! + ROLLSUM_CHAR_OFFSET;
             s2 += s1;
           }
-          this.#s1 = s1 & 0xffff;
-          this.#s2 = s2 & 0xffff;
+          weak = (((s2 & 0xffff) << 16) | (s1 & 0xffff)) >>> 0;
         }
+        this.#s1 = weak & 0xffff;
+        this.#s2 = weak >>> 16;
         this.#have = true;
-        const weak = ((this.#s2 << 16) | this.#s1) >>> 0;
         const b = Math.imul(weak, 0x9e3779b1) >>> shift;
         if (bits[b >>> 3]! & (1 << (b & 7))) {
-          const blk = sig.find(weak, buf, this.#p, bl, this.#hint, known?.strong);
+          const known = this.#cacheStrong ? cache!.strong(at, buf, this.#p, bl) : undefined;
+          const blk = sig.find(weak, buf, this.#p, bl, this.#hint, known);
           if (blk >= 0) {
             this.#match(blk, bl);
             continue;

@@ -3,6 +3,7 @@
  * block of input a weak sum and a truncated strong sum. Duplicity always writes
  * MD4 + rollsum (magic 0x72730136) with 8-byte strong sums; see duplicity-format.md 7.
  */
+import type { BlockSumCache } from './block-sum-cache.js';
 import { md4Into } from './md4.js';
 import { rollsum } from './rollsum.js';
 
@@ -11,8 +12,6 @@ export const SIG_MAGIC_BLAKE2 = 0x72730137;
 export const SIG_MAGIC_RK_MD4 = 0x72730146;
 export const SIG_MAGIC_RK_BLAKE2 = 0x72730147;
 export const DEFAULT_STRONG_LEN = 8;
-/** Block sums kept for sumsAt: more than a 1 MiB read plus a block, at 512-byte blocks. */
-const RECENT = 4096;
 
 /**
  * Duplicity's block-size rule (diffdir.get_block_size): 512 below 1,024,000 bytes,
@@ -44,25 +43,22 @@ export class SignatureBuilder {
   #outPos = 0;
   /** Blocks summed so far. */
   #blocks = 0;
-  /** The last RECENT blocks' sums by block number mod RECENT (see sumsAt); kept on request. */
-  readonly #recentWeak: Uint32Array | undefined;
-  readonly #recentStrong: Uint8Array | undefined;
+  /** Sums shared with a delta over the same input. */
+  readonly #cache: BlockSumCache | undefined;
 
   /**
    * @param o.size the input's expected size, to size the output buffer (most files are small)
-   * @param o.remember keep recent block sums for sumsAt (a delta over the same input)
+   * @param o.cache block sums shared with a delta over the same input
    */
-  constructor(blockLen: number, emit: (b: Buffer) => void, strongLen = DEFAULT_STRONG_LEN, o: { size?: number; remember?: boolean } = {}) {
+  constructor(blockLen: number, emit: (b: Buffer) => void, strongLen = DEFAULT_STRONG_LEN, o: { size?: number; cache?: BlockSumCache } = {}) {
     this.blockLen = blockLen;
     this.strongLen = strongLen;
     this.#emit = emit;
     this.#block = Buffer.alloc(blockLen);
     const expected = o.size === undefined ? Infinity : Math.ceil(o.size / blockLen) * (4 + strongLen);
     this.#out = Buffer.alloc(Math.max(4 + strongLen, Math.min(4096, expected)));
-    if (o.remember) {
-      this.#recentWeak = new Uint32Array(RECENT);
-      this.#recentStrong = new Uint8Array(RECENT * strongLen);
-    }
+    if (o.cache && (o.cache.blockLen !== blockLen || o.cache.strongLen !== strongLen)) throw new Error('block sum cache of another shape');
+    this.#cache = o.cache;
     const head = Buffer.alloc(12);
     head.writeUInt32BE(SIG_MAGIC_MD4, 0);
     head.writeUInt32BE(blockLen, 4);
@@ -73,34 +69,17 @@ export class SignatureBuilder {
   #sumBlock(buf: Uint8Array, off: number, len: number): void {
     const rec = 4 + this.strongLen;
     if (this.#outPos + rec > this.#out.length) this.#flushOut();
-    const weak = rollsum(buf, off, len);
-    this.#out.writeUInt32BE(weak, this.#outPos);
-    md4Into(buf, off, len, this.#out, this.#outPos + 4, this.strongLen);
-    this.#remember(weak, this.#out, this.#outPos + 4);
-    this.#outPos += rec;
-  }
-
-  #remember(weak: number, strong: Uint8Array, at: number): void {
-    if (this.#recentWeak) {
-      const slot = this.#blocks % RECENT;
-      this.#recentWeak[slot] = weak;
-      this.#recentStrong!.set(strong.subarray(at, at + this.strongLen), slot * this.strongLen);
+    const cache = this.#cache;
+    if (cache) {
+      const at = this.#blocks * this.blockLen;
+      this.#out.writeUInt32BE(cache.weak(at, buf, off, len), this.#outPos);
+      this.#out.set(cache.strong(at, buf, off, len), this.#outPos + 4);
+    } else {
+      this.#out.writeUInt32BE(rollsum(buf, off, len), this.#outPos);
+      md4Into(buf, off, len, this.#out, this.#outPos + 4, this.strongLen);
     }
     this.#blocks++;
-  }
-
-  /**
-   * The sums of the full block at `offset` of the input, if it is one of the last
-   * RECENT blocks summed. A delta over the same data (an incremental's changed file)
-   * looks here first: where the file is unchanged its windows fall on these blocks,
-   * and it need not hash them a second time.
-   */
-  sumsAt(offset: number, len: number): { weak: number; strong: Uint8Array } | undefined {
-    if (!this.#recentWeak || len !== this.blockLen || offset % len !== 0) return undefined;
-    const n = offset / len;
-    if (n >= this.#blocks || n < this.#blocks - RECENT) return undefined;
-    const slot = n % RECENT;
-    return { weak: this.#recentWeak[slot]!, strong: this.#recentStrong!.subarray(slot * this.strongLen, (slot + 1) * this.strongLen) };
+    this.#outPos += rec;
   }
 
   #flushOut(): void {

@@ -34,7 +34,7 @@ describe('manifest', () => {
       volumes: [{ number: 1, start: [weird], startBlock: 3, end: [Buffer.from('z')], hashType: 'SHA1' as const, hash: 'ab'.repeat(20) }],
       files: [{ action: 'changed' as const, path: weird }],
     };
-    const back = parseManifest(formatManifest(m));
+    const back = parseManifest(formatManifest(m), 'manifest', { withFiles: true });
     expect(back.hostname).toBe('host');
     expect(back.localdir!.equals(m.localdir)).toBe(true);
     expect(back.volumes[0]!.start[0]!.equals(weird)).toBe(true);
@@ -59,7 +59,7 @@ describe('manifest', () => {
       '    Hash SHA1 ' + 'c'.repeat(40),
       '',
     ].join('\n');
-    const m = parseManifest(Buffer.from(text));
+    const m = parseManifest(Buffer.from(text), 'manifest', { withFiles: true });
     expect(m.volumes).toHaveLength(1);
     expect(m.volumes[0]!.end.map(String)).toEqual(['b']);
     expect(m.volumes[0]!.hashType).toBe('SHA1');
