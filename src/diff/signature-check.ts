@@ -1,58 +1,102 @@
 /**
- * Checks that a stored librsync signature describes given data, without rebuilding it:
- * each block's strong sum is recomputed and compared, and the block count must agree.
+ * Checks that a stored librsync signature describes given data, without rebuilding it
+ * and without holding it: the signature is read as the data goes by (it is about 0.6 %
+ * of the file's size — 600 MiB for a 100 GiB image), each block's strong sum is
+ * recomputed and compared, and the block count must agree.
  *
  * Weak sums are not recomputed (that halves the cost of verify). They only steer the
  * delta search: a wrong weak sum makes a later delta larger, never wrong, because
  * every match is confirmed by the strong sum before it becomes a COPY. The strong sums
  * are what a restore's correctness rests on, and they are all checked.
  */
+import { ByteReader } from '../util/byte-reader.js';
 import { blake2bStrong } from './blake2.js';
 import { md4Into } from './md4.js';
 import { SIG_MAGIC_BLAKE2, SIG_MAGIC_MD4, SIG_MAGIC_RK_BLAKE2, SIG_MAGIC_RK_MD4 } from './signature.js';
 
+/** Signature bytes read at a time. */
+const READ = 64 * 1024;
+
 export class SignatureCheck {
-  readonly #sig: Buffer;
-  readonly #blockLen: number;
-  readonly #strongLen: number;
-  readonly #md4: boolean;
-  readonly #count: number;
-  readonly #block: Buffer;
+  readonly #src: ByteReader;
+  #blockLen = 0;
+  #strongLen = 0;
+  #md4 = true;
+  #block = Buffer.alloc(0);
   readonly #scratch = Buffer.alloc(32);
+  /** Signature records read but not yet compared. */
+  #records = Buffer.alloc(0);
+  #pos = 0;
   #fill = 0;
   #blocks = 0;
   /** Why the signature does not match, once it is known not to. */
   problem: string | undefined;
 
-  constructor(sig: Buffer) {
-    this.#sig = sig;
-    const magic = sig.length >= 12 ? sig.readUInt32BE(0) : 0;
-    this.#md4 = magic === SIG_MAGIC_MD4 || magic === SIG_MAGIC_RK_MD4;
-    this.#blockLen = sig.length >= 12 ? sig.readUInt32BE(4) : 0;
-    this.#strongLen = sig.length >= 12 ? sig.readUInt32BE(8) : 0;
-    const rec = 4 + this.#strongLen;
-    this.#count = Math.floor((sig.length - 12) / rec);
-    if (!this.#md4 && magic !== SIG_MAGIC_BLAKE2 && magic !== SIG_MAGIC_RK_BLAKE2) this.problem = 'not a librsync signature';
-    else if (this.#blockLen < 1 || this.#blockLen > 1 << 24 || this.#strongLen < 1 || this.#strongLen > (this.#md4 ? 16 : 32)) this.problem = 'bad signature header';
-    else if ((sig.length - 12) % rec !== 0) this.problem = 'signature length is not a whole number of blocks';
-    this.#block = Buffer.alloc(this.problem ? 0 : this.#blockLen);
+  private constructor(src: AsyncIterable<Buffer> | Iterable<Buffer>) {
+    this.#src = new ByteReader(src);
+  }
+
+  /** Reads the signature's header; a bad one is reported through `problem`. */
+  static async open(signature: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<SignatureCheck> {
+    const c = new SignatureCheck(signature);
+    const head = await c.#src.read(12);
+    const magic = head.length === 12 ? head.readUInt32BE(0) : 0;
+    c.#md4 = magic === SIG_MAGIC_MD4 || magic === SIG_MAGIC_RK_MD4;
+    if (head.length === 12) {
+      c.#blockLen = head.readUInt32BE(4);
+      c.#strongLen = head.readUInt32BE(8);
+    }
+    if (!c.#md4 && magic !== SIG_MAGIC_BLAKE2 && magic !== SIG_MAGIC_RK_BLAKE2) c.problem = 'not a librsync signature';
+    else if (c.#blockLen < 1 || c.#blockLen > 1 << 24 || c.#strongLen < 1 || c.#strongLen > (c.#md4 ? 16 : 32)) c.problem = 'bad signature header';
+    else c.#block = Buffer.alloc(c.#blockLen);
+    return c;
+  }
+
+  get #rec(): number {
+    return 4 + this.#strongLen;
+  }
+
+  /** Makes `n` more records available; false when the signature ends first. */
+  async #want(n: number): Promise<boolean> {
+    const need = n * this.#rec;
+    if (this.#records.length - this.#pos >= need) return true;
+    const parts: Buffer[] = [this.#records.subarray(this.#pos)];
+    let have = parts[0]!.length;
+    try {
+      while (have < need) {
+        const more = await this.#src.read(Math.max(READ, need - have));
+        if (more.length === 0) break;
+        parts.push(more);
+        have += more.length;
+      }
+    } catch (e) {
+      // A damaged signature file: named as this entry's problem, not the volume's.
+      this.problem = `signature unreadable: ${(e as Error).message}`;
+      return false;
+    }
+    this.#records = Buffer.concat(parts);
+    this.#pos = 0;
+    return have >= need;
   }
 
   #checkBlock(buf: Buffer, off: number, len: number): void {
     const n = this.#blocks++;
-    if (n >= this.#count) {
-      this.problem = `more data than the signature's ${this.#count} blocks`;
+    if (this.#records.length - this.#pos < this.#rec) {
+      this.problem = `more data than the signature's ${n} blocks`;
       return;
     }
-    const at = 12 + n * (4 + this.#strongLen) + 4;
+    const at = this.#pos + 4;
+    this.#pos += this.#rec;
     if (this.#md4) md4Into(buf, off, len, this.#scratch, 0, this.#strongLen);
     else blake2bStrong(buf.subarray(off, off + len)).copy(this.#scratch, 0, 0, this.#strongLen);
-    if (this.#scratch.compare(this.#sig, at, at + this.#strongLen, 0, this.#strongLen) !== 0) this.problem = `block ${n} differs`;
+    if (this.#scratch.compare(this.#records, at, at + this.#strongLen, 0, this.#strongLen) !== 0) this.problem = `block ${n} differs`;
   }
 
-  update(data: Buffer): void {
+  async update(data: Buffer): Promise<void> {
     if (this.problem) return;
     const bl = this.#blockLen;
+    await this.#want(Math.floor((this.#fill + data.length) / bl));
+    if (this.problem) return;
     let off = 0;
     if (this.#fill > 0) {
       const take = Math.min(bl - this.#fill, data.length);
@@ -71,9 +115,16 @@ export class SignatureCheck {
   }
 
   /** Ends the data; returns the problem, or undefined when the signature matches. */
-  finish(): string | undefined {
-    if (!this.problem && this.#fill > 0) this.#checkBlock(this.#block, 0, this.#fill);
-    if (!this.problem && this.#blocks !== this.#count) this.problem = `the signature has ${this.#count} blocks, the data ${this.#blocks}`;
+  async finish(): Promise<string | undefined> {
+    if (!this.problem && this.#fill > 0) {
+      await this.#want(1);
+      if (!this.problem) this.#checkBlock(this.#block, 0, this.#fill);
+    }
+    if (!this.problem) {
+      // Records left over: the signature describes more data than there is.
+      const left = this.#records.length - this.#pos + (await this.#src.read(this.#rec).catch(() => Buffer.alloc(0))).length;
+      if (left > 0) this.problem = `the signature goes on past the data's ${this.#blocks} blocks`;
+    }
     return this.problem;
   }
 }

@@ -18,6 +18,8 @@ export interface StateEntry {
   header: TarHeader;
   /** Reads the librsync signature of a `signature` entry (only before the next entry). */
   signature: () => Promise<Buffer>;
+  /** The same, streamed (also only before the next entry). */
+  signatureStream: () => AsyncIterable<Buffer>;
 }
 
 export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string): AsyncGenerator<StateEntry> {
@@ -28,7 +30,7 @@ export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string):
       if (!h) break;
       const p = parseEntryName(h.name);
       if (p.kind !== 'snapshot' && p.kind !== 'signature' && p.kind !== 'deleted') continue;
-      yield { kind: p.kind, index: p.index, header: h, signature: () => tar.readAll() };
+      yield { kind: p.kind, index: p.index, header: h, signature: () => tar.readAll(), signatureStream: () => tar.data() };
     }
     await tar.drain();
   } catch (err) {

@@ -175,8 +175,10 @@ async function verifySetVolumes(
     if (!cur || sigBroken) return (cur = undefined);
     const c = cur;
     cur = undefined;
-    const problem = c.sig?.finish();
+    if (!c.sig) return;
+    const problem = await c.sig.finish();
     if (problem) report(sigName, `signature of ${displayIndex(c.index)} does not match the data stored in the volumes (${problem})`);
+    await advanceSig(); // the signature was read alongside the data: now move on
   };
   const openLogical = async (kind: Logical['kind'], index: Index, type: string, volume: string) => {
     await closeLogical();
@@ -193,7 +195,9 @@ async function verifySetVolumes(
     const want = kind === 'deleted' ? 'deleted' : type === 'file' ? 'signature' : 'snapshot';
     if (sigHead.kind !== want) report(sigName, `${displayIndex(index)} is ${sigHead.kind} in the signature file but ${kind} (${type}) in the volumes`);
     else if (kind === 'snapshot' && type === 'file') {
-      cur.sig = new SignatureCheck(await sigHead.signature());
+      // Checked as the data goes by; the signature file moves on when the entry ends.
+      cur.sig = await SignatureCheck.open(sigHead.signatureStream());
+      return;
     }
     await advanceSig();
   };
@@ -234,7 +238,7 @@ async function verifySetVolumes(
         let size = 0;
         for await (const d of e.data()) {
           size += d.length;
-          cur?.sig?.update(d);
+          await cur?.sig?.update(d);
         }
         if (run) run.lastSize = size;
       }
