@@ -318,8 +318,10 @@ export class SetWriter {
     this.#files.append(Buffer.concat([Buffer.from(`${action}\0`), joinIndex(index), Buffer.from([0])]));
   }
 
-  /** Stores the whole current state of a path (new, or changed type/metadata). */
-  /** Stores an entry whole; `whole` is the file's content when it was read ahead. */
+  /**
+   * Stores the whole current state of a path (new, or changed type/metadata); `whole`
+   * is a small file's content when it was read ahead.
+   */
   async snapshot(e: WalkEntry, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
     const type = entryType(e.stat);
     if (!type) return;

@@ -71,7 +71,11 @@ export function looksIncompressible(piece: Buffer): boolean {
   return bits / n > RANDOM_ENTROPY;
 }
 
-/** A deflate stream that compresses one piece at a time, each ending in a full flush. */
+/**
+ * A deflate stream that compresses one piece at a time, each ending in a full flush.
+ * Its 'data' events need no flow control: a lane holds one piece, whose output is
+ * collected and handed on before the lane takes the next.
+ */
 class Lane {
   readonly #z: DeflateRaw;
   #out: Buffer[] = [];
