@@ -1,0 +1,54 @@
+import { describe, expect, test } from '@jest/globals';
+import { appendFileSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CHUNK, pieces, readBuffers, readWhole, type ReadSeen } from '../../../src/backup/read-file.js';
+import { tempDirs } from '../../helpers/tmp.js';
+
+const tmp = tempDirs();
+
+async function readAll(p: string, size: number, whole: boolean): Promise<{ sizes: number[]; seen: ReadSeen; data: Buffer }> {
+  const seen: ReadSeen = { read: 0, grew: false };
+  const path = Buffer.from(p);
+  const out: Buffer[] = [];
+  for await (const piece of pieces(readBuffers(path, size, seen, whole ? { whole: readWhole(path, size) } : {}))) out.push(piece);
+  return { sizes: out.map((b) => b.length), seen, data: Buffer.concat(out) };
+}
+
+describe('reading source files in duplicity pieces', () => {
+  test.each([false, true])('sizes 0, 1, 64 KiB, 64 KiB+1 and 3 MiB+5 give the pieces duplicity writes (read whole: %s)', async (whole) => {
+    const dir = tmp('read');
+    mkdirSync(dir, { recursive: true });
+    for (const [n, expected] of [
+      [0, [0]],
+      [1, [1]],
+      [CHUNK, [CHUNK, 0]],
+      [CHUNK + 1, [CHUNK, 1]],
+      [3 * 1048576 + 5, [...Array(48).fill(CHUNK), 5]],
+    ] as [number, number[]][]) {
+      const p = join(dir, `f${n}`);
+      const content = Buffer.alloc(n, 7);
+      writeFileSync(p, content);
+      const r = await readAll(p, n, whole);
+      expect(r.sizes).toEqual(expected);
+      expect(r.data.equals(content)).toBe(true);
+      expect(r.seen).toEqual({ read: n, grew: false });
+    }
+  });
+
+  test.each([false, true])('a file that grew after stat is read up to its stat size and flagged; one that shrank, as far as it goes (read whole: %s)', async (whole) => {
+    const dir = tmp('read-change');
+    mkdirSync(dir, { recursive: true });
+    const p = join(dir, 'grows');
+    writeFileSync(p, Buffer.alloc(100_000, 1));
+    appendFileSync(p, Buffer.alloc(10, 2)); // after the "stat" that said 100,000
+    const g = await readAll(p, 100_000, whole);
+    expect(g.data.length).toBe(100_000);
+    expect(g.seen).toEqual({ read: 100_000, grew: true });
+    const q = join(dir, 'shrinks');
+    writeFileSync(q, Buffer.alloc(100_000, 1));
+    truncateSync(q, 70_000);
+    const s = await readAll(q, 100_000, whole);
+    expect(s.data.length).toBe(70_000);
+    expect(s.seen.read).toBe(70_000);
+  });
+});
