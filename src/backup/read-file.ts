@@ -52,15 +52,8 @@ export async function* readBuffers(p: Buffer, size: number, seen: ReadSeen, o: R
     const want = Math.min(READ_SIZE, size - requested);
     requested += want;
     const buf = Buffer.allocUnsafe(want);
-    let n = 0;
-    while (n < want) {
-      const { bytesRead } = await fh.read(buf, n, want - n, null);
-      if (bytesRead === 0) {
-        eof = true;
-        break;
-      }
-      n += bytesRead;
-    }
+    const n = await readFull(fh, buf);
+    eof = n < want;
     return n < want ? buf.subarray(0, n) : buf;
   };
   let pending: Promise<Buffer> | undefined = size > 0 ? readNext() : undefined;
@@ -93,19 +86,24 @@ export async function* pieces(buffers: AsyncIterable<Buffer>): AsyncGenerator<Bu
   if (total % CHUNK === 0) yield Buffer.alloc(0);
 }
 
+/** Fills `buf` from the file's current position; fewer bytes only at end of file. */
+async function readFull(fh: fs.FileHandle, buf: Buffer): Promise<number> {
+  let n = 0;
+  while (n < buf.length) {
+    const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+    if (bytesRead === 0) break;
+    n += bytesRead;
+  }
+  return n;
+}
+
 /** Reads a file of at most `size` bytes whole: one open, read and close. */
 export async function readWhole(p: Buffer, size: number): Promise<WholeFile> {
   const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
   try {
     // One byte more than the stat size tells whether the file grew since.
     const buf = Buffer.allocUnsafe(size + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-      if (n === buf.length) break;
-    }
+    const n = await readFull(fh, buf);
     return { data: buf.subarray(0, Math.min(n, size)), grew: n > size };
   } finally {
     await fh.close();

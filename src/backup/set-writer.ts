@@ -23,6 +23,7 @@ import { SignatureIndex } from '../diff/signature-index.js';
 import { BlockSumCache } from '../diff/block-sum-cache.js';
 import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/signature.js';
 import { withContext } from '../errors.js';
+import { BufferQueue, joined } from '../util/buffer-queue.js';
 import { Spool } from '../util/spool.js';
 import { EncodedFileWriter } from '../volume/encoded-file.js';
 import { compareIndex, entryName, joinIndex, type Index } from '../volume/entry-name.js';
@@ -141,8 +142,7 @@ class SigtarWriter {
  * empty) one. One full chunk is held back until it is known whether more follows.
  */
 class StreamChunker {
-  #parts: Buffer[] = [];
-  #size = 0;
+  readonly #queue = new BufferQueue();
   #chunks = 0;
   constructor(private readonly out: (data: Buffer, chunk: number | undefined, final: boolean) => Promise<void>) {}
   /** Entries emitted so far. */
@@ -150,31 +150,15 @@ class StreamChunker {
     return this.#chunks;
   }
   push(b: Buffer): void {
-    this.#parts.push(b);
-    this.#size += b.length;
+    this.#queue.push(b);
   }
   /** Emits every chunk that is surely not the last. */
   async flush(): Promise<void> {
-    while (this.#size > CHUNK) await this.out(this.#take(CHUNK), ++this.#chunks, false);
-  }
-  /** The first n buffered bytes as one buffer; copies only the parts it spans. */
-  #take(n: number): Buffer {
-    let got = 0;
-    let k = 0;
-    while (got < n) got += this.#parts[k++]!.length;
-    const spanned = this.#parts.splice(0, k);
-    const over = got - n;
-    if (over > 0) {
-      const last = spanned[k - 1]!;
-      spanned[k - 1] = last.subarray(0, last.length - over);
-      this.#parts.unshift(last.subarray(last.length - over));
-    }
-    this.#size -= n;
-    return k === 1 ? spanned[0]! : Buffer.concat(spanned, n);
+    while (this.#queue.size > CHUNK) await this.out(joined(this.#queue.take(CHUNK)), ++this.#chunks, false);
   }
   async end(): Promise<void> {
     await this.flush();
-    const rest = Buffer.concat(this.#parts);
+    const rest = Buffer.concat(this.#queue.takeAll());
     if (this.#chunks === 0 && rest.length < CHUNK) return this.out(rest, undefined, true);
     if (rest.length === CHUNK) {
       await this.out(rest, ++this.#chunks, false);

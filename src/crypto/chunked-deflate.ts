@@ -16,6 +16,7 @@
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { constants, createDeflateRaw, type DeflateRaw } from 'node:zlib';
+import { BufferQueue, joined } from '../util/buffer-queue.js';
 
 /**
  * The default zlib level. Level 1 runs 1.8x as fast as gpg's 6 and, on the benchmark
@@ -123,8 +124,7 @@ export class ChunkedDeflate extends Transform {
   readonly #parallel: number;
   readonly #idle: Lane[] = [];
   readonly #lanes: Lane[] = [];
-  #buf: Buffer[] = [];
-  #size = 0;
+  readonly #queue = new BufferQueue();
   /** Pieces started, in order: their output to come and their input size. */
   readonly #inflight: { out: Promise<Buffer>; size: number }[] = [];
   #inflightBytes = 0;
@@ -148,7 +148,7 @@ export class ChunkedDeflate extends Transform {
 
   /** Input bytes taken in but not yet pushed out (buffered or being compressed). */
   get pendingBytes(): number {
-    return this.#size + this.#inflightBytes;
+    return this.#queue.size + this.#inflightBytes;
   }
 
   #start(piece: Buffer): void {
@@ -173,20 +173,14 @@ export class ChunkedDeflate extends Transform {
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.#buf.push(chunk);
-    this.#size += chunk.length;
-    if (this.#size < PIECE) return cb();
-    const all = Buffer.concat(this.#buf);
-    let off = 0;
-    for (; all.length - off >= PIECE; off += PIECE) this.#start(all.subarray(off, off + PIECE));
-    this.#buf = off < all.length ? [all.subarray(off)] : [];
-    this.#size = all.length - off;
+    this.#queue.push(chunk);
+    if (this.#queue.size < PIECE) return cb();
+    while (this.#queue.size >= PIECE) this.#start(joined(this.#queue.take(PIECE)));
     this.#drainTo(this.#parallel - 1).then(() => cb(), cb);
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.#size > 0) this.#start(Buffer.concat(this.#buf));
-    this.#buf = [];
+    if (this.#queue.size > 0) this.#start(joined(this.#queue.takeAll()));
     this.#drainTo(0).then(() => {
       this.push(FINAL_EMPTY_BLOCK);
       this.#closeLanes();

@@ -7,6 +7,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { FormatError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
+import { BufferQueue } from '../util/buffer-queue.js';
 
 export const TAG = {
   PKESK: 1,
@@ -52,52 +53,35 @@ const PARTIAL_LENGTH = Buffer.from([0xe0 | PARTIAL_POWER]);
  */
 export class PartialPacketFramer extends Transform {
   readonly #tag: number;
-  #parts: Buffer[] = [];
-  #size = 0;
+  readonly #queue = new BufferQueue();
   #started = false;
 
   constructor(tag: number, bodyPrefix: Buffer) {
     super();
     this.#tag = tag;
-    if (bodyPrefix.length > 0) {
-      this.#parts.push(bodyPrefix);
-      this.#size = bodyPrefix.length;
-    }
+    this.#queue.push(bodyPrefix);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#parts.push(chunk);
-    this.#size += chunk.length;
-    if (this.#size >= PARTIAL_SIZE) this.#emitPartials();
+    this.#queue.push(chunk);
+    if (this.#queue.size >= PARTIAL_SIZE) this.#emitPartials();
     cb();
   }
 
-  /** Pushes whole partial bodies: a length byte, then the parts that make them up (not copied). */
+  /** Pushes whole partial bodies: a length byte, then the buffers that make them up (not copied). */
   #emitPartials(): void {
-    while (this.#size >= PARTIAL_SIZE) {
+    while (this.#queue.size >= PARTIAL_SIZE) {
       if (!this.#started) {
         this.push(Buffer.from([0xc0 | this.#tag]));
         this.#started = true;
       }
       this.push(PARTIAL_LENGTH);
-      let left = PARTIAL_SIZE;
-      while (left > 0) {
-        const p = this.#parts[0]!;
-        if (p.length <= left) {
-          this.push(this.#parts.shift()!);
-          left -= p.length;
-        } else {
-          this.push(p.subarray(0, left));
-          this.#parts[0] = p.subarray(left);
-          left = 0;
-        }
-      }
-      this.#size -= PARTIAL_SIZE;
+      for (const b of this.#queue.take(PARTIAL_SIZE)) this.push(b);
     }
   }
 
   override _flush(cb: TransformCallback): void {
-    const rest = Buffer.concat(this.#parts);
+    const rest = Buffer.concat(this.#queue.takeAll());
     if (!this.#started) {
       this.push(packetHeader(this.#tag, rest.length));
     } else {
