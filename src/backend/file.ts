@@ -124,7 +124,7 @@ export class FileBackend implements Backend {
     const p = this.#path(name);
     const r = opts.range;
     const stream = createReadStream(p, {
-      highWaterMark: 1 << 20,
+      highWaterMark: 256 * 1024,
       ...(r ? { start: r.start, ...(r.end !== undefined ? { end: r.end - 1 } : {}) } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
