@@ -10,6 +10,7 @@
  * block number: the delta and the signature never run more than one read apart.
  */
 import { md4Into } from './md4.js';
+import { Md4x4, md4x4 } from './md4x4.js';
 import { rollsum } from './rollsum.js';
 
 const RECENT = 4096;
@@ -55,8 +56,12 @@ export class BlockSumCache {
     return this.#weak[s]!;
   }
 
-  /** Truncated MD4 of `buf[off, off+len)`; valid until the next call. */
-  strong(offset: number, buf: Uint8Array, off: number, len: number): Uint8Array {
+  /**
+   * Truncated MD4 of `buf[off, off+len)`; valid until the next call. When `buf` holds
+   * the next three blocks too (up to `end`), their sums are computed at the same time
+   * (md4x4): the signature needs every block's, and the delta asks in order.
+   */
+  strong(offset: number, buf: Uint8Array, off: number, len: number, end = off + len): Uint8Array {
     const s = this.#slot(offset, len);
     if (s < 0) {
       md4Into(buf, off, len, this.#scratch, 0, this.strongLen);
@@ -64,7 +69,10 @@ export class BlockSumCache {
     }
     const at = s * this.strongLen;
     if (!(this.#flags[s]! & HAS_STRONG)) {
-      md4Into(buf, off, len, this.#strong, at, this.strongLen);
+      if (md4x4 && off + 4 * len <= end && Md4x4.fits(len) && s + 4 <= RECENT) {
+        for (let i = 1; i < 4; i++) this.#flags[this.#slot(offset + i * len, len)]! |= HAS_STRONG;
+        md4x4.sum4(buf, off, len, this.#strong, at, this.strongLen, this.strongLen);
+      } else md4Into(buf, off, len, this.#strong, at, this.strongLen);
       this.#flags[s]! |= HAS_STRONG;
     }
     return this.#strong.subarray(at, at + this.strongLen);

@@ -179,7 +179,7 @@ export class DeltaBuilder {
         const hint = this.#hint;
         // After a match the next block usually follows it in the old file too: one MD4
         // (shared with the new signature) confirms it, and its weak sum is the old one.
-        if (this.#cacheStrong && hint >= 0 && hint < sig.count && sig.strongEquals(hint, cache!.strong(at, buf, this.#p, bl))) {
+        if (this.#cacheStrong && hint >= 0 && hint < sig.count && sig.strongEquals(hint, cache!.strong(at, buf, this.#p, bl, end))) {
           cache!.setWeak(at, bl, sig.weak[hint]!);
           this.#match(hint, bl);
           continue;
@@ -200,7 +200,7 @@ export class DeltaBuilder {
         this.#have = true;
         const b = Math.imul(weak, 0x9e3779b1) >>> shift;
         if (bits[b >>> 3]! & (1 << (b & 7))) {
-          const known = this.#cacheStrong ? cache!.strong(at, buf, this.#p, bl) : undefined;
+          const known = this.#cacheStrong ? cache!.strong(at, buf, this.#p, bl, end) : undefined;
           const blk = sig.find(weak, buf, this.#p, bl, this.#hint, known);
           if (blk >= 0) {
             this.#match(blk, bl);

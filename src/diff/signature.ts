@@ -5,6 +5,7 @@
  */
 import type { BlockSumCache } from './block-sum-cache.js';
 import { md4Into } from './md4.js';
+import { Md4x4, md4x4 } from './md4x4.js';
 import { rollsum } from './rollsum.js';
 
 export const SIG_MAGIC_MD4 = 0x72730136;
@@ -66,20 +67,35 @@ export class SignatureBuilder {
     emit(head);
   }
 
-  #sumBlock(buf: Uint8Array, off: number, len: number): void {
+  /** `end`: where the valid bytes of `buf` end (the cache may sum a few blocks at once). */
+  #sumBlock(buf: Uint8Array, off: number, len: number, end = off + len): void {
     const rec = 4 + this.strongLen;
     if (this.#outPos + rec > this.#out.length) this.#flushOut();
     const cache = this.#cache;
     if (cache) {
       const at = this.#blocks * this.blockLen;
       this.#out.writeUInt32BE(cache.weak(at, buf, off, len), this.#outPos);
-      this.#out.set(cache.strong(at, buf, off, len), this.#outPos + 4);
+      this.#out.set(cache.strong(at, buf, off, len, end), this.#outPos + 4);
     } else {
       this.#out.writeUInt32BE(rollsum(buf, off, len), this.#outPos);
       md4Into(buf, off, len, this.#out, this.#outPos + 4, this.strongLen);
     }
     this.#blocks++;
     this.#outPos += rec;
+  }
+
+  /** Four whole blocks from `buf[off]`, their MD4s computed together. */
+  #sumBlocks4(x4: Md4x4, buf: Uint8Array, off: number): void {
+    const rec = 4 + this.strongLen;
+    const bl = this.blockLen;
+    if (this.#outPos + 4 * rec > this.#out.length) {
+      this.#flushOut();
+      if (this.#out.length < 4 * rec) this.#out = Buffer.alloc(4096);
+    }
+    for (let i = 0; i < 4; i++) this.#out.writeUInt32BE(rollsum(buf, off + i * bl, bl), this.#outPos + i * rec);
+    x4.sum4(buf, off, bl, this.#out, this.#outPos + 4, rec, this.strongLen);
+    this.#blocks += 4;
+    this.#outPos += 4 * rec;
   }
 
   #flushOut(): void {
@@ -100,8 +116,10 @@ export class SignatureBuilder {
       this.#sumBlock(this.#block, 0, bl);
       this.#fill = 0;
     }
+    const x4 = this.#cache === undefined && Md4x4.fits(bl) ? md4x4 : undefined;
+    if (x4) for (; data.length - off >= 4 * bl; off += 4 * bl) this.#sumBlocks4(x4, data, off);
     while (data.length - off >= bl) {
-      this.#sumBlock(data, off, bl);
+      this.#sumBlock(data, off, bl, data.length);
       off += bl;
     }
     if (off < data.length) {
