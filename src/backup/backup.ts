@@ -329,15 +329,20 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     ...(seal ? { seal } : {}),
     ...(cpFiles ? { checkpoint: { files: cpFiles, source: o.source, ...(resume ? { resume } : {}) } } : {}),
   });
-  // Entries before the resume point are all in the stored volumes and checkpoint.
+  // Entries before the resume point are all in the stored volumes and checkpoint; so is
+  // the entry at it when the checkpoint says it is done.
   const skipBefore = resume ? fromHex(resume.resume.index) : undefined;
+  const skipAt = resume?.resume.done === true;
   try {
     const ahead = readAhead(changes, (c) => (c.op === 'snapshot' && !(skipBefore && compareIndex(c.entry.index, skipBefore) < 0) ? c.entry : undefined), {
       barrier: (c) => c.op === 'diff',
     });
     for await (const { item: c, whole } of ahead) {
       if (o.signal?.aborted) throw o.signal.reason;
-      if (skipBefore && compareIndex(c.op === 'deleted' ? c.index : c.entry.index, skipBefore) < 0) continue;
+      if (skipBefore) {
+        const cmp = compareIndex(c.op === 'deleted' ? c.index : c.entry.index, skipBefore);
+        if (cmp < 0 || (cmp === 0 && skipAt)) continue;
+      }
       if (c.op === 'snapshot') await writer.snapshot(c.entry, c.isNew, whole);
       else if (c.op === 'deleted') await writer.deleted(c.index, c.old.kind === 'signature');
       else await writer.diff(c.entry, await c.old.signature());

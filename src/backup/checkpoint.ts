@@ -39,8 +39,14 @@ export interface CheckpointState {
   volumes: CheckpointVolume[];
   sigtarLength: number;
   filelistLength: number;
-  /** The last entry of the last stored volume, its chunk when the volume ends inside it. */
-  resume: { index: string[]; block?: number; size?: number; mtime?: number };
+  /**
+   * The last entry of the last stored volume, its chunk when the volume ends inside it.
+   * `done`: the entry is complete — its data stored, its signature and file-list line in
+   * the checkpoint copies — so a resumed run starts after it (the last volume of a set,
+   * or one closed just before the next entry); otherwise the entry is redone from
+   * after `block`.
+   */
+  resume: { index: string[]; block?: number; size?: number; mtime?: number; done?: boolean };
 }
 
 export const hexIndex = (i: Index): string[] => i.map((c) => c.toString('hex'));

@@ -184,6 +184,8 @@ export class SetWriter {
   #current: { index: Index; stat?: Stats } | undefined;
   /** Resume: blocks up to this point are already stored. */
   #skip: { index: Index; block?: number } | undefined;
+  /** The last entry whose signature-file record was written: it is complete. */
+  #sigDone: Index | undefined;
   /** Every volume of the set so far, in order (for the checkpoints). */
   readonly #allVolumes: CheckpointVolume[] = [];
   /** Volumes closed, waiting for their upload before the checkpoint may name them. */
@@ -249,6 +251,7 @@ export class SetWriter {
     };
     this.#allVolumes.push(vol);
     const cur = this.#current && compareIndex(this.#current.index, v.end) === 0 ? this.#current.stat : undefined;
+    const done = this.#sigDone !== undefined && compareIndex(this.#sigDone, v.end) === 0;
     this.#sigtar.local?.sync();
     this.#files.sync();
     return {
@@ -258,11 +261,13 @@ export class SetWriter {
       volumes: [...this.#allVolumes],
       sigtarLength: this.#sigtar.local?.length ?? 0,
       filelistLength: this.#files.length,
-      resume: {
-        index: hexIndex(v.end),
-        ...(v.endBlock !== undefined ? { block: v.endBlock } : {}),
-        ...(cur?.isFile() ? { size: cur.size, mtime: Math.floor(cur.mtimeMs / 1000) } : {}),
-      },
+      resume: done
+        ? { index: hexIndex(v.end), done: true }
+        : {
+            index: hexIndex(v.end),
+            ...(v.endBlock !== undefined ? { block: v.endBlock } : {}),
+            ...(cur?.isFile() ? { size: cur.size, mtime: Math.floor(cur.mtimeMs / 1000) } : {}),
+          },
     };
   }
 
@@ -298,6 +303,16 @@ export class SetWriter {
     return formatName({ ...this.#o.spec, kind, ...(volume !== undefined ? { volume } : {}) });
   }
 
+  /**
+   * Writes an entry's record in the signature file: the last step of an entry (a
+   * file's list line follows at once, with no await between), so from here on a
+   * checkpoint counts the entry as complete.
+   */
+  async #addSignature(index: Index, h: TarHeader, data?: Spool): Promise<void> {
+    await this.#sigtar.add(h, data);
+    this.#sigDone = index;
+  }
+
   #list(action: FileChange['action'], index: Index): void {
     this.#files.append(Buffer.concat([Buffer.from(`${action}\0`), joinIndex(index), Buffer.from([0])]));
   }
@@ -326,7 +341,7 @@ export class SetWriter {
     const isDir = type === 'directory';
     if (!isNew) this.stats.changed++;
     await this.#add({ index: e.index, header: headerFromStat(entryName('snapshot', e.index, { isDir }), e.stat, type, link) });
-    await this.#sigtar.add(headerFromStat(entryName('snapshot', e.index, { isDir, sigtarRoot: true }), e.stat, type, link));
+    await this.#addSignature(e.index, headerFromStat(entryName('snapshot', e.index, { isDir, sigtarRoot: true }), e.stat, type, link));
   }
 
   /** Records that a path present in the previous state is gone. */
@@ -334,8 +349,8 @@ export class SetWriter {
     this.stats.deleted++;
     this.#current = { index };
     await this.#add({ index, header: deletedHeader(entryName('deleted', index)) });
-    await this.#sigtar.add(deletedHeader(entryName('deleted', index)));
     if (wasFile) this.#list('deleted', index);
+    await this.#addSignature(index, deletedHeader(entryName('deleted', index)));
   }
 
   /**
@@ -373,7 +388,7 @@ export class SetWriter {
       this.#checkSize(p, st, seen);
       this.stats.files++;
       this.stats.bytesRead += seen.read;
-      await this.#sigtar.add({ ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
+      await this.#addSignature(index, { ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
       return true;
     } finally {
       sigSpool.dispose();
@@ -431,7 +446,7 @@ export class SetWriter {
       this.stats.bytesRead += seen.read;
       this.stats.deltaBytes += delta.written;
       this.#list('changed', index);
-      await this.#sigtar.add({ ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
+      await this.#addSignature(index, { ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
     } finally {
       sigSpool.dispose();
     }

@@ -84,7 +84,7 @@ export class SignatureBuilder {
     this.#outPos += rec;
   }
 
-  /** Four whole blocks from `buf[off]`, their MD4s computed together. */
+  /** Four whole blocks from `buf[off]`, summed together. */
   #sumBlocks4(x4: Md4x4, buf: Uint8Array, off: number): void {
     const rec = 4 + this.strongLen;
     const bl = this.blockLen;
@@ -92,8 +92,7 @@ export class SignatureBuilder {
       this.#flushOut();
       if (this.#out.length < 4 * rec) this.#out = Buffer.alloc(4096);
     }
-    for (let i = 0; i < 4; i++) this.#out.writeUInt32BE(rollsum(buf, off + i * bl, bl), this.#outPos + i * rec);
-    x4.sum4(buf, off, bl, this.#out, this.#outPos + 4, rec, this.strongLen);
+    x4.records4(buf, off, bl, this.#out, this.#outPos, rec, this.strongLen);
     this.#blocks += 4;
     this.#outPos += 4 * rec;
   }

@@ -9,6 +9,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { FaultyBackend } from '../../src/backend/faulty.js';
+import { FileBackend } from '../../src/backend/file.js';
+import { runBackup } from '../../src/backup/backup.js';
+import { ArchiveCache } from '../../src/cache/archive-cache.js';
+import { SymmetricEncryptor } from '../../src/crypto/encrypt.js';
 import { ExitCode } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { setTimes } from '../helpers/chain.js';
@@ -208,9 +213,32 @@ describe('resume after kill -9', () => {
     return { resumed };
   }
 
+  test('a run that stored every volume but not the manifest is finished by the next, each entry once', async () => {
+    // The last volume's checkpoint already holds the last file's signature: the resumed
+    // run must not write it again (verify would find the file twice in the signature file).
+    const dir = tmp('resume-last');
+    const src = source(dir, 5);
+    const target = join(dir, 't');
+    const cacheDir = join(dir, 'cache');
+    const enc = () => new SymmetricEncryptor(Buffer.from('p'), { codedCount: 96 });
+    const common = { source: src, keys: { passphrase: Buffer.from('p') }, volsize: 1 << 20, cache: new ArchiveCache(cacheDir) };
+    const failing = new FaultyBackend(new FileBackend(target), [{ method: 'put', match: /manifest/, kind: 'permanent' }]);
+    await expect(runBackup({ ...common, backend: failing, encryptor: enc() })).rejects.toThrow(/manifest/);
+    expect(fs.readdirSync(target).filter((n) => /\.vol\d+\./.test(n)).length).toBeGreaterThanOrEqual(5);
+    const plans: { resumed?: boolean }[] = [];
+    await runBackup({ ...common, backend: new FileBackend(target), encryptor: enc(), onPlan: (p) => plans.push(p) });
+    expect(plans[0]?.resumed).toBe(true);
+    const v = await runCli(['verify', '--archive-dir', join(dir, 'verify-cache'), target], { PASSPHRASE: 'p' });
+    expect(v.stdout).toMatch(/, 0 problem\(s\)/);
+    const out = join(dir, 'out');
+    expect((await runCli(['restore', '--archive-dir', join(dir, 'verify-cache'), target, out], { PASSPHRASE: 'p' })).code).toBe(0);
+    expect(treeDiff(describeTree(src), describeTree(out))).toEqual([]);
+  });
+
   test('local target: the interrupted set is continued, not thrown away, and restores exactly', async () => {
     const dir = tmp('resume');
-    const src = source(dir, 16);
+    // Large enough that a kill 150–650 ms in lands mid-run (a 16 MiB backup now takes 0.5 s).
+    const src = source(dir, 48);
     const target = join(dir, 't');
     const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
     const { resumed } = await killLoop(target, src, [], env);

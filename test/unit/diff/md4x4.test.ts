@@ -65,3 +65,18 @@ const wat2wasm = spawnSync('sh', ['-c', 'command -v wat2wasm']).status === 0;
   expect(existsSync('scripts/gen-md4x4.mjs')).toBe(true);
   expect(() => execFileSync('node', ['scripts/gen-md4x4.mjs', '--check'], { stdio: 'pipe' })).not.toThrow();
 });
+
+describe('signature records of four blocks at once', () => {
+  test.each([64, 512, 2048, 16384])('rollsum and MD4 prefix equal the scalar ones (%d-byte blocks)', (len) => {
+    for (const fill of ['random', 'zeros', 'ones'] as const) {
+      const buf = fill === 'random' ? randomBytes(3 + 4 * len) : Buffer.alloc(3 + 4 * len, fill === 'zeros' ? 0 : 0xff);
+      const out = Buffer.alloc(4 * 12);
+      md4x4!.records4(buf, 3, len, out, 0, 12, 8);
+      for (let i = 0; i < 4; i++) {
+        const off = 3 + i * len;
+        expect(out.readUInt32BE(i * 12)).toBe(rollsum(buf, off, len));
+        expect(out.subarray(i * 12 + 4, i * 12 + 12).equals(md4(buf.subarray(off, off + len)).subarray(0, 8))).toBe(true);
+      }
+    }
+  });
+});
