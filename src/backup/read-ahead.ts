@@ -5,7 +5,8 @@
  * is a round trip to the thread pool. On the benchmark corpus (22,000 files under
  * 64 KiB) the main thread sat idle 40 % of a full backup waiting for them. This pulls
  * up to `depth` items ahead of the consumer and starts reading each small regular file
- * as it is pulled, so those waits overlap with each other and with the encoding.
+ * as it is pulled, so those waits overlap with each other and with the encoding (or,
+ * while the files come from the page cache, reads them at once: see SmallReadPolicy).
  * Memory: at most `depth` small files (depth × maxFileSize).
  */
 import type { Stats } from 'node:fs';

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { appendFileSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHUNK, pieces, readBuffers, readWhole, type ReadSeen } from '../../../src/backup/read-file.js';
+import { CHUNK, SmallReadPolicy, pieces, readBuffers, readWhole, type ReadSeen } from '../../../src/backup/read-file.js';
 import { tempDirs } from '../../helpers/tmp.js';
 
 const tmp = tempDirs();
@@ -50,5 +50,34 @@ describe('reading source files in duplicity pieces', () => {
     const s = await readAll(q, 100_000, whole);
     expect(s.data.length).toBe(70_000);
     expect(s.seen.read).toBe(70_000);
+  });
+});
+
+describe('small files: read synchronously while that is fast, else on the thread pool', () => {
+  test('a slow synchronous read sends the next files to the thread pool, then it tries again', () => {
+    const policy = new SmallReadPolicy(1, 3);
+    expect(policy.sync).toBe(true);
+    policy.took(0.2);
+    expect(policy.sync).toBe(true);
+    policy.took(25); // the disk
+    expect([policy.sync, policy.sync, policy.sync, policy.sync]).toEqual([false, false, false, true]);
+  });
+
+  test.each(['sync', 'thread pool'])('%s: the same content, growth seen, a missing file rejected (not thrown)', async (mode) => {
+    const dir = tmp('whole');
+    mkdirSync(dir, { recursive: true });
+    const policy = () => {
+      const p = new SmallReadPolicy(1, 1000);
+      if (mode !== 'sync') p.took(1e9);
+      return p;
+    };
+    const f = join(dir, 'f');
+    writeFileSync(f, Buffer.alloc(5000, 3));
+    const r = await readWhole(Buffer.from(f), 5000, policy());
+    expect([r.data.length, r.data.equals(Buffer.alloc(5000, 3)), r.grew]).toEqual([5000, true, false]);
+    const grown = await readWhole(Buffer.from(f), 4000, policy());
+    expect([grown.data.length, grown.grew]).toEqual([4000, true]);
+    const missing = readWhole(Buffer.from(join(dir, 'nope')), 10, policy());
+    await expect(missing).rejects.toThrow(/ENOENT/);
   });
 });
