@@ -3,8 +3,7 @@
  * pieces, at most the size the file had at stat time, noting whether it changed while
  * read; small files can be read ahead whole (see read-ahead.ts).
  */
-import * as fsCb from 'node:fs';
-import { constants as fsc } from 'node:fs';
+import { close, closeSync, constants as fsc, open, openSync, read, readSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 
 /** Duplicity reads data streams in 64 KiB pieces; each piece is one tar entry. */
@@ -143,17 +142,17 @@ export function readWhole(p: Buffer, size: number, policy: SmallReadPolicy = sma
 const wholeFile = (buf: Buffer, n: number, size: number): WholeFile => ({ data: buf.subarray(0, Math.min(n, size)), grew: n > size });
 
 function readWholeSync(p: Buffer, size: number): WholeFile {
-  const fd = fsCb.openSync(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  const fd = openSync(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
   try {
     const buf = Buffer.allocUnsafe(size + 1);
     let n = 0;
     for (;;) {
-      const r = fsCb.readSync(fd, buf, n, buf.length - n, null);
+      const r = readSync(fd, buf, n, buf.length - n, null);
       n += r;
       if (r === 0 || n === buf.length) return wholeFile(buf, n, size);
     }
   } finally {
-    fsCb.closeSync(fd);
+    closeSync(fd);
   }
 }
 
@@ -164,18 +163,18 @@ function readWholeSync(p: Buffer, size: number): WholeFile {
  */
 function readWholeAsync(p: Buffer, size: number): Promise<WholeFile> {
   return new Promise((resolve, reject) => {
-    fsCb.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW, (openErr, fd) => {
+    open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW, (openErr, fd) => {
       if (openErr) return reject(openErr);
       const buf = Buffer.allocUnsafe(size + 1);
       let n = 0;
       const finish = (err: Error | null) =>
-        fsCb.close(fd, (closeErr) => {
+        close(fd, (closeErr) => {
           const e = err ?? closeErr;
           if (e) reject(e);
           else resolve(wholeFile(buf, n, size));
         });
       const readMore = () =>
-        fsCb.read(fd, buf, n, buf.length - n, null, (err, bytesRead) => {
+        read(fd, buf, n, buf.length - n, null, (err, bytesRead) => {
           if (err) return finish(err);
           n += bytesRead;
           if (bytesRead === 0 || n === buf.length) finish(null);

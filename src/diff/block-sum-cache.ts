@@ -69,7 +69,7 @@ export class BlockSumCache {
     }
     const at = s * this.strongLen;
     if (!(this.#flags[s]! & HAS_STRONG)) {
-      if (md4x4 && off + 4 * len <= end && Md4x4.fits(len) && s + 4 <= RECENT) {
+      if (md4x4 && off + 4 * len <= end && Md4x4.fits(len) && s + 4 <= RECENT && this.strongLen <= 16) {
         for (let i = 1; i < 4; i++) this.#flags[this.#slot(offset + i * len, len)]! |= HAS_STRONG;
         md4x4.sum4(buf, off, len, this.#strong, at, this.strongLen, this.strongLen);
       } else md4Into(buf, off, len, this.#strong, at, this.strongLen);

@@ -115,7 +115,7 @@ export class SignatureBuilder {
       this.#sumBlock(this.#block, 0, bl);
       this.#fill = 0;
     }
-    const x4 = this.#cache === undefined && Md4x4.fits(bl) ? md4x4 : undefined;
+    const x4 = this.#cache === undefined && this.strongLen <= 16 && Md4x4.fits(bl) ? md4x4 : undefined;
     if (x4) for (; data.length - off >= 4 * bl; off += 4 * bl) this.#sumBlocks4(x4, data, off);
     while (data.length - off >= bl) {
       this.#sumBlock(data, off, bl, data.length);
