@@ -21,6 +21,13 @@ export interface WholeFile {
   grew: boolean;
 }
 
+/**
+ * How source files are opened: never through a symlink, and without blocking — a file
+ * swapped for a fifo between lstat and open would otherwise wait for a writer forever
+ * (O_NONBLOCK changes nothing for regular files; a fifo then reads as empty or fails).
+ */
+const OPEN_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+
 /** Bytes per read call: 16 chunks, so the thread pool is asked once per MiB. */
 const READ_SIZE = 16 * CHUNK;
 
@@ -45,7 +52,7 @@ export async function* readBuffers(p: Buffer, size: number, seen: ReadSeen, o: R
     if (f.data.length > 0) yield f.data;
     return;
   }
-  const fh = await fs.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  const fh = await fs.open(p, OPEN_FLAGS);
   let requested = 0;
   let eof = false;
   const readNext = async (): Promise<Buffer> => {
@@ -142,7 +149,7 @@ export function readWhole(p: Buffer, size: number, policy: SmallReadPolicy = sma
 const wholeFile = (buf: Buffer, n: number, size: number): WholeFile => ({ data: buf.subarray(0, Math.min(n, size)), grew: n > size });
 
 function readWholeSync(p: Buffer, size: number): WholeFile {
-  const fd = openSync(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  const fd = openSync(p, OPEN_FLAGS);
   try {
     const buf = Buffer.allocUnsafe(size + 1);
     let n = 0;
@@ -163,7 +170,7 @@ function readWholeSync(p: Buffer, size: number): WholeFile {
  */
 function readWholeAsync(p: Buffer, size: number): Promise<WholeFile> {
   return new Promise((resolve, reject) => {
-    open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW, (openErr, fd) => {
+    open(p, OPEN_FLAGS, (openErr, fd) => {
       if (openErr) return reject(openErr);
       const buf = Buffer.allocUnsafe(size + 1);
       let n = 0;

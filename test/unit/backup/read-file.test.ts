@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHUNK, SmallReadPolicy, pieces, readBuffers, readWhole, type ReadSeen } from '../../../src/backup/read-file.js';
@@ -81,3 +82,19 @@ describe('small files: read synchronously while that is fast, else on the thread
     await expect(missing).rejects.toThrow(/ENOENT/);
   });
 });
+
+test('a file swapped for a fifo after its lstat does not hang the read (sync, thread pool, streamed)', async () => {
+  const dir = tmp('fifo');
+  mkdirSync(dir, { recursive: true });
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const outcome = (p: Promise<unknown>) => p.then(
+    () => 'done',
+    () => 'failed',
+  );
+  const slow = new SmallReadPolicy(1, 1000);
+  slow.took(1e9);
+  expect(['done', 'failed']).toContain(await outcome(readWhole(Buffer.from(fifo), 100)));
+  expect(['done', 'failed']).toContain(await outcome(readWhole(Buffer.from(fifo), 100, slow)));
+  expect(['done', 'failed']).toContain(await outcome(readAll(fifo, 100, false)));
+}, 5000);
