@@ -108,16 +108,23 @@ async function readFull(fh: fs.FileHandle, buf: Buffer): Promise<number> {
  * How small files are read: with synchronous calls while those come back fast — from
  * the page cache a small file takes ~10 µs that way, a third of the main-thread time of
  * three thread-pool round trips (full backup of the benchmark corpus: −4 %) — and on the
- * thread pool, several at once, for a while after one took longer than `slowMs` (the
- * disk, a network filesystem), so a cold tree stalls the main thread for at most one
- * read per `asyncStretch` files.
+ * thread pool, several at once, for the next `asyncStretch` files once the last `window`
+ * synchronous reads took more than `avgMs` each on average (a disk, a network
+ * filesystem). An average, not a single read: a busy machine preempts the main thread
+ * for a millisecond or three now and then, and that says nothing about the storage.
  */
 export class SmallReadPolicy {
   #asyncLeft = 0;
+  readonly #recent: Float64Array;
+  #next = 0;
+  #sum = 0;
   constructor(
-    readonly slowMs = 1,
+    readonly avgMs = 0.2,
+    readonly window = 64,
     readonly asyncStretch = 1000,
-  ) {}
+  ) {
+    this.#recent = new Float64Array(window);
+  }
   /** Whether the next small file is read synchronously. */
   get sync(): boolean {
     if (this.#asyncLeft === 0) return true;
@@ -126,7 +133,14 @@ export class SmallReadPolicy {
   }
   /** Told how long a synchronous read took. */
   took(ms: number): void {
-    if (ms > this.slowMs) this.#asyncLeft = this.asyncStretch;
+    this.#sum += ms - this.#recent[this.#next]!;
+    this.#recent[this.#next] = ms;
+    this.#next = (this.#next + 1) % this.window;
+    if (this.#sum > this.avgMs * this.window) {
+      this.#asyncLeft = this.asyncStretch;
+      this.#recent.fill(0);
+      this.#sum = 0;
+    }
   }
 }
 

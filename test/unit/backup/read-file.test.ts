@@ -54,21 +54,30 @@ describe('reading source files in duplicity pieces', () => {
   });
 });
 
+/** 0.2 ms on average over 32 reads, then 3 files on the thread pool. */
+class SyncPolicyForTest extends SmallReadPolicy {
+  constructor() {
+    super(0.2, 32, 3);
+  }
+}
+
 describe('small files: read synchronously while that is fast, else on the thread pool', () => {
-  test('a slow synchronous read sends the next files to the thread pool, then it tries again', () => {
-    const policy = new SmallReadPolicy(1, 3);
+  test('slow synchronous reads on average send the next files to the thread pool, then it tries again', () => {
+    const policy = new SyncPolicyForTest();
+    for (let i = 0; i < 200; i++) policy.took(0.01); // the page cache
+    policy.took(3); // one preemption of the main thread: not the storage
     expect(policy.sync).toBe(true);
-    policy.took(0.2);
-    expect(policy.sync).toBe(true);
-    policy.took(25); // the disk
+    for (let i = 0; i < 3; i++) policy.took(1.5); // a network filesystem: 3 ms + 4.5 ms > 0.2 ms × 32
     expect([policy.sync, policy.sync, policy.sync, policy.sync]).toEqual([false, false, false, true]);
+    policy.took(0.01);
+    expect(policy.sync).toBe(true);
   });
 
   test.each(['sync', 'thread pool'])('%s: the same content, growth seen, a missing file rejected (not thrown)', async (mode) => {
     const dir = tmp('whole');
     mkdirSync(dir, { recursive: true });
     const policy = () => {
-      const p = new SmallReadPolicy(1, 1000);
+      const p = new SmallReadPolicy();
       if (mode !== 'sync') p.took(1e9);
       return p;
     };
@@ -92,7 +101,7 @@ test('a file swapped for a fifo after its lstat does not hang the read (sync, th
     () => 'done',
     () => 'failed',
   );
-  const slow = new SmallReadPolicy(1, 1000);
+  const slow = new SmallReadPolicy();
   slow.took(1e9);
   expect(['done', 'failed']).toContain(await outcome(readWhole(Buffer.from(fifo), 100)));
   expect(['done', 'failed']).toContain(await outcome(readWhole(Buffer.from(fifo), 100, slow)));
