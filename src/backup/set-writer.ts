@@ -27,7 +27,7 @@ import { BufferQueue, joined } from '../util/buffer-queue.js';
 import { Spool } from '../util/spool.js';
 import { EncodedFileWriter } from '../volume/encoded-file.js';
 import { compareIndex, entryName, joinIndex, type Index } from '../volume/entry-name.js';
-import { BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
+import { BLOCK, ZERO_BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
 import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
 import { CheckpointFiles, SyncAppender, fromHex, hexIndex, type CheckpointState, type CheckpointVolume } from './checkpoint.js';
 import { deletedHeader, entryType, headerFromStat } from './entry-meta.js';
@@ -123,7 +123,7 @@ class SigtarWriter {
     if (!data || data.size === 0) return;
     for await (const c of data.read()) await this.#write(c);
     const pad = padding(data.size);
-    if (pad) await this.#write(Buffer.alloc(pad));
+    if (pad) await this.#write(ZERO_BLOCK.subarray(0, pad));
   }
   async finish() {
     // Python's TarFile.close(): two zero blocks, padded to a 10240-byte record.

@@ -10,6 +10,8 @@
 import { FormatError } from '../errors.js';
 
 export const BLOCK = 512;
+/** A block of zeros for padding entries; shared, so never written to. */
+export const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'fifo' | 'char' | 'block';
 
@@ -78,7 +80,7 @@ const MAX_OCTAL_7 = 0o7777777; // 8^7 - 1
 const MAX_OCTAL_11 = 0o77777777777; // 8^11 - 1
 
 function encodeUstar(h: TarHeader, name: Buffer, linkname: Buffer, typeflag: number, pax: Set<string>): Buffer {
-  const b = Buffer.alloc(BLOCK);
+  const b = Buffer.allocUnsafe(BLOCK).fill(0); // from the buffer pool: one per entry
   name.copy(b, 0, 0, Math.min(100, name.length));
   writeOctal(b, 100, 8, h.mode & 0o7777);
   writeOctal(b, 108, 8, pax.has('uid') ? 0 : h.uid);

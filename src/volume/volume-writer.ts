@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Encoder } from '../crypto/encoding.js';
 import { EncodedFileWriter, type EncodedFileResult } from './encoded-file.js';
 import type { Index } from './entry-name.js';
-import { BLOCK, encodeHeader, padding, type TarHeader } from './tar-header.js';
+import { BLOCK, ZERO_BLOCK, encodeHeader, padding, type TarHeader } from './tar-header.js';
 
 /** One tar entry as the writer sees it. */
 export interface TarBlock {
@@ -79,7 +79,7 @@ export class VolumeWriter {
     if (size > 0) {
       await this.#cur.write(b.data!);
       const pad = padding(size);
-      if (pad) await this.#cur.write(Buffer.alloc(pad));
+      if (pad) await this.#cur.write(ZERO_BLOCK.subarray(0, pad));
     }
     this.#last = b;
     if (this.#cur.storedBytesBound + MARGIN >= this.#o.volsize) await this.#close();
