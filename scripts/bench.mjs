@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// npm run bench [-- --size 1GiB] [--keep] [--only tapechain,duplicity,tar-gpg]
+// npm run bench [-- --size 1GiB] [--keep] [--only tapechain,duplicity,restic,tar-gpg]
 //
 // Builds the shared benchmark corpus (scripts/make-corpus.mjs), then times in ONE run:
-// tapechain, duplicity (when installed) and `tar | gpg --symmetric` on full backup,
-// `--mutate 1`, incremental, restore latest, and verify. Prints a table (wall, CPU,
-// peak RSS, stored bytes) with ratios against duplicity measured in the same run —
-// these machines are noisy, so only ratios compare — and writes JSON to .bench/.
-// Default settings for every tool: passphrase encryption with compression.
+// tapechain, duplicity and restic (each when installed) and `tar | gpg --symmetric` on
+// full backup, `--mutate 1`, incremental, restore latest, and verify. Prints a table
+// (wall, CPU, peak RSS, stored bytes) with ratios against duplicity and restic measured
+// in the same run — these machines are noisy, so only ratios compare — and writes JSON
+// to .bench/. Default settings for every tool: passphrase encryption with compression
+// (restic: its own format, zstd, deduplicated; its verify is `check --read-data`).
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,7 +21,7 @@ const opt = (name, dflt) => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const size = opt('size', '1GiB');
-const only = opt('only', 'tapechain,duplicity,tar-gpg').split(',');
+const only = opt('only', 'tapechain,duplicity,restic,tar-gpg').split(',');
 const keep = args.includes('--keep');
 const work = fs.mkdtempSync(path.join(opt('dir', os.tmpdir()), 'tapechain-bench-'));
 const PASS = 'bench passphrase';
@@ -43,10 +44,8 @@ function measure(label, cmd, env = {}) {
 }
 
 const du = (p) => Number(execFileSync('du', ['-sb', p]).toString().split('\t')[0]);
-/** Bytes of the files a step added to a target. */
-function added(target, before) {
-  return fs.readdirSync(target).filter((n) => !before.has(n)).reduce((a, n) => a + fs.statSync(path.join(target, n)).size, 0);
-}
+/** Bytes a step added to a target (restic's repository has subdirectories). */
+const added = (target, before) => du(target) - before;
 
 const corpus = path.join(work, 'corpus');
 console.error(`bench: corpus ${size} in ${work}`);
@@ -68,6 +67,15 @@ const tools = {
     verify: `duplicity verify --archive-dir '${cache}' --name b 'file://${t}' '${corpus}'`,
     env: { PASSPHRASE: PASS, GNUPGHOME: path.join(work, 'gnupg') },
   }),
+  restic: (t, cache) => ({
+    // Not timed: creating the repository (its key derivation is a fixed cost).
+    prepare: `restic init -q --repo '${t}'`,
+    full: `restic backup -q --repo '${t}' '${corpus}'`,
+    inc: `restic backup -q --repo '${t}' '${corpus}'`,
+    restore: (out) => `restic restore -q --repo '${t}' latest --target '${out}'`,
+    verify: `restic check -q --read-data --repo '${t}'`,
+    env: { RESTIC_PASSWORD: PASS, RESTIC_CACHE_DIR: cache },
+  }),
   'tar-gpg': (t) => ({
     full: `mkdir -p '${t}' && tar -C '${corpus}' -cf - . | gpg --batch --pinentry-mode loopback --passphrase '${PASS}' --symmetric -o '${t}/full.tar.gpg'`,
     inc: null,
@@ -78,7 +86,8 @@ const tools = {
 };
 fs.mkdirSync(path.join(work, 'gnupg'), { mode: 0o700 });
 
-const names = Object.keys(tools).filter((n) => only.includes(n) && (n !== 'duplicity' || has('duplicity')) && (n !== 'tar-gpg' || has('gpg')));
+const needs = { duplicity: 'duplicity', restic: 'restic', 'tar-gpg': 'gpg' };
+const names = Object.keys(tools).filter((n) => only.includes(n) && (!needs[n] || has(needs[n])));
 const results = {};
 const steps = {};
 for (const n of names) {
@@ -86,7 +95,8 @@ for (const n of names) {
   fs.mkdirSync(t, { recursive: true });
   steps[n] = tools[n](t, path.join(work, `cache-${n}`));
   results[n] = {};
-  const before = new Set(fs.readdirSync(t));
+  if (steps[n].prepare) execFileSync('sh', ['-c', steps[n].prepare], { env: { ...process.env, ...steps[n].env }, stdio: 'inherit' });
+  const before = du(t);
   console.error(`bench: ${n} full`);
   results[n].full = { ...measure(`${n} full`, steps[n].full, steps[n].env), stored: added(t, before) };
 }
@@ -95,7 +105,7 @@ execFileSync('node', [path.join(root, 'scripts/make-corpus.mjs'), corpus, '--mut
 for (const n of names) {
   const t = path.join(work, `target-${n}`);
   if (steps[n].inc) {
-    const before = new Set(fs.readdirSync(t));
+    const before = du(t);
     console.error(`bench: ${n} incremental`);
     results[n].inc = { ...measure(`${n} inc`, steps[n].inc, steps[n].env), stored: added(t, before) };
   }
@@ -118,10 +128,10 @@ for (const step of ['full', 'inc', 'restore', 'verify']) {
     if (!r) continue;
     const d = results.duplicity?.[step];
     const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : '-');
-    rows.push([step, n, fmt(r.wall), fmt(r.cpu), fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored)]);
+    rows.push([step, n, fmt(r.wall), fmt(r.cpu), fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[step]?.wall)]);
   }
 }
-const head = ['step', 'tool', 'wall s', 'cpu s', 'peak RSS MiB', 'stored MiB', 'wall vs duplicity', 'bytes vs duplicity'];
+const head = ['step', 'tool', 'wall s', 'cpu s', 'peak RSS MiB', 'stored MiB', 'wall vs duplicity', 'bytes vs duplicity', 'wall vs restic'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
 const line = (r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ');
 console.log(`\ncorpus ${mib(corpusBytes)} MiB (${size}), ${os.cpus().length} cores, node ${process.version}`);
