@@ -7,7 +7,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { FormatError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { BufferQueue } from '../util/buffer-queue.js';
+import { BufferQueue, coalesce } from '../util/buffer-queue.js';
 
 export const TAG = {
   PKESK: 1,
@@ -146,6 +146,16 @@ export async function readPacketHead(r: ByteReader): Promise<PacketHead | null> 
   return { tag, length: n === 1 ? lb[0]! : n === 2 ? lb.readUInt16BE(0) : lb.readUInt32BE(0) };
 }
 
+/**
+ * Small partial bodies are joined into pieces of at least this size. gpg writes 8 KiB
+ * partial bodies, in the encrypted packet and again in the literal one inside it, and
+ * every later stage (CFB, the MDC hash, inflate, tar, block sums) pays per piece:
+ * passed on one by one, they made verify and restore of a duplicity archive ~20 %
+ * slower, and kept block sums of 2 KiB blocks from being computed four at a time.
+ * Larger partial bodies (tapechain's are 1 MiB) pass through uncopied.
+ */
+const PARTIAL_PIECE = 64 * 1024;
+
 /** Yields a packet's body, following partial lengths and indeterminate bodies. */
 export async function* packetBody(r: ByteReader, head: PacketHead): AsyncGenerator<Buffer> {
   const short = () => new FormatError(`OpenPGP packet ${head.tag} truncated`);
@@ -157,6 +167,11 @@ export async function* packetBody(r: ByteReader, head: PacketHead): AsyncGenerat
     yield* r.chunks(head.length, short);
     return;
   }
+  yield* head.partial! < PARTIAL_PIECE ? coalesce(partialBody(r, head), PARTIAL_PIECE) : partialBody(r, head);
+}
+
+async function* partialBody(r: ByteReader, head: PacketHead): AsyncGenerator<Buffer> {
+  const short = () => new FormatError(`OpenPGP packet ${head.tag} truncated`);
   let len = head.partial!;
   for (;;) {
     yield* r.chunks(len, short);

@@ -42,3 +42,22 @@ export class BufferQueue {
 export function joined(parts: Buffer[]): Buffer {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
+
+/**
+ * Joins runs of small chunks into buffers of at least `min` bytes; chunks that are
+ * already that large pass through uncopied (unless small ones are waiting before them,
+ * to keep the order). gpg writes 8 KiB partial packet bodies, and every later stage
+ * (CFB, MDC hash, inflate, tar, block sums) pays per chunk.
+ */
+export async function* coalesce(src: AsyncIterable<Buffer>, min: number): AsyncGenerator<Buffer> {
+  const q = new BufferQueue();
+  for await (const c of src) {
+    if (q.size === 0 && c.length >= min) {
+      yield c;
+      continue;
+    }
+    q.push(c);
+    if (q.size >= min) yield joined(q.takeAll());
+  }
+  if (q.size > 0) yield joined(q.takeAll());
+}
