@@ -167,11 +167,12 @@ export async function* packetBody(r: ByteReader, head: PacketHead): AsyncGenerat
     yield* r.chunks(head.length, short);
     return;
   }
-  yield* head.partial! < PARTIAL_PIECE ? coalesce(partialBody(r, head), PARTIAL_PIECE) : partialBody(r, head);
+  const body = partialBody(r, head, short);
+  yield* head.partial! < PARTIAL_PIECE ? coalesce(body, PARTIAL_PIECE) : body;
 }
 
-async function* partialBody(r: ByteReader, head: PacketHead): AsyncGenerator<Buffer> {
-  const short = () => new FormatError(`OpenPGP packet ${head.tag} truncated`);
+/** The body of a packet with partial lengths, as the reads carry it. */
+async function* partialBody(r: ByteReader, head: PacketHead, short: () => Error): AsyncGenerator<Buffer> {
   let len = head.partial!;
   for (;;) {
     yield* r.chunks(len, short);
