@@ -101,7 +101,7 @@ export class ArchiveReader {
       const f = set.volumes.get(v.number);
       if (!f) throw new IntegrityError(`${set.manifest?.name}: volume ${v.number} is listed but missing at the target`, { code: 'MISSING_VOLUME' });
       const enc = parseName(f.name)?.encoding ?? 'plain';
-      refs.push({ name: f.name, size: f.size, hash: { type: v.hashType, hex: v.hash }, encoding: enc, open: () => this.backend.get(f.name) });
+      refs.push({ name: f.name, size: f.size, hash: { type: v.hashType, hex: v.hash }, encoding: enc, range: { start: v.start, end: v.end }, open: () => this.backend.get(f.name) });
     }
     return refs;
   }

@@ -6,7 +6,6 @@
  * staged entries moved into place. A failure removes the staging directory and leaves
  * the destination as it was.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { tmpdir } from 'node:os';
@@ -18,8 +17,11 @@ import type { VolumeInfo } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import { ChainError, DestinationError, FormatError, NotFoundError, withContext } from '../errors.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
-import { logicalEntries, rawEntries, type VolumeRef } from '../volume/set-reader.js';
+import type { TarHeader } from '../volume/tar-header.js';
+import { logicalEntries, rawEntries, type LogicalEntry, type VolumeRef } from '../volume/set-reader.js';
 import { ArchiveReader } from './archive.js';
+import { Commit, destinationFailure } from './commit.js';
+import { createStaging, isStagingName, removeStaleStaging, removeTree, type Staging } from './staging.js';
 import { applyDirMeta, TreeWriter } from './tree-writer.js';
 
 export interface RestoreOptions {
@@ -51,7 +53,11 @@ export interface RestoreResult {
   volumesRead: number;
 }
 
-async function prepareDest(dest: string, force: boolean): Promise<{ created: boolean }> {
+/**
+ * DEST must be a directory, empty unless `force`; leftovers of killed restores (their
+ * staging directories) are removed first and do not count.
+ */
+async function prepareDest(dest: string, force: boolean, onWarning?: (m: string) => void): Promise<{ created: boolean }> {
   let st;
   try {
     st = await fs.stat(dest);
@@ -61,6 +67,8 @@ async function prepareDest(dest: string, force: boolean): Promise<{ created: boo
   }
   if (st) {
     if (!st.isDirectory()) throw new DestinationError(`${dest}: exists and is not a directory`);
+    const stale = await removeStaleStaging(dest);
+    if (stale.length > 0) onWarning?.(`removed ${stale.length} leftover staging director${stale.length === 1 ? 'y' : 'ies'} of an interrupted restore from ${dest}`);
     const entries = await fs.readdir(dest);
     if (entries.length > 0 && !force) throw new DestinationError(`${dest}: directory is not empty (use --force to restore into it)`, { code: 'DEST_NOT_EMPTY' });
     return { created: false };
@@ -89,6 +97,8 @@ export interface RestorePlan {
   sets: BackupSet[];
   /** Per set (in chain order), the volumes the restore reads. */
   volumes: VolumeRef[][];
+  /** Per set, every volume: a multivol run is read on into volumes the plan left out. */
+  allVolumes: VolumeRef[][];
   archive: ArchiveReader;
 }
 
@@ -104,80 +114,121 @@ export async function planRestore(o: Omit<RestoreOptions, 'dest'>): Promise<Rest
   o.onPicked?.(picked.sets);
   const sel = o.path ?? [];
   const volumes: VolumeRef[][] = [];
+  const allVolumes: VolumeRef[][] = [];
   for (const set of picked.sets) {
     const m = await archive.manifest(set, { fromTarget: true });
-    volumes.push(archive.volumeRefs(set, m, sel.length ? (v) => volumeMayHold(v, sel) : undefined));
+    const all = archive.volumeRefs(set, m);
+    const chosen = new Set(m.volumes.filter((v) => sel.length === 0 || volumeMayHold(v, sel)).map((v) => v.number));
+    allVolumes.push(all);
+    volumes.push(all.filter((_, i) => chosen.has(m.volumes[i]!.number)));
   }
-  return { sets: picked.sets, volumes, archive };
+  return { sets: picked.sets, volumes, allVolumes, archive };
+}
+
+/** The volumes of each set to read, with downloads ahead of the reader for remote targets. */
+function readingLists(plan: RestorePlan, prefetchDir: string | undefined): { refs: VolumeRef[]; chosen: Set<string> }[] {
+  const fetched = new Map<string, VolumeRef>();
+  if (prefetchDir) for (const r of prefetchVolumes(plan.volumes.flat(), prefetchDir)) fetched.set(r.name, r);
+  return plan.allVolumes.map((all, i) => ({
+    refs: all.map((r) => fetched.get(r.name) ?? r),
+    chosen: new Set(plan.volumes[i]!.map((r) => r.name)),
+  }));
 }
 
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
-  const { sets, volumes: plan, archive } = await planRestore(o);
+  const plan = await planRestore(o);
+  const { sets, archive } = plan;
   const sel = o.path ?? [];
   const dest = path.resolve(o.dest);
-  const { created } = await prepareDest(dest, o.force ?? false);
-  const staging = path.join(dest, `.tapechain-restore-${randomBytes(6).toString('hex')}`);
+  const { created } = await prepareDest(dest, o.force ?? false, o.onWarning);
+  // staging inside DEST changes its times: a failed restore puts them back
+  const destTimes = created ? undefined : await fs.stat(dest);
+  let staging: Staging;
   try {
-    await fs.mkdir(staging, { mode: 0o700 });
+    staging = await createStaging(dest);
   } catch (e) {
     if (created) await fs.rmdir(dest).catch(() => undefined);
     throw new DestinationError(`${dest}: not writable: ${(e as Error).message}`, { cause: e });
   }
   // Remote targets: download the next volume while the current one is applied.
   const prefetchDir = o.backend.properties.local ? undefined : await fs.mkdtemp(path.join(o.tempDir ?? tmpdir(), 'tapechain-restore-'));
-  const volumeLists = prefetchDir ? splitBack(plan, prefetchVolumes(plan.flat(), prefetchDir)) : plan;
   const owner = o.restoreOwnership ?? process.getuid?.() === 0;
-  const writer = new TreeWriter(Buffer.from(staging), {
+  const numeric = o.numericOwner ?? false;
+  const writer = new TreeWriter(Buffer.from(staging.tree), {
     restoreOwnership: owner,
-    ...(o.numericOwner !== undefined ? { numericOwner: o.numericOwner } : {}),
+    numericOwner: numeric,
     ...(o.onWarning ? { onWarning: o.onWarning } : {}),
   });
-  let found = sel.length === 0;
+  const commit = new Commit(staging.trash);
+  let committed = false;
+  let volumesRead = 0;
   try {
-    for (const volumes of volumeLists) {
-      for await (const e of logicalEntries(rawEntries(volumes, archive.keys, archive.decodeOptions))) {
+    let found = sel.length === 0;
+    for (const { refs, chosen } of readingLists(plan, prefetchDir)) {
+      const raw = rawEntries(refs, archive.keys, archive.decodeOptions, (r) => chosen.has(r.name));
+      for await (const e of logicalEntries(raw)) {
         if (!isWithin(e.index, sel)) continue;
         found = true;
-        try {
-          if (e.kind === 'snapshot') await writer.snapshot(e.index, e.header, e.data);
-          else if (e.kind === 'deleted') await writer.delete(e.index);
-          else if (e.kind === 'diff') await writer.patch(e.index, e.header, e.data);
-          else throw new FormatError(`unexpected ${e.kind} entry in a volume`);
-        } catch (err) {
-          throw withContext(err, `${e.volume}: ${displayIndex(e.index)}`);
-        }
+        await applyEntry(writer, e);
       }
+      volumesRead += chosen.size;
       writer.nextSet();
     }
     if (!found) throw new NotFoundError(`${displayIndex(sel)}: not in the backup at that time`, { code: 'PATH_NOT_FOUND' });
     await writer.finish();
-    await commit(Buffer.from(staging), Buffer.from(dest));
-    if (writer.rootHeader && sel.length === 0) await applyDirMeta(Buffer.from(dest), writer.rootHeader, owner, o.numericOwner ?? false);
-    return { sets, files: writer.files, patched: writer.patched, volumesRead: plan.reduce((a, v) => a + v.length, 0) };
+    const root = Buffer.from(dest);
+    try {
+      await commit.merge(Buffer.from(staging.tree), root, (n) => isStagingName(n.toString('latin1')));
+    } catch (e) {
+      throw destinationFailure(e, dest);
+    }
+    committed = true;
+    // before the directory times are set: removing it changes DEST's mtime
+    await removeTree(staging.root).catch(() => o.onWarning?.(`could not remove ${staging.root}`));
+    const restored = await applyDirectoryMeta(root, writer, sel.length === 0, { owner, numeric, onWarning: o.onWarning });
+    await commit.closeOpened(restored);
+    return { sets, files: writer.files, patched: writer.patched, volumesRead };
   } catch (e) {
-    await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
-    if (created) await fs.rm(dest, { recursive: true, force: true }).catch(() => undefined);
+    const failed = committed ? [] : await commit.rollback();
+    if (failed.length > 0) o.onWarning?.(`could not put back ${failed.length} path(s) in DEST after the failure: ${failed.slice(0, 5).join(', ')}`);
     throw e;
   } finally {
+    if (!committed) {
+      await removeTree(staging.root).catch(() => o.onWarning?.(`could not remove ${staging.root}`));
+      if (destTimes) await fs.utimes(dest, destTimes.atime, destTimes.mtime).catch(() => undefined);
+    }
+    if (created && !committed) await fs.rm(dest, { recursive: true, force: true }).catch(() => undefined);
     if (prefetchDir) await fs.rm(prefetchDir, { recursive: true, force: true });
   }
 }
 
-/** Regroups a flat list into the shape of `lists`. */
-function splitBack<T>(lists: T[][], flat: T[]): T[][] {
-  let i = 0;
-  return lists.map((l) => flat.slice(i, (i += l.length)));
+async function applyEntry(writer: TreeWriter, e: LogicalEntry): Promise<void> {
+  try {
+    if (e.kind === 'snapshot') await writer.snapshot(e.index, e.header, e.data);
+    else if (e.kind === 'deleted') await writer.delete(e.index);
+    else if (e.kind === 'diff') await writer.patch(e.index, e.header, e.data);
+    else throw new FormatError(`unexpected ${e.kind} entry in a volume`);
+  } catch (err) {
+    throw withContext(destinationFailure(err, 'writing the staged copy'), `${e.volume}: ${displayIndex(e.index)}`);
+  }
 }
 
-/** Moves the staged top-level entries into the destination, replacing same names. */
-async function commit(staging: Buffer, dest: Buffer): Promise<void> {
-  const names = (await fs.readdir(staging, { encoding: 'buffer' })) as Buffer[];
-  for (const n of names) {
-    const to = Buffer.concat([dest, Buffer.from('/'), n]);
-    const from = Buffer.concat([staging, Buffer.from('/'), n]);
-    const st = await fs.lstat(to).catch(() => null);
-    if (st?.isDirectory()) await fs.rm(to, { recursive: true, force: true });
-    await fs.rename(from, to);
+/**
+ * Directory modes, owners and times, deepest first, once every entry is at its final
+ * place (a 0555 directory could not have received its entries). The data is restored
+ * by then: a directory whose metadata cannot be set is a warning.
+ */
+async function applyDirectoryMeta(root: Buffer, writer: TreeWriter, withRoot: boolean, o: { owner: boolean; numeric: boolean; onWarning: ((m: string) => void) | undefined }): Promise<Set<string>> {
+  const done = new Set<string>();
+  const dirs: { p: Buffer; header: TarHeader }[] = writer.directories().map((d) => ({ p: Buffer.concat([root, Buffer.from('/'), d.rel]), header: d.header }));
+  if (withRoot && writer.rootHeader) dirs.push({ p: root, header: writer.rootHeader });
+  for (const d of dirs) {
+    try {
+      await applyDirMeta(d.p, d.header, o.owner, o.numeric);
+      done.add(d.p.toString('latin1'));
+    } catch (e) {
+      o.onWarning?.(`${d.p.toString()}: directory metadata not restored: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
   }
-  await fs.rmdir(staging);
+  return done;
 }

@@ -337,11 +337,19 @@ export class TreeWriter {
     await this.#remove(this.#path(index));
   }
 
-  /** Applies directory metadata, deepest first, and removes scratch space. */
+  /** Removes scratch space; the tree is complete. */
   async finish(): Promise<void> {
     await fs.rm(this.#scratch, { recursive: true, force: true });
-    const dirs = [...this.#dirs.values()].sort((a, b) => b.depth - a.depth);
-    for (const d of dirs) await applyDirMeta(d.path, d.header, this.#owner, this.#o.numericOwner ?? false);
+  }
+
+  /**
+   * The directories written, deepest first, with paths relative to the root. Their
+   * metadata is applied by the caller once they are at their final place: a read-only
+   * directory could not receive its entries, nor be moved to another parent.
+   */
+  directories(): { rel: Buffer; header: TarHeader }[] {
+    const cut = this.root.length + 1;
+    return [...this.#dirs.values()].sort((a, b) => b.depth - a.depth).map((d) => ({ rel: d.path.subarray(cut), header: d.header }));
   }
 }
 

@@ -214,14 +214,19 @@ async function verifySetVolumes(
     }
     if (!prevRead && all.indexOf(ref) > 0) afterFailure = true; // it may start in the middle of a run
     prevRead = true;
+    let first: Index | undefined;
+    let lastHere: Index | undefined;
     try {
       for await (const e of rawEntries([ref], archive.keys, archive.decodeOptions)) {
+        first ??= e.index;
+        lastHere = e.index;
         if (last && compareIndex(e.index, last) < 0) report(ref.name, `entry ${displayIndex(e.index)} is out of index order`);
         last = e.index;
         const multivol = e.kind === 'multivol_snapshot' || e.kind === 'multivol_diff';
         const kind = e.kind === 'multivol_snapshot' ? 'snapshot' : e.kind === 'multivol_diff' ? 'diff' : (e.kind as Logical['kind']);
         const continues = multivol && run && run.kind === e.kind && compareIndex(run.index, e.index) === 0;
         if (continues) {
+          if (run!.lastSize < CHUNK) report(ref.name, `multivol data of ${displayIndex(e.index)}: chunk ${e.chunk} follows the final chunk ${run!.next - 1}`);
           if (e.chunk !== run!.next) report(ref.name, `multivol data of ${displayIndex(e.index)}: chunk ${e.chunk} where ${run!.next} was expected`);
           run!.next = (e.chunk ?? 0) + 1;
         } else {
@@ -242,6 +247,7 @@ async function verifySetVolumes(
         }
         if (run) run.lastSize = size;
       }
+      checkRange(ref, first, lastHere, report);
       done(ref.name);
       count++;
     } catch (e) {
@@ -263,4 +269,14 @@ async function verifySetVolumes(
   }
   await sig?.return(undefined);
   return count;
+}
+
+/**
+ * The manifest's StartingPath/EndingPath must name the volume's first and last entries:
+ * restore --path picks volumes by these ranges, so a wrong range hides entries from it.
+ */
+function checkRange(ref: VolumeRef, first: Index | undefined, last: Index | undefined, report: (file: string, problem: string) => void): void {
+  if (!ref.range || !first || !last) return;
+  if (compareIndex(first, ref.range.start) !== 0) report(ref.name, `the manifest says the volume starts at ${displayIndex(ref.range.start)}, but its first entry is ${displayIndex(first)}`);
+  if (compareIndex(last, ref.range.end) !== 0) report(ref.name, `the manifest says the volume ends at ${displayIndex(ref.range.end)}, but its last entry is ${displayIndex(last)}`);
 }

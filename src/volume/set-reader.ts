@@ -14,8 +14,8 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { decodeStored, type DecryptKeys, type DecryptOptions, type StoredEncoding } from '../crypto/index.js';
-import { IntegrityError, withContext } from '../errors.js';
-import { compareIndex, parseEntryName, type EntryKind, type Index } from './entry-name.js';
+import { FormatError, IntegrityError, withContext } from '../errors.js';
+import { compareIndex, displayIndex, parseEntryName, type EntryKind, type Index } from './entry-name.js';
 import type { TarHeader } from './tar-header.js';
 import { TarReader } from './tar-reader.js';
 
@@ -26,6 +26,8 @@ export interface VolumeRef {
   encoding: StoredEncoding;
   /** Stored size, when the listing gave it. */
   size?: number;
+  /** The index range the manifest claims for the volume (StartingPath, EndingPath). */
+  range?: { start: Index; end: Index };
   open: () => Promise<Readable>;
 }
 
@@ -55,9 +57,24 @@ async function* hashing(src: AsyncIterable<Buffer>, h: ReturnType<typeof createH
   }
 }
 
-/** Raw tar entries of the given volumes, in order, with per-volume hash checks. */
-export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts: DecryptOptions = {}): AsyncGenerator<RawEntry> {
+/** Size of every multivol chunk but the last (duplicity-format.md 5.5). */
+export const CHUNK_SIZE = 65536;
+
+/** A raw entry that a further chunk of the same run must follow. */
+function opensRun(e: RawEntry): boolean {
+  return (e.kind === 'multivol_snapshot' || e.kind === 'multivol_diff') && e.header.size === CHUNK_SIZE;
+}
+
+/**
+ * Raw tar entries of the given volumes, in order, with per-volume hash checks. With
+ * `select`, only the chosen volumes are read, plus any volume that a multivol run
+ * continues into: whatever a manifest's index ranges claim, a run is read to its end.
+ */
+export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts: DecryptOptions = {}, select?: (v: VolumeRef) => boolean): AsyncGenerator<RawEntry> {
+  let runOpen = false;
   for (const v of volumes) {
+    if (select && !select(v) && !runOpen) continue;
+    runOpen = false;
     const hash = createHash(v.hash?.type === 'MD5' ? 'md5' : 'sha1');
     let stream: Readable;
     try {
@@ -106,6 +123,7 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts:
         const p = parseEntryName(h.name);
         const e: RawEntry = { kind: p.kind, index: p.index, header: h, data: () => guarded(tar.data()), volume: v.name };
         if (p.chunk !== undefined) e.chunk = p.chunk;
+        runOpen = opensRun(e);
         yield e;
       }
       await tar.drain();
@@ -120,9 +138,17 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts:
   }
 }
 
-/** Joins multivol chunks into logical entries. */
+/**
+ * Joins multivol chunks into logical entries, refusing what duplicity would silently
+ * restore as a corrupt file: entries out of index order or repeated (format errors),
+ * and multivol runs with a missing first or final chunk, a gap or a repeated chunk
+ * (integrity errors naming the volume and path). A run is judged only when its data is
+ * read: a consumer that skips an entry (outside a --path selection) may meet a run
+ * whose first chunks are in a volume it did not read.
+ */
 export async function* logicalEntries(raw: AsyncIterator<RawEntry>): AsyncGenerator<LogicalEntry> {
   let pending: RawEntry | undefined;
+  let last: RawEntry | undefined;
   const pull = async () => {
     const n = await raw.next();
     return n.done ? undefined : n.value;
@@ -131,27 +157,76 @@ export async function* logicalEntries(raw: AsyncIterator<RawEntry>): AsyncGenera
   while (pending) {
     const first = pending;
     pending = undefined;
+    if (last) checkOrder(last, first);
+    last = first;
     if (first.kind === 'multivol_snapshot' || first.kind === 'multivol_diff') {
       const kind = first.kind === 'multivol_snapshot' ? 'snapshot' : 'diff';
+      const sameRun = (e: RawEntry | undefined) => e !== undefined && e.kind === first.kind && compareIndex(e.index, first.index) === 0;
+      let started = false;
       let finished = false;
       const data = (async function* () {
+        started = true;
+        const run = new RunCheck(first);
         let cur: RawEntry | undefined = first;
         while (cur) {
           yield* cur.data();
           const next = await pull();
-          if (next && next.kind === first.kind && compareIndex(next.index, first.index) === 0) cur = next;
-          else {
+          if (sameRun(next)) {
+            run.next(next!);
+            cur = next;
+          } else {
             pending = next;
             cur = undefined;
           }
         }
+        run.end();
         finished = true;
       })();
       yield { kind, index: first.index, header: first.header, data, volume: first.volume };
-      if (!finished) for await (const _ of data) { /* skip unread chunks */ }
+      if (!started) {
+        // skipped by the consumer: pass its chunks unjudged
+        for (let next = await pull(); ; next = await pull()) {
+          if (!sameRun(next)) {
+            pending = next;
+            break;
+          }
+        }
+      } else if (!finished) for await (const _ of data) { /* skip unread chunks */ }
       continue;
     }
     yield { kind: first.kind as LogicalEntry['kind'], index: first.index, header: first.header, data: first.data(), volume: first.volume };
     pending = await pull();
+  }
+}
+
+function checkOrder(prev: RawEntry, e: RawEntry): void {
+  const c = compareIndex(e.index, prev.index);
+  if (c > 0) return;
+  const what = c === 0 ? `repeats the entry for ${displayIndex(e.index)}` : `has ${displayIndex(e.index)} after ${displayIndex(prev.index)} (out of index order)`;
+  throw new FormatError(`${e.volume}: ${what}`, { code: c === 0 ? 'ENTRY_REPEATED' : 'ENTRY_ORDER' });
+}
+
+/** The chunks of one multivol run: 1, 2, … each full but the last, which is short. */
+class RunCheck {
+  #prev: RawEntry;
+
+  constructor(first: RawEntry) {
+    this.#prev = first;
+    if (first.chunk !== 1) this.#fail(first, `starts at chunk ${first.chunk}: the chunks before it are missing`);
+  }
+
+  next(e: RawEntry): void {
+    const prev = this.#prev;
+    if (!opensRun(prev)) this.#fail(e, `chunk ${e.chunk} follows the final chunk ${prev.chunk}`);
+    if (e.chunk !== (prev.chunk ?? 0) + 1) this.#fail(e, `chunk ${e.chunk} where ${(prev.chunk ?? 0) + 1} was expected`);
+    this.#prev = e;
+  }
+
+  end(): void {
+    if (opensRun(this.#prev)) this.#fail(this.#prev, `ends with the full chunk ${this.#prev.chunk}: the chunks after it are missing`);
+  }
+
+  #fail(at: RawEntry, what: string): never {
+    throw new IntegrityError(`${at.volume}: multivol data of ${displayIndex(at.index)} ${what}`, { code: 'MULTIVOL_INCOMPLETE' });
   }
 }

@@ -3,47 +3,19 @@
  * results; restore can never write outside DEST.
  */
 import { describe, expect, test } from '@jest/globals';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ExitCode } from '../../src/errors.js';
-import { formatManifest } from '../../src/chain/manifest.js';
-import { pathToIndex } from '../../src/volume/entry-name.js';
-import { encodeHeader, padding, type TarHeader } from '../../src/volume/tar-header.js';
+import type { TarHeader } from '../../src/volume/tar-header.js';
+import { h, rawSet } from '../helpers/raw-set.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDirs } from '../helpers/tmp.js';
 import { describeTree } from '../helpers/tree.js';
 
 const tmp = tempDirs();
 const PASS = { PASSPHRASE: 'pw' };
-
-function h(name: string, extra: Partial<TarHeader> = {}): TarHeader {
-  return { name: Buffer.from(name), type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', size: 0, mtime: 1700000000, linkname: Buffer.alloc(0), devmajor: 0, devminor: 0, ...extra };
-}
-
-/** Writes a plain (unencrypted, uncompressed) full set holding exactly `entries`. */
-function rawSet(dir: string, entries: [TarHeader, string?][]): void {
-  mkdirSync(dir, { recursive: true });
-  const parts: Buffer[] = [];
-  for (const [hd, data] of entries) {
-    const d = Buffer.from(data ?? '');
-    parts.push(encodeHeader({ ...hd, size: d.length }), d, Buffer.alloc(padding(d.length)));
-  }
-  parts.push(Buffer.alloc(1024));
-  const vol = Buffer.concat(parts);
-  const t = '20261121T000000Z';
-  writeFileSync(join(dir, `duplicity-full.${t}.vol1.difftar`), vol);
-  writeFileSync(
-    join(dir, `duplicity-full.${t}.manifest`),
-    formatManifest({
-      hostname: 'h',
-      localdir: Buffer.from('src'),
-      volumes: [{ number: 1, start: [], end: pathToIndex(Buffer.from('zzz')), hashType: 'SHA1', hash: createHash('sha1').update(vol).digest('hex') }],
-      files: [],
-    }),
-  );
-}
 
 describe('restore never writes outside DEST', () => {
   const root = { type: 'directory' as const, mode: 0o755 };
