@@ -89,10 +89,23 @@ export class ArchiveCache {
     if (!(await this.#exists(local))) {
       await this.#writeAtomic(local, (f) => pipeline(Readable.from(fetch()), createGzip({ level: 1 }), createWriteStream(f, { mode: 0o600 })));
     }
+    return (await this.cachedSignatures(remote))!;
+  }
+
+  /** The cached decoded copy of a signature file, if there is one. */
+  async cachedSignatures(remote: string): Promise<AsyncIterable<Buffer> | undefined> {
+    const local = localName(remote)!;
+    if (!(await this.#exists(local))) return undefined;
     const gunzip = createGunzip();
     const src = createReadStream(path.join(this.dir, local));
     src.on('error', (e) => gunzip.destroy(e));
     return src.pipe(gunzip);
+  }
+
+  /** Removes the cached copy of a remote file (it is fetched again when next needed). */
+  async drop(remote: string): Promise<void> {
+    const local = localName(remote);
+    if (local) await fs.rm(path.join(this.dir, local), { force: true });
   }
 
   /** Moves a finished local file (e.g. a new set's gzipped signatures) into the cache. */
@@ -109,21 +122,57 @@ export class ArchiveCache {
     }
   }
 
-  /** Removes cached files whose remote counterpart is gone (the target is authoritative). */
+  /**
+   * Removes cached files of sets that are gone from the target (pruned elsewhere). A
+   * set of which the target still holds any file keeps its cached copies: a manifest
+   * or signature file lost at the target may exist nowhere else (see `lost`).
+   */
   async prune(remoteNames: Iterable<string>): Promise<void> {
-    const keep = new Set<string>();
+    const sets = new Set<string>();
     for (const n of remoteNames) {
-      const l = localName(n);
-      if (l) keep.add(l);
+      const p = parseName(n);
+      if (p) sets.add(setOf(p));
     }
-    let names: string[];
-    try {
-      names = await fs.readdir(this.dir);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (n.startsWith('.tmp-') || (parseName(n) && !keep.has(n))) await fs.rm(path.join(this.dir, n), { force: true });
+    for (const n of await this.#names()) {
+      const p = parseName(n);
+      if (n.startsWith('.tmp-') || (p && !sets.has(setOf(p)))) await fs.rm(path.join(this.dir, n), { force: true });
     }
   }
+
+  /**
+   * Cached manifests and signature files that the target lacks although it still holds
+   * other files of their set: copies that can be put back (`tapechain repair`).
+   */
+  async lost(remoteNames: Iterable<string>): Promise<string[]> {
+    const have = new Set<string>();
+    const sets = new Set<string>();
+    for (const n of remoteNames) {
+      const l = localName(n);
+      if (l) have.add(l);
+      const p = parseName(n);
+      if (p) sets.add(setOf(p));
+    }
+    return (await this.#names()).filter((n) => {
+      const p = parseName(n);
+      return p !== undefined && !p.partial && (p.kind === 'manifest' || p.kind === 'signature') && !have.has(n) && sets.has(setOf(p));
+    });
+  }
+
+  /** The path of a cached file (from `lost`). */
+  pathOf(local: string): string {
+    return path.join(this.dir, local);
+  }
+
+  async #names(): Promise<string[]> {
+    try {
+      return await fs.readdir(this.dir);
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** The set a file belongs to, whatever its kind and encoding. */
+function setOf(p: { type: string; start: number; end: number }): string {
+  return `${p.type}:${p.start}:${p.end}`;
 }

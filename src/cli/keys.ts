@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { readPublicKeys, readSecretKey, type PublicKey, type SecretKey } from '../crypto/keys.js';
 import { Signer, type SigningKeyLike } from '../crypto/signature-packet.js';
 import type { DecryptKeys } from '../crypto/decrypt.js';
-import { ConfigError } from '../errors.js';
+import { PublicKeyEncryptor, SymmetricEncryptor, type MessageEncryptor } from '../crypto/encrypt.js';
+import { ConfigError, UsageError } from '../errors.js';
 import type { CliIo } from './io.js';
 
 export interface KeyFlags {
@@ -74,4 +75,22 @@ export async function readingKeys(flags: KeyFlags, io: CliIo, signing?: SecretKe
   if (verify.length) keys.verifyKeys = verify;
   if (flags.signKey || flags.publicKey?.length) keys.requireSignature = true;
   return keys;
+}
+
+/**
+ * The encryptor a writing command (backup, repair) uses: public keys (--encrypt-key),
+ * else the passphrase; none with --no-encryption. The signer signs inside it.
+ */
+export async function writingKeys(flags: KeyFlags & { encryption: boolean }, io: CliIo): Promise<{ signing: Awaited<ReturnType<typeof signingKey>>; encryptor: MessageEncryptor | null }> {
+  const signing = await signingKey(flags, io);
+  const recipients = await encryptionKeys(flags);
+  const signer = signing ? { signer: signing.signer } : {};
+  if (!flags.encryption) {
+    if (recipients.length || signing) throw new UsageError('--no-encryption cannot be combined with --encrypt-key or --sign-key');
+    return { signing, encryptor: null };
+  }
+  if (recipients.length) return { signing, encryptor: new PublicKeyEncryptor(recipients, signer) };
+  const pass = findPassphrase(flags, io);
+  if (!pass) throw new ConfigError('no passphrase: set PASSPHRASE or use --passphrase-file (or --encrypt-key, or --no-encryption)');
+  return { signing, encryptor: new SymmetricEncryptor(pass, signer) };
 }

@@ -6,6 +6,7 @@ import { registerRestore } from './commands/restore.js';
 import { registerStatus } from './commands/status.js';
 import { registerVerify } from './commands/verify.js';
 import { registerPrune } from './commands/prune.js';
+import { registerRepair } from './commands/repair.js';
 import type { CliIo } from './io.js';
 
 export function createProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -22,5 +23,6 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   registerStatus(program, io);
   registerVerify(program, io, setExit);
   registerPrune(program, io);
+  registerRepair(program, io);
   return program;
 }

@@ -6,7 +6,8 @@
  */
 import type { Backend } from '../backend/backend.js';
 import { listAll } from '../backend/backend.js';
-import { buildCollection, setFiles, type BackupSet, type RemoteFile } from '../chain/collection.js';
+import { buildCollection, setFiles, setKey, type BackupSet, type RemoteFile } from '../chain/collection.js';
+import { parseName } from '../chain/file-naming.js';
 import { planRetention, type RetentionPolicy } from '../chain/retention.js';
 
 export interface DeletionItem {
@@ -37,14 +38,22 @@ export async function planPrune(backend: Backend, policy: RetentionPolicy): Prom
   return planRetention(col, policy).flatMap((r) => setItems(r.set, r.reason));
 }
 
-export async function planCleanup(backend: Backend): Promise<DeletionItem[]> {
-  const col = buildCollection(await listAll(backend));
-  return [
-    ...col.incomplete.flatMap((s) => setItems(s, 'incomplete set (no manifest)')),
+/**
+ * What cleanup removes. An incomplete set whose manifest the local cache still holds
+ * (`recoverable`, cache names) is kept: `repair` can make it whole again.
+ */
+export async function planCleanup(backend: Backend, recoverable: (names: string[]) => Promise<string[]> = async () => []): Promise<{ items: DeletionItem[]; kept: BackupSet[] }> {
+  const files = await listAll(backend);
+  const col = buildCollection(files);
+  const lost = new Set((await recoverable(files.map((f) => f.name))).map((n) => parseName(n)).filter((p) => p?.kind === 'manifest').map((p) => setKey(p!)));
+  const kept = col.incomplete.filter((s) => lost.has(setKey(s)));
+  const items = [
+    ...col.incomplete.filter((s) => !lost.has(setKey(s))).flatMap((s) => setItems(s, 'incomplete set (no manifest)')),
     ...col.orphans.flatMap((s) => setItems(s, 'orphaned incremental set (no chain accepts it)')),
     ...col.superseded.flatMap((s) => setItems(s, 'incremental set replaced by a later one')),
     ...col.strays.map((file) => ({ file, reason: 'belongs to no backup set' })),
   ];
+  return { items, kept };
 }
 
 export async function deleteItems(backend: Backend, items: DeletionItem[], onDeleted?: (i: DeletionItem) => void): Promise<void> {

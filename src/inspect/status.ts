@@ -1,10 +1,11 @@
 /** What is at a target: chains, their sets, volumes and sizes, incomplete and orphaned sets. */
+import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
-import { buildCollection, chainSets, setFiles, type BackupSet } from '../chain/collection.js';
+import { buildCollection, chainSets, setFiles, setKey, type BackupSet } from '../chain/collection.js';
 import { getBytes, listAll } from '../backend/backend.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { keyPacketInfo } from '../crypto/decrypt.js';
-import { loadVerifyState, type VerifyState } from '../verify/verify-state.js';
+import { lastVerifyApplies, loadVerifyState, type VerifyState } from '../verify/verify-state.js';
 
 export interface SetStatus {
   type: 'full' | 'inc';
@@ -37,6 +38,10 @@ export interface TargetStatus {
   strays: string[];
   unknown: string[];
   lastVerify?: VerifyState['last'];
+  /** Manifests and signature files lost at the target of which the local cache holds a copy. */
+  recoverable: string[];
+  /** Sets whose time is later than this machine's clock (made with a clock ahead, or this one is behind). */
+  future: SetStatus[];
 }
 
 function setStatus(s: BackupSet): SetStatus {
@@ -54,14 +59,21 @@ function setStatus(s: BackupSet): SetStatus {
 }
 
 /** Reads the key packets of a set's manifest (small; nothing decrypted). */
-async function addKeys(backend: Backend, st: SetStatus): Promise<void> {
+async function addKeys(backend: Backend, st: SetStatus, digests: Set<string>): Promise<void> {
   if (!st.manifest) return;
+  let bytes: Buffer;
+  try {
+    bytes = await getBytes(backend, st.manifest);
+  } catch {
+    return; // unreadable: status still shows the rest
+  }
+  digests.add(createHash('sha256').update(bytes).digest('hex'));
   if (!st.encrypted) {
     st.encryption = 'none';
     return;
   }
   try {
-    const info = await keyPacketInfo([await getBytes(backend, st.manifest)]);
+    const info = await keyPacketInfo([bytes]);
     st.encryption = info.symmetric ? 'passphrase' : 'public-key';
     if (info.recipients.length) st.recipients = info.recipients;
   } catch {
@@ -69,8 +81,9 @@ async function addKeys(backend: Backend, st: SetStatus): Promise<void> {
   }
 }
 
-export async function targetStatus(backend: Backend, cache?: ArchiveCache): Promise<TargetStatus> {
-  const col = buildCollection(await listAll(backend));
+export async function targetStatus(backend: Backend, cache?: ArchiveCache, now = Math.floor(Date.now() / 1000)): Promise<TargetStatus> {
+  const files = await listAll(backend);
+  const col = buildCollection(files);
   const st: TargetStatus = {
     target: backend.describe(),
     chains: col.chains.map((c) => ({ start: c.start, end: c.end, sets: chainSets(c).map(setStatus) })),
@@ -78,11 +91,15 @@ export async function targetStatus(backend: Backend, cache?: ArchiveCache): Prom
     orphans: col.orphans.map(setStatus),
     strays: col.strays.map((f) => f.name),
     unknown: col.unknown.map((f) => f.name),
+    recoverable: cache ? await cache.lost(files.map((f) => f.name)) : [],
+    future: [],
   };
+  st.future = [...st.chains.flatMap((c) => c.sets), ...st.incomplete, ...st.orphans].filter((s) => s.end > now);
   // Keys of each chain, from its full's manifest (one small read per chain).
+  const digests = new Set<string>();
   for (const c of st.chains) {
     const full = c.sets[0]!;
-    await addKeys(backend, full);
+    await addKeys(backend, full, digests);
     for (const s of c.sets.slice(1)) {
       if (full.encryption) s.encryption = full.encryption;
       if (full.recipients) s.recipients = full.recipients;
@@ -90,7 +107,8 @@ export async function targetStatus(backend: Backend, cache?: ArchiveCache): Prom
   }
   if (cache) {
     const v = await loadVerifyState(cache.dir);
-    if (v.last) st.lastVerify = v.last;
+    const keys = new Set([...col.chains.flatMap(chainSets), ...col.incomplete, ...col.orphans].map(setKey));
+    if (v.last && lastVerifyApplies(v.last, { sets: keys, manifests: digests })) st.lastVerify = v.last;
   }
   return st;
 }

@@ -4,6 +4,7 @@
  * given), and volume references for the set reader. Shared by backup (incrementals),
  * restore, ls, status and verify.
  */
+import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
 import { getBytes, listAll } from '../backend/backend.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
@@ -24,6 +25,8 @@ export class ArchiveReader {
    * accident); with explicit verification keys, from the first file on.
    */
   readonly decodeOptions: DecryptOptions;
+  /** SHA-256 of the stored bytes of each small file (manifest) read from the target. */
+  readonly storedDigests = new Map<string, string>();
   #collection: Collection | undefined;
   #names: string[] = [];
 
@@ -40,6 +43,11 @@ export class ArchiveReader {
     };
   }
 
+  /** Every file name at the target (after `collection()`). */
+  get names(): readonly string[] {
+    return this.#names;
+  }
+
   async collection(): Promise<Collection> {
     if (!this.#collection) {
       const files = await listAll(this.backend);
@@ -54,6 +62,7 @@ export class ArchiveReader {
   async #fetchSmall(name: string): Promise<Buffer> {
     const enc = parseName(name)?.encoding ?? 'plain';
     const raw = await getBytes(this.backend, name);
+    this.storedDigests.set(name, createHash('sha256').update(raw).digest('hex'));
     const parts: Buffer[] = [];
     try {
       for await (const c of decodeStored(enc, [raw], this.keys, this.decodeOptions)) parts.push(c);
@@ -75,8 +84,11 @@ export class ArchiveReader {
     return parseManifest(await this.manifestBytes(set, opts), set.manifest?.name ?? 'manifest');
   }
 
-  /** The decoded signature file of a set, streamed. */
-  async signatures(set: BackupSet): Promise<AsyncIterable<Buffer>> {
+  /**
+   * The decoded signature file of a set, streamed: from the cache when one is given,
+   * else (or with `fromTarget`) from the target, decrypted and checked as it streams.
+   */
+  async signatures(set: BackupSet, opts: { fromTarget?: boolean } = {}): Promise<AsyncIterable<Buffer>> {
     if (!set.signature) throw new IntegrityError(`signature file of the set ending ${set.end} is missing`, { code: 'MISSING_SIGNATURE' });
     const name = set.signature.name;
     const enc = parseName(name)?.encoding ?? 'plain';
@@ -87,7 +99,7 @@ export class ArchiveReader {
         throw withContext(e, name);
       }
     }.bind(this);
-    return this.cache ? this.cache.signatures(name, fetch) : fetch();
+    return this.cache && !opts.fromTarget ? this.cache.signatures(name, fetch) : fetch();
   }
 
   /**

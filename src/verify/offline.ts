@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
 import { getBytes } from '../backend/backend.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
-import { buildCollection, chainSets, setFiles, type BackupSet } from '../chain/collection.js';
+import { buildCollection, chainSets, setKey, setFiles, type BackupSet } from '../chain/collection.js';
 import { listAll } from '../backend/backend.js';
 import type { PublicKey } from '../crypto/keys.js';
 import { verifySeal } from '../crypto/seal.js';
@@ -54,6 +54,7 @@ export async function runOfflineVerify(o: OfflineVerifyOptions): Promise<Offline
   const sizes = new Map(listing.map((f) => [f.name, f.size]));
   let files = 0;
   let sets = 0;
+  const manifestDigests: string[] = [];
   for (const f of col.unknown) report(f.name, 'unknown file at the target (not part of any backup set)');
   for (const f of col.strays) report(f.name, 'belongs to no backup set');
   const verifySet = async (s: BackupSet, previousSeal: Buffer | null | undefined): Promise<Buffer | undefined> => {
@@ -91,6 +92,7 @@ export async function runOfflineVerify(o: OfflineVerifyOptions): Promise<Offline
         continue;
       }
       const got = await sha256Of(o.backend, f.name);
+      if (f.name === s.manifest?.name) manifestDigests.push(got.sha256);
       if (got.sha256 !== f.sha256) report(f.name, 'SHA-256 differs from the seal (modified or swapped)');
     }
     for (const f of setFiles(s)) if (f !== s.seal && !listed.has(f.name)) report(f.name, 'extra file: not in the set\'s seal');
@@ -110,7 +112,8 @@ export async function runOfflineVerify(o: OfflineVerifyOptions): Promise<Offline
   }
   if (o.cache) {
     const st = await loadVerifyState(o.cache.dir);
-    st.last = { time: Math.floor(Date.now() / 1000), ok: problems.length === 0, problems: problems.length, volumes: files, offline: true };
+    const keys = [...col.chains.flatMap(chainSets), ...col.incomplete, ...col.orphans].map(setKey);
+    st.last = { time: Math.floor(Date.now() / 1000), ok: problems.length === 0, problems: problems.length, volumes: files, offline: true, sets: keys, manifests: manifestDigests };
     await saveVerifyState(o.cache.dir, st).catch(() => undefined);
   }
   return { problems, sets, files };

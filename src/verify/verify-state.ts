@@ -9,7 +9,34 @@ import { join } from 'node:path';
 export interface VerifyState {
   /** Volume name → epoch seconds of its last deep check. */
   checked: Record<string, number>;
-  last?: { time: number; ok: boolean; problems: number; volumes: number; offline: boolean };
+  last?: LastVerify;
+}
+
+export interface LastVerify {
+  time: number;
+  ok: boolean;
+  problems: number;
+  volumes: number;
+  offline: boolean;
+  /**
+   * The sets verified (`type:start:end`): a later status shows this result only while
+   * one of them is still at the target, not for a new target at the same URL.
+   */
+  sets?: string[];
+  /**
+   * SHA-256 of the stored manifests verified: names repeat when a target is made anew
+   * within a second, stored bytes never (every OpenPGP message has its own salt/IV).
+   */
+  manifests?: string[];
+}
+
+/**
+ * Whether a remembered result is about the target as it is now: one of the sets it
+ * verified is still there (by the stored manifest's digest, where both sides know it).
+ */
+export function lastVerifyApplies(last: LastVerify, now: { sets: Set<string>; manifests: Set<string> }): boolean {
+  if (last.manifests?.length && now.manifests.size) return last.manifests.some((d) => now.manifests.has(d));
+  return last.sets !== undefined && last.sets.some((k) => now.sets.has(k));
 }
 
 const FILE = 'verify-state.json';

@@ -8,9 +8,11 @@
  * in the signature file. Every problem is collected with the file it concerns; the run
  * goes on to the next volume.
  */
+import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
-import { chainSets, pickForTime, type BackupSet, type Chain } from '../chain/collection.js';
+import { localName, type ArchiveCache } from '../cache/archive-cache.js';
+import { formatName } from '../chain/file-naming.js';
+import { chainSets, pickForTime, setKey, type BackupSet, type Chain } from '../chain/collection.js';
 import type { Manifest } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import { SignatureCheck } from '../diff/signature-check.js';
@@ -69,7 +71,8 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     const p = pickForTime(col, o.time ?? Number.MAX_SAFE_INTEGER);
     chains = p ? [p.chain] : [];
   }
-  if (chains.length === 0) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
+  // A target whose only sets lost their manifests is damaged, not empty: name them.
+  if (chains.length === 0 && col.incomplete.length === 0) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
   const problems: Problem[] = [];
   const report = (file: string, problem: string) => {
     const p = { file, problem };
@@ -78,7 +81,12 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   };
   const sets = chains.flatMap((c) => (o.all || o.time === undefined ? chainSets(c) : pickForTime(col, o.time)!.sets));
   // Sets without a manifest next to the verified chains: a missing manifest is a problem.
-  for (const s of col.incomplete) report(s.volumes.values().next().value?.name ?? `set ending ${s.end}`, 'set has no manifest (incomplete or its manifest was removed)');
+  const lost = new Set(o.cache ? await o.cache.lost(archive.names) : []);
+  for (const s of col.incomplete) {
+    const name = formatName({ kind: 'manifest', type: s.type, start: s.start, end: s.end, encoding: s.encoding });
+    const copy = lost.has(localName(name) ?? '') ? '; the local cache holds a copy that `tapechain repair` can put back' : '';
+    report(name, `missing at the target: the set has no manifest (incomplete, or its manifest was removed)${copy}`);
+  }
   for (const s of col.orphans) report(s.manifest!.name, 'incremental set that no chain accepts (orphaned)');
   for (const f of col.unknown) report(f.name, 'unknown file at the target (not part of any backup set)');
   for (const f of col.strays) report(f.name, 'belongs to no backup set');
@@ -120,7 +128,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     });
   }
   if (stateDir) {
-    state.last = { time: now, ok: problems.length === 0, problems: problems.length, volumes: checked, offline: false };
+    state.last = { time: now, ok: problems.length === 0, problems: problems.length, volumes: checked, offline: false, sets: sets.map(setKey), manifests: [...archive.storedDigests.values()] };
     await saveVerifyState(stateDir, state).catch(() => undefined);
   }
   return { problems, sets: sets.length, volumesChecked: checked, volumesTotal: allVolumes.length };
@@ -144,9 +152,20 @@ async function verifySetVolumes(
   let sigHead: StateEntry | undefined;
   const sigName = set.signature?.name ?? '';
   let sigBroken = !compareSigtar;
+  // The target's copy is what a restore after a lost machine depends on: read it, never
+  // the cache's, and then hold the cache's copy against it.
+  const sigDigest = createHash('sha256');
+  let sigComplete = false;
+  const fromTarget = async function* (src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const c of src) {
+      sigDigest.update(c);
+      yield c;
+    }
+    sigComplete = true;
+  };
   if (compareSigtar) {
     try {
-      sig = sigtarEntries(await archive.signatures(set), sigName);
+      sig = sigtarEntries(fromTarget(await archive.signatures(set, { fromTarget: true })), sigName);
       sigHead = (await sig.next()).value ?? undefined;
     } catch (e) {
       report(sigName, (e as Error).message);
@@ -268,7 +287,33 @@ async function verifySetVolumes(
     }
   }
   await sig?.return(undefined);
+  if (set.signature && !compareSigtar) {
+    // a sampled set: the signature file is not compared, but its stored bytes are checked
+    try {
+      for await (const _ of fromTarget(await archive.signatures(set, { fromTarget: true }))) {
+        /* decrypting checks MDC and signature */
+      }
+    } catch (e) {
+      report(sigName, (e as Error).message.replace(`${sigName}: `, ''));
+    }
+  }
+  if (sigComplete && archive.cache) await compareCachedSignatures(archive.cache, sigName, sigDigest.digest('hex'), report);
   return count;
+}
+
+/** A cached signature file that differs from the target's verified one is reported and dropped. */
+async function compareCachedSignatures(cache: ArchiveCache, sigName: string, targetDigest: string, report: (file: string, problem: string) => void): Promise<void> {
+  const cached = await cache.cachedSignatures(sigName);
+  if (!cached) return;
+  const h = createHash('sha256');
+  try {
+    for await (const c of cached) h.update(c);
+  } catch {
+    h.update('unreadable');
+  }
+  if (h.digest('hex') === targetDigest) return;
+  await cache.drop(sigName);
+  report(sigName, "the local cache's copy differs from the target's (removed from the cache; the next run fetches it again)");
 }
 
 /**

@@ -5,12 +5,11 @@ import type { WalkWarning } from '../../backup/walk.js';
 import { displayIndex, type Index } from '../../volume/entry-name.js';
 import { BackupReporter } from '../progress.js';
 import { formatTimestamp, parseInterval } from '../../chain/time.js';
-import { PublicKeyEncryptor, SymmetricEncryptor, type MessageEncryptor } from '../../crypto/encrypt.js';
 import { DEFAULT_COMPRESS_LEVEL } from '../../crypto/chunked-deflate.js';
-import { ConfigError, ExitCode, UsageError } from '../../errors.js';
+import { ExitCode, UsageError } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import { addCacheOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
-import { encryptionKeys, findPassphrase, readingKeys, signingKey } from '../keys.js';
+import { readingKeys, writingKeys } from '../keys.js';
 
 interface BackupFlags extends CommonFlags {
   strict?: boolean;
@@ -87,18 +86,7 @@ Examples:
       fullIfOlderThan = parseInterval(flags.fullIfOlderThan);
       if (fullIfOlderThan === undefined) throw new UsageError(`--full-if-older-than: expected an interval such as 7D or 1M, got "${flags.fullIfOlderThan}"`);
     }
-    const signing = await signingKey(flags, io);
-    const recipients = await encryptionKeys(flags);
-    let encryptor: MessageEncryptor | null = null;
-    if (!flags.encryption) {
-      if (recipients.length || signing) throw new UsageError('--no-encryption cannot be combined with --encrypt-key or --sign-key');
-    } else if (recipients.length) {
-      encryptor = new PublicKeyEncryptor(recipients, signing ? { signer: signing.signer } : {});
-    } else {
-      const pass = findPassphrase(flags, io);
-      if (!pass) throw new ConfigError('no passphrase: set PASSPHRASE or use --passphrase-file (or --encrypt-key, or --no-encryption)');
-      encryptor = new SymmetricEncryptor(pass, signing ? { signer: signing.signer } : {});
-    }
+    const { signing, encryptor } = await writingKeys(flags, io);
     // Reading the chain (incrementals) must not demand signatures: that is restore's job.
     const keys = { ...(await readingKeys({ ...flags, signKey: undefined, publicKey: [] }, io, signing?.key)), requireSignature: false, tolerateUnknownSigners: true };
     const uploadConcurrency = Number(flags.uploadConcurrency);

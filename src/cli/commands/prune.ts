@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { unwrap } from '../../backend/wrappers.js';
-import { parseUserTime } from '../../chain/time.js';
+import { formatTimestamp, parseUserTime } from '../../chain/time.js';
 import { UsageError } from '../../errors.js';
 import { deleteItems, isMultipartCapable, planCleanup, planPrune, type DeletionItem } from '../../inspect/prune.js';
 import { bytes } from '../format.js';
@@ -86,8 +86,13 @@ Examples:
   cleanup.addHelpText('after', '\nExample:\n  tapechain cleanup --force /mnt/backup/home');
   cleanup.action(async (target: string, flags: PruneFlags) => {
     const backend = await backendFor(target, flags, io);
-    const run = async () => listOrDelete(io, backend, await planCleanup(backend), flags.force ?? false, 'clean up');
-    if (flags.force) await withLock(backend, cacheFor(target, flags, io), 'cleanup', flags, io, run);
+    const cache = cacheFor(target, flags, io);
+    const run = async () => {
+      const plan = await planCleanup(backend, (names) => cache.lost(names));
+      for (const s of plan.kept) io.stdout(`keeping the incomplete set ending ${formatTimestamp(s.end)}: its manifest is missing at the target, but the local cache holds a copy (tapechain repair --force ${target})\n`);
+      await listOrDelete(io, backend, plan.items, flags.force ?? false, 'clean up');
+    };
+    if (flags.force) await withLock(backend, cache, 'cleanup', flags, io, run);
     else await run();
     const inner = unwrap(backend);
     if (isMultipartCapable(inner)) {

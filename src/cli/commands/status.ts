@@ -6,6 +6,8 @@ import type { CliIo } from '../io.js';
 import { addCacheOption, addTargetOptions, backendFor, cacheFor, type CommonFlags } from '../common.js';
 import { describeTime } from '../../chain/time.js';
 
+const now = () => Math.floor(Date.now() / 1000);
+
 function setLine(s: SetStatus): string {
   const t = s.type === 'full' ? formatTimestamp(s.start) : `${formatTimestamp(s.start)}.to.${formatTimestamp(s.end)}`;
   const enc = s.encryption === 'public-key' ? `  to ${s.recipients?.join(', ')}` : s.encryption === 'passphrase' ? '  passphrase' : s.encrypted ? '  encrypted' : '  not encrypted';
@@ -42,6 +44,8 @@ export function registerStatus(program: Command, io: CliIo): void {
       }
       if (st.strays.length || st.unknown.length) io.stdout(`Other files: ${[...st.strays, ...st.unknown].join(', ')}\n`);
       if (!st.incomplete.length && !st.orphans.length) io.stdout('No incomplete or orphaned sets.\n');
+      for (const n of st.recoverable) io.stdout(`Missing at the target, but the local cache holds a copy: ${n} (put it back with: tapechain repair --force ${target})\n`);
+      for (const s of st.future) io.stdout(`Warning: set ${formatTimestamp(s.end)} is dated in the future (this machine's clock says ${formatTimestamp(now())}): a clock was wrong when it was made, or is wrong now\n`);
       const v = st.lastVerify;
       if (v) io.stdout(`Last ${v.offline ? 'offline ' : ''}verify: ${describeTime(v.time)}: ${v.ok ? 'OK' : `${v.problems} problem(s)`}, ${v.volumes} file(s) checked\n`);
     });
