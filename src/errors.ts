@@ -147,6 +147,21 @@ export class CancelledError extends EngineError {
   }
 }
 
+/** The same error (class, code, exit code) with another message; the original is its cause. */
+function rewrap(err: EngineError, message: string): EngineError {
+  const wrapped = Object.create(Object.getPrototypeOf(err)) as EngineError;
+  Object.assign(wrapped, err);
+  Object.defineProperty(wrapped, 'message', { value: message, enumerable: false, writable: true });
+  Object.defineProperty(wrapped, 'stack', { value: err.stack, enumerable: false, writable: true });
+  Object.defineProperty(wrapped, 'cause', { value: err, enumerable: false, writable: true });
+  return wrapped;
+}
+
+/** The same error with `suffix` added to its message. */
+export function withSuffix(err: EngineError, suffix: string): EngineError {
+  return rewrap(err, `${err.message}${suffix}`);
+}
+
 /**
  * Prefix an error's message with the file (or volume) it concerns, keeping its class,
  * code and exit code, so the one line a user sees names what failed.
@@ -154,12 +169,7 @@ export class CancelledError extends EngineError {
 export function withContext(err: unknown, context: string): Error {
   if (err instanceof EngineError) {
     if (err.message.startsWith(context)) return err;
-    const wrapped = Object.create(Object.getPrototypeOf(err)) as EngineError;
-    Object.assign(wrapped, err);
-    Object.defineProperty(wrapped, 'message', { value: `${context}: ${err.message}`, enumerable: false, writable: true });
-    Object.defineProperty(wrapped, 'stack', { value: err.stack, enumerable: false, writable: true });
-    Object.defineProperty(wrapped, 'cause', { value: err, enumerable: false, writable: true });
-    return wrapped;
+    return rewrap(err, `${context}: ${err.message}`);
   }
   const e = err instanceof Error ? err : new Error(String(err));
   return new EngineError('INTERNAL', ExitCode.INTERNAL, `${context}: ${e.message}`, { cause: e });

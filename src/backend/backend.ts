@@ -48,6 +48,8 @@ export interface BackendProperties {
    * readers need not download ahead. @default false
    */
   local?: boolean;
+  /** For objects stored as files: the directory holding them (backup keeps it out of its source). */
+  localPath?: string;
 }
 
 export interface OpOptions {

@@ -55,7 +55,7 @@ async function placeLocal(from: string, to: string): Promise<void> {
 }
 
 export class FileBackend implements Backend {
-  readonly properties: BackendProperties = { maxConnections: 2, atomicPut: true, local: true };
+  readonly properties: BackendProperties;
   readonly #dir: string;
   readonly #create: boolean;
   #ready: Promise<void> | undefined;
@@ -63,6 +63,7 @@ export class FileBackend implements Backend {
   constructor(dir: string, opts: FileBackendOptions = {}) {
     this.#dir = path.resolve(dir);
     this.#create = opts.create ?? true;
+    this.properties = { maxConnections: 2, atomicPut: true, local: true, localPath: this.#dir };
   }
 
   describe(): string {

@@ -4,7 +4,7 @@
  * Remote backends come wrapped with the retry and concurrency-limit wrappers.
  */
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { FileBackend } from './file.js';
 import { LimitBackend, RetryBackend, type RetryOptions } from './wrappers.js';
@@ -15,15 +15,25 @@ export interface TargetOptions {
 }
 
 /** Opens a target; the S3 SDK is loaded only for s3:// targets (~22 MB at import). */
+const FORMS = 'file:///abs/path, s3://bucket/prefix, or a plain path (./name for one with a colon)';
+
 export async function openBackend(target: string, o: TargetOptions = {}): Promise<Backend> {
+  if (target.trim() === '') throw new UsageError(`empty target: give ${FORMS}`);
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(target);
-  if (!m) return new FileBackend(target);
+  if (!m) {
+    // `s3:bucket`, `s3:/bucket` or `file:/srv/x` would otherwise become local directories.
+    const scheme = /^([^/]*?):/.exec(target);
+    if (scheme) throw new UsageError(`"${target}" is not a target URL this tool knows ("${scheme[1]}:" without "//"): give ${FORMS}`);
+    return new FileBackend(target);
+  }
   const scheme = m[1]!.toLowerCase();
   if (scheme === 'file') {
+    // duplicity refuses file:// without a path too: it would back up into /
+    if (/^file:\/\/(localhost)?$/i.test(target)) throw new UsageError(`"${target}" names no directory: give file:///abs/path`);
     try {
       return new FileBackend(fileURLToPath(target));
     } catch (e) {
-      throw new ConfigError(`bad target URL "${target}": ${(e as Error).message}`, { cause: e });
+      throw new UsageError(`bad target URL "${target}": ${(e as Error).message} (expected ${FORMS})`, { cause: e });
     }
   }
   if (scheme === 's3') {

@@ -18,7 +18,7 @@ import { decryptMessage, keyPacketInfo } from '../crypto/decrypt.js';
 import { CheckpointFiles, fromHex, type CheckpointState } from './checkpoint.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { chainSets, type Chain, type Collection } from '../chain/collection.js';
-import { formatTimestamp } from '../chain/time.js';
+import { describeTime, formatTimestamp } from '../chain/time.js';
 import { DEFAULT_COMPRESS_LEVEL, gpgEncoder, gzipEncoder, plainEncoder, type DecryptKeys } from '../crypto/index.js';
 import type { MessageEncryptor } from '../crypto/encrypt.js';
 import type { SecretKey } from '../crypto/keys.js';
@@ -49,6 +49,8 @@ export interface BackupOptions {
   fullIfOlderThan?: number;
   /** Allow an incremental from another host or source path. @default false */
   allowSourceMismatch?: boolean;
+  /** Back up although the newest set is dated after this machine's clock. @default false */
+  allowClockSkew?: boolean;
   /** zlib level inside OpenPGP / gzip; 0 = none. @default DEFAULT_COMPRESS_LEVEL */
   compressLevel?: number;
   /** Volume size cap in bytes. @default 200 MiB */
@@ -93,7 +95,49 @@ export interface BackupResult extends SetStats {
   time: number;
   start: number;
   warnings: number;
+  /** Sockets met in the source (they cannot be stored); not warnings. */
+  skippedSockets: number;
   names: string[];
+}
+
+/** How far behind the newest set this machine's clock may be before a run refuses: the wait of timeAfter. */
+const CLOCK_SLACK = 5;
+
+/**
+ * A set dated after this machine's clock means a clock was wrong (here now, or where
+ * that set was made); naming this run after it would go on silently, and `--time now`
+ * and --full-if-older-than would then be wrong. Refused unless allowed; then a warning.
+ */
+function checkClock(o: BackupOptions, latest: number, now: number): WalkWarning | undefined {
+  if (latest <= Math.floor(now) + CLOCK_SLACK) return undefined;
+  const what = `the newest set at ${o.backend.describe()} is dated ${describeTime(latest)}, ${describeDuration(latest - Math.floor(now))} after this machine's clock (${describeTime(Math.floor(now))})`;
+  if (!o.allowClockSkew) throw new ChainError('CLOCK_BEHIND', `${what}: the clock is wrong now or was wrong then; fix the clock, or allow it with --allow-clock-skew (this set is then named after that one)`, { exitCode: ExitCode.CONFIG });
+  return { code: 'CLOCK_SKEW', path: Buffer.from(o.backend.describe()), message: `${what}; this set is named after it (--allow-clock-skew)` };
+}
+
+function describeDuration(s: number): string {
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} days`;
+}
+
+/** The local target's directory when it lies inside the source (or is it), else undefined. */
+async function targetInSource(backend: Backend, srcAbs: string): Promise<Buffer | undefined> {
+  const dir = backend.properties.localPath;
+  if (!dir) return undefined;
+  const real = async (p: string): Promise<string> => {
+    try {
+      return await fs.realpath(p);
+    } catch {
+      const parent = path.dirname(p);
+      return parent === p ? p : path.join(await real(parent), path.basename(p));
+    }
+  };
+  const [t, s] = await Promise.all([real(dir), real(srcAbs)]);
+  const inside = t === s || t.startsWith(s.endsWith('/') ? s : s + '/');
+  // The walk sees paths under srcAbs as given: map the real path back onto it.
+  return inside ? Buffer.from(path.join(srcAbs, path.relative(s, t))) : undefined;
 }
 
 /** A time strictly after `after`, waiting for the clock when it is within a few seconds. */
@@ -263,6 +307,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     chain = resume.type === 'inc' ? col.chains.find((c) => c.end === resume!.start) : undefined;
     reason = `resuming the interrupted set after volume ${resume.volumes.length}`;
   } else ({ chain, reason } = decide(o, col, now()));
+  const clockSkew = checkClock(o, latestTime(col), now());
   if (chain) await checkContinuation(o, archive, chain, hostname);
   const start = resume ? resume.start : chain ? chain.end : await timeAfter(latestTime(col), now, o.signal);
   const end = resume ? resume.end : chain ? await timeAfter(Math.max(chain.end, latestTime(col)), now, o.signal) : start;
@@ -270,17 +315,24 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   o.onPlan?.({ type, reason, start, end, resumed: resume !== undefined });
 
   let warnings = 0;
+  let skippedSockets = 0;
   const warn = (w: WalkWarning) => {
-    // Sockets cannot be backed up (duplicity skips them too): said, not counted.
-    if (w.code !== 'SKIPPED_SOCKET') warnings++;
+    // Sockets cannot be backed up (duplicity and GNU tar skip them too): a note, counted apart.
+    if (w.code === 'SKIPPED_SOCKET') skippedSockets++;
+    else warnings++;
     if (o.strict && w.code !== 'SKIPPED_SOCKET') throw new SourceError(`${w.path.toString('utf8')}: ${w.message} (--strict)`);
     o.onWarning?.(w);
   };
+  if (clockSkew) warn(clockSkew);
+  const excluded = await targetInSource(o.backend, srcAbs);
+  if (excluded) warn({ code: 'TARGET_IN_SOURCE', path: excluded, message: 'the target is inside the source: left out of the backup (else every run would store the one before)' });
   const source = { files: 0, bytes: 0 };
   const selection = o.selection && !o.selection.empty ? o.selection : undefined;
   if (selection) selection.setRoot(await fs.lstat(srcAbs));
   const walk = (async function* () {
-    for await (const e of walkTree(Buffer.from(srcAbs), { onWarning: warn, ...(selection ? { include: (p, st) => selection.includes(p.toString('utf8'), st) } : {}) })) {
+    const outside = excluded ? (p: Buffer) => !(p.equals(excluded) || (p.length > excluded.length && p[excluded.length] === 0x2f && p.subarray(0, excluded.length).equals(excluded))) : undefined;
+    const include = selection || outside ? (p: Buffer, st: Stats) => (outside ? outside(p) : true) && (selection ? selection.includes(p.toString('utf8'), st) : true) : undefined;
+    for await (const e of walkTree(Buffer.from(srcAbs), { onWarning: warn, ...(include ? { include } : {}) })) {
       source.files++;
       if (e.stat.isFile()) source.bytes += e.stat.size;
       yield e;
@@ -302,7 +354,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       if (c.op !== 'deleted' && c.entry.stat.isFile()) stats.files++;
       o.onDryRun?.(action, index);
     }
-    return { ...stats, type, time: end, start, warnings, names: [], sourceFiles: source.files, sourceBytes: source.bytes, dryRun: true };
+    return { ...stats, type, time: end, start, warnings, skippedSockets, names: [], sourceFiles: source.files, sourceBytes: source.bytes, dryRun: true };
   }
 
   let seal: { key: SecretKey; previous: string | null } | undefined;
@@ -349,7 +401,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       o.onProgress?.({ ...writer.stats, sourceFiles: source.files, sourceBytes: source.bytes });
     }
     await writer.finish();
-    return { ...writer.stats, type, time: end, start, warnings, names: writer.stored, sourceFiles: source.files, sourceBytes: source.bytes, dryRun: false };
+    return { ...writer.stats, type, time: end, start, warnings, skippedSockets, names: writer.stored, sourceFiles: source.files, sourceBytes: source.bytes, dryRun: false };
   } catch (e) {
     await writer.abort();
     throw e;

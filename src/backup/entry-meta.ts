@@ -15,7 +15,8 @@ export function entryType(st: Stats): EntryType | undefined {
 
 /** Whole-second mtime, as duplicity keeps it. */
 export function mtimeSeconds(st: Stats): number {
-  return Math.floor(st.mtimeMs / 1000);
+  // Python's int(): toward zero, also before 1970
+  return Math.trunc(st.mtimeMs / 1000);
 }
 
 export function headerFromStat(name: Buffer, st: Stats, type: EntryType, linkname: Buffer = Buffer.alloc(0)): TarHeader {

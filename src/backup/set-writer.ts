@@ -4,7 +4,7 @@
  * the signature file and then the manifest are uploaded, the manifest last so that an
  * interrupted run never leaves a set that looks complete.
  */
-import { createReadStream, createWriteStream, type Stats } from 'node:fs';
+import { createReadStream, createWriteStream, lstatSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -67,6 +67,13 @@ export interface SetWriterOptions {
   /** Checkpoint files (in the cache) for resuming; and the state to resume from. */
   checkpoint?: { files: CheckpointFiles; resume?: CheckpointState; source: string };
 }
+
+/**
+ * The mtime recorded in the signature file for a file that changed while it was read
+ * (1970-01-01T00:00:01Z): no live file has it, so the next incremental always stores the
+ * file again (as a delta against what was read).
+ */
+const CHANGED_MARK_MTIME = 1;
 
 /** The entries of a file list written by SetWriter (action NUL path NUL ...), streamed. */
 async function* fileEntries(file: string): AsyncGenerator<FileChange> {
@@ -385,10 +392,10 @@ export class SetWriter {
         return false;
       }
       sig.finish();
-      this.#checkSize(p, st, seen);
+      const changed = this.#checkChanged(p, st, seen);
       this.stats.files++;
       this.stats.bytesRead += seen.read;
-      await this.#addSignature(index, { ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
+      await this.#addSignature(index, this.#signatureHeader(index, st, sigSpool.size, changed), sigSpool);
       return true;
     } finally {
       sigSpool.dispose();
@@ -396,12 +403,32 @@ export class SetWriter {
   }
 
   /**
-   * A file that grew or shrank while it was read is stored as read — up to its stat
-   * size — (the tar entries and its signature describe exactly those bytes), and reported.
+   * A file that changed while it was read is stored as read — up to its stat size —
+   * (the tar entries and its signature describe exactly those bytes), and reported.
+   * Besides a size change, a file rewritten in place is caught as GNU tar catches it:
+   * its inode, mtime or ctime after the read differ from the walk's lstat. Returns
+   * whether it changed: then the signature file must not record the pre-change mtime
+   * as current, or a rewrite within the same second would never be stored again.
    */
-  #checkSize(p: Buffer, st: Stats, seen: ReadSeen): void {
-    if (seen.read < st.size) this.#o.warn({ code: 'CHANGED_WHILE_READ', path: p, message: `changed while being read (shrank: ${st.size} bytes at stat, ${seen.read} read); stored as read` });
-    else if (seen.grew) this.#o.warn({ code: 'CHANGED_WHILE_READ', path: p, message: `changed while being read (grew past its ${st.size} bytes at stat); stored the first ${st.size} bytes` });
+  #checkChanged(p: Buffer, st: Stats, seen: ReadSeen): boolean {
+    let why: string | undefined;
+    if (seen.read < st.size) why = `shrank: ${st.size} bytes at stat, ${seen.read} read; stored as read`;
+    else if (seen.grew) why = `grew past its ${st.size} bytes at stat; stored the first ${st.size} bytes`;
+    else {
+      const now = lstatSync(p, { throwIfNoEntry: false });
+      if (!now) why = 'removed during the read; stored as read';
+      else if (now.ino !== st.ino || now.dev !== st.dev) why = 'replaced by another file during the read; stored the file as it was read';
+      else if (now.size !== st.size || now.mtimeMs !== st.mtimeMs || now.ctimeMs !== st.ctimeMs) why = 'rewritten during the read (mtime or ctime changed); stored as read, possibly mixed';
+    }
+    if (why === undefined) return false;
+    this.#o.warn({ code: 'CHANGED_WHILE_READ', path: p, message: `changed while being read (${why}); the next backup stores it again` });
+    return true;
+  }
+
+  /** The signature entry of a file; a file that changed while read gets an mtime that matches no real one. */
+  #signatureHeader(index: Index, st: Stats, size: number, changed: boolean): TarHeader {
+    const h = { ...headerFromStat(entryName('signature', index), st, 'file'), size };
+    return changed ? { ...h, mtime: CHANGED_MARK_MTIME } : h;
   }
 
   /** Stores a changed regular file as a librsync delta against its old signature. */
@@ -439,14 +466,14 @@ export class SetWriter {
       }
       delta.finish();
       newSig.finish();
-      this.#checkSize(p, st, seen);
+      const changed = this.#checkChanged(p, st, seen);
       await chunker.end();
       this.stats.files++;
       this.stats.changed++;
       this.stats.bytesRead += seen.read;
       this.stats.deltaBytes += delta.written;
       this.#list('changed', index);
-      await this.#addSignature(index, { ...headerFromStat(entryName('signature', index), st, 'file'), size: sigSpool.size }, sigSpool);
+      await this.#addSignature(index, this.#signatureHeader(index, st, sigSpool.size, changed), sigSpool);
     } finally {
       sigSpool.dispose();
     }

@@ -18,7 +18,7 @@ export interface WalkEntry {
 }
 
 export interface WalkWarning {
-  code: 'UNREADABLE_DIR' | 'UNREADABLE_FILE' | 'VANISHED' | 'SKIPPED_SOCKET' | 'CHANGED_WHILE_READ';
+  code: 'UNREADABLE_DIR' | 'UNREADABLE_FILE' | 'VANISHED' | 'SKIPPED_SOCKET' | 'CHANGED_WHILE_READ' | 'TARGET_IN_SOURCE' | 'CLOCK_SKEW';
   path: Buffer;
   message: string;
 }
@@ -75,7 +75,7 @@ async function* walkDir(dir: Buffer, index: Index, opts: WalkOptions, warn: (w: 
       stats.delete(i);
     }
     if (st.isSocket()) {
-      warn({ code: 'SKIPPED_SOCKET', path: p, message: 'socket skipped' });
+      warn({ code: 'SKIPPED_SOCKET', path: p, message: 'socket skipped (a socket cannot be backed up)' });
       continue;
     }
     const childIndex = [...index, name];

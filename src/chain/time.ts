@@ -9,6 +9,12 @@ export function formatTimestamp(epoch: number): string {
   return new Date(epoch * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
 }
 
+/** Whether the fields name a real calendar time (no 30 February, no hour 24). */
+function validFields(y: number, mo: number, d: number, h = 0, mi = 0, sec = 0): boolean {
+  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate(); // day 0 of the next month
+  return mo >= 1 && mo <= 12 && d >= 1 && d <= days && h <= 23 && mi <= 59 && sec <= 59;
+}
+
 /**
  * Parses a time as found in file names: the 16-character form, a W3C datetime with
  * offset (legacy names), or bare epoch seconds. Returns undefined when it is none.
@@ -16,9 +22,11 @@ export function formatTimestamp(epoch: number): string {
 export function parseNameTime(s: string): number | undefined {
   const t = s.toUpperCase();
   let m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(t);
+  if (m && !validFields(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +m[6]!)) return undefined;
   if (m) return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) / 1000;
   if (/^\d+$/.test(t)) return parseInt(t, 10);
   m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})[:;-]?(\d{2})[:;-]?(\d{2})(Z|[+-]\d{2}[:;-]?\d{2})$/.exec(t);
+  if (m && !validFields(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +m[6]!)) return undefined;
   if (m) {
     let off = 0;
     if (m[7] !== 'Z') {
@@ -51,13 +59,23 @@ export function parseUserTime(s: string, now: number = Math.floor(Date.now() / 1
   if (v === 'now') return now;
   const iv = parseInterval(v);
   if (iv !== undefined) return now - iv;
-  const n = parseNameTime(v);
-  if (n !== undefined) return n;
+  const bad = () => new UsageError(`bad time "${s}": no such date or time of day`);
+  // A stamp of the right shape but an impossible date is a typo, not another format.
+  if (/^\d{8}T\d{6}Z$/i.test(v) || /^\d{4}-\d{2}-\d{2}T\d{2}[:;-]?\d{2}[:;-]?\d{2}(Z|[+-]\d{2}[:;-]?\d{2})$/i.test(v)) {
+    const n = parseNameTime(v);
+    if (n === undefined) throw bad();
+    return n;
+  }
+  if (/^\d+$/.test(v)) return parseInt(v, 10);
   let m = /^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$/.exec(v) ?? null;
+  if (m && !validFields(+m[1]!, +m[2]!, +m[3]!)) throw bad();
   if (m) return new Date(+m[1]!, +m[2]! - 1, +m[3]!).getTime() / 1000;
   m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(v);
+  if (m && !validFields(+m[3]!, +m[1]!, +m[2]!)) throw bad();
   if (m) return new Date(+m[3]!, +m[1]! - 1, +m[2]!).getTime() / 1000;
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(v)) {
+  m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(v);
+  if (m) {
+    if (!validFields(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +(m[6] ?? 0))) throw bad();
     const d = Date.parse(v);
     if (!Number.isNaN(d)) return Math.floor(d / 1000);
   }

@@ -59,7 +59,7 @@ export class BackupReporter {
       return;
     }
     this.#clear();
-    this.#io.stderr(`warning: ${w.path.toString('utf8')}: ${w.message}\n`);
+    this.#io.stderr(`${w.code === 'SKIPPED_SOCKET' ? 'note' : 'warning'}: ${w.path.toString('utf8')}: ${w.message}\n`);
   }
 
   stored(name: string, size: number): void {
@@ -104,17 +104,18 @@ export class BackupReporter {
       volumes: r.volumes,
       totalDestinationSizeChange: r.storedBytes,
       warnings: r.warnings,
+      skippedSockets: r.skippedSockets,
     };
     if (this.#o.json) {
       this.#io.stdout(JSON.stringify({ event: 'summary', ...stats }) + '\n');
       return;
     }
     if (r.dryRun) {
-      this.#io.stdout(`Dry run: a ${r.type === 'full' ? 'full' : 'incremental'} backup would store ${r.files} file(s) (${r.changed} changed, ${r.deleted} deleted entries); nothing written\n`);
+      this.#io.stdout(`Dry run: ${r.type === 'full' ? 'a full' : 'an incremental'} backup would store ${r.files} file(s) (${r.changed} changed, ${r.deleted} deleted entries); nothing written\n`);
       return;
     }
+    if (this.#o.quiet) return; // cron mails what a job prints: nothing on success
     this.#io.stdout(`${r.type === 'full' ? 'Full' : 'Incremental'} backup ${name} to ${target}\n`);
-    if (this.#o.quiet) return;
     const row = (k: string, v: number | string, human?: string) => this.#io.stdout(`${k.padEnd(27)}${v}${human ? ` (${human})` : ''}\n`);
     this.#io.stdout('--------------[ Backup Statistics ]--------------\n');
     row('ElapsedTime', elapsed.toFixed(2), `${elapsed.toFixed(2)} seconds`);
@@ -128,6 +129,7 @@ export class BackupReporter {
     row('Volumes', r.volumes);
     row('TotalDestinationSizeChange', r.storedBytes, bytes(r.storedBytes));
     row('Warnings', r.warnings);
+    if (r.skippedSockets) row('SkippedSockets', r.skippedSockets);
     this.#io.stdout('-------------------------------------------------\n');
     if (r.warnings) this.#io.stdout(`${r.warnings} file(s) skipped or changed while being read (see the warnings above)\n`);
   }

@@ -15,7 +15,7 @@ import type { ArchiveCache } from '../cache/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
 import type { VolumeInfo } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
-import { ChainError, DestinationError, FormatError, NotFoundError, withContext } from '../errors.js';
+import { ChainError, DestinationError, EngineError, FormatError, NotFoundError, withContext, withSuffix } from '../errors.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { logicalEntries, rawEntries, type LogicalEntry, type VolumeRef } from '../volume/set-reader.js';
@@ -209,9 +209,15 @@ async function applyEntry(writer: TreeWriter, e: LogicalEntry): Promise<void> {
     else if (e.kind === 'diff') await writer.patch(e.index, e.header, e.data);
     else throw new FormatError(`unexpected ${e.kind} entry in a volume`);
   } catch (err) {
-    throw withContext(destinationFailure(err, 'writing the staged copy'), `${e.volume}: ${displayIndex(e.index)}`);
+    const e2 = destinationFailure(err, 'writing the staged copy');
+    // A failure reading the archive already names its volume (maybe a later one than
+    // the entry started in): name the path after it rather than a second volume before.
+    if (e2 instanceof EngineError && STORED_FILE_FIRST.test(e2.message)) throw withSuffix(e2, ` (restoring ${displayIndex(e.index)})`);
+    throw withContext(e2, `${e.volume}: ${displayIndex(e.index)}`);
   }
 }
+
+const STORED_FILE_FIRST = /^[^\s:/]+\.(difftar|sigtar|manifest)[^\s:/]*: /;
 
 /**
  * Directory modes, owners and times, deepest first, once every entry is at its final

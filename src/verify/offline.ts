@@ -16,7 +16,7 @@ import type { PublicKey } from '../crypto/keys.js';
 import { verifySeal } from '../crypto/seal.js';
 import { ChainError } from '../errors.js';
 import { loadVerifyState, saveVerifyState } from './verify-state.js';
-import type { Problem } from './verify.js';
+import { problemCollector, type Problem } from './problems.js';
 
 export interface OfflineVerifyOptions {
   backend: Backend;
@@ -45,12 +45,7 @@ export async function runOfflineVerify(o: OfflineVerifyOptions): Promise<Offline
   const listing = await listAll(o.backend);
   const col = buildCollection(listing);
   if (col.chains.length === 0 && col.incomplete.length === 0) throw new ChainError('NO_CHAIN', `no backup found at ${o.backend.describe()}`);
-  const problems: Problem[] = [];
-  const report = (file: string, problem: string) => {
-    const p = { file, problem };
-    problems.push(p);
-    o.onProblem?.(p);
-  };
+  const { problems, report } = problemCollector(o.onProblem);
   const sizes = new Map(listing.map((f) => [f.name, f.size]));
   let files = 0;
   let sets = 0;

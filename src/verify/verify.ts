@@ -21,13 +21,9 @@ import { sigtarEntries, type StateEntry } from '../inspect/signature-state.js';
 import { ArchiveReader } from '../restore/archive.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import { rawEntries, type VolumeRef } from '../volume/set-reader.js';
+export type { Problem } from './problems.js';
+import { problemCollector, type Problem } from './problems.js';
 import { loadVerifyState, pickSample, saveVerifyState } from './verify-state.js';
-
-export interface Problem {
-  /** The file (or set) the problem concerns. */
-  file: string;
-  problem: string;
-}
 
 export interface VerifyOptions {
   backend: Backend;
@@ -73,12 +69,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   }
   // A target whose only sets lost their manifests is damaged, not empty: name them.
   if (chains.length === 0 && col.incomplete.length === 0) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
-  const problems: Problem[] = [];
-  const report = (file: string, problem: string) => {
-    const p = { file, problem };
-    problems.push(p);
-    o.onProblem?.(p);
-  };
+  const { problems, report } = problemCollector(o.onProblem);
   const sets = chains.flatMap((c) => (o.all || o.time === undefined ? chainSets(c) : pickForTime(col, o.time)!.sets));
   // Sets without a manifest next to the verified chains: a missing manifest is a problem.
   const lost = new Set(o.cache ? await o.cache.lost(archive.names) : []);

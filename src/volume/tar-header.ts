@@ -129,7 +129,8 @@ export function encodeHeader(h: TarHeader): Buffer {
     }
   }
   for (const [k, max] of [['uid', MAX_OCTAL_7], ['gid', MAX_OCTAL_7], ['size', MAX_OCTAL_11], ['mtime', MAX_OCTAL_11]] as const) {
-    if (h[k] > max) {
+    // before 1970: ustar cannot hold it, pax can (GNU tar and Python's tarfile read it)
+    if (h[k] > max || h[k] < 0) {
       paxKeys.add(k);
       records.push(paxRecord(k, Buffer.from(String(h[k]))));
     }

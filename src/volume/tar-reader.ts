@@ -85,7 +85,7 @@ export class TarReader {
         const p = pax?.get(k);
         if (p === undefined) return v;
         const n = Math.trunc(Number(p.toString('ascii')));
-        if (!Number.isFinite(n)) throw new FormatError(`bad pax ${k} value`);
+        if (!Number.isSafeInteger(n) || (n < 0 && k !== 'mtime')) throw new FormatError(`bad pax ${k} value`);
         return n;
       };
       const h: TarHeader = {

@@ -27,7 +27,14 @@ interface BackupFlags extends CommonFlags {
   full?: boolean;
   fullIfOlderThan?: string;
   allowSourceMismatch?: boolean;
+  allowClockSkew?: boolean;
 }
+
+/**
+ * The smallest --volsize: four 64 KiB tar blocks of file data and their headers. duplicity
+ * asks for 1 MiB; smaller volumes serve tests and the sample archive.
+ */
+const MIN_VOLSIZE_MIB = 0.25;
 
 export function registerBackup(program: Command, io: CliIo, setExit: (c: number) => void): void {
   // --include/--exclude keep their relative order (duplicity: first match wins).
@@ -40,6 +47,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--full', 'start a new chain with a full backup')
     .option('--full-if-older-than <age>', 'start a new chain when the current full is older than AGE (s m h D W M Y, e.g. 7D)')
     .option('--allow-source-mismatch', 'continue a chain made on another host or from another source path')
+    .option('--allow-clock-skew', "back up although the newest set is dated after this machine's clock (the set is named after it)")
     .option('--strict', 'fail on unreadable, vanished or changing files instead of reporting them')
     .option('--include <glob>', 'include matching paths (first matching --include/--exclude wins; ** * ? [..], ignorecase:)', (v: string) => (rules.push({ kind: 'include', glob: v }), v))
     .option('--exclude <glob>', 'exclude matching paths (an excluded directory is not entered)', (v: string) => (rules.push({ kind: 'exclude', glob: v }), v))
@@ -51,7 +59,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--json', 'JSON lines of events and a final summary on stdout')
     .option('-q, --quiet', 'no progress display and no statistics')
     .option('--no-encryption', 'write gzip volumes and a plain manifest instead of OpenPGP')
-    .option('--volsize <MiB>', 'volume size in MiB', '200')
+    .option('--volsize <MiB>', `volume size in MiB (at least ${MIN_VOLSIZE_MIB})`, '200')
     .option('--compress-level <0-9>', 'zlib level inside the encryption (0: none, 1: fast, 9: smallest)', String(DEFAULT_COMPRESS_LEVEL));
   cmd
     .option('--passphrase-file <file>', 'passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)')
@@ -78,7 +86,7 @@ Examples:
   );
   cmd.action(async (source: string, target: string, flags: BackupFlags) => {
     const volsize = Number(flags.volsize);
-    if (!Number.isFinite(volsize) || volsize <= 0) throw new UsageError(`--volsize: expected a positive number of MiB, got "${flags.volsize}"`);
+    if (!Number.isFinite(volsize) || volsize < MIN_VOLSIZE_MIB) throw new UsageError(`--volsize: expected a number of MiB >= ${MIN_VOLSIZE_MIB}, got "${flags.volsize}"`);
     const level = Number(flags.compressLevel);
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new UsageError(`--compress-level: expected 0-9, got "${flags.compressLevel}"`);
     let fullIfOlderThan: number | undefined;
@@ -110,6 +118,7 @@ Examples:
       full: flags.full ?? false,
       ...(fullIfOlderThan !== undefined ? { fullIfOlderThan } : {}),
       allowSourceMismatch: flags.allowSourceMismatch ?? false,
+      allowClockSkew: flags.allowClockSkew ?? false,
       strict: flags.strict ?? false,
       compressLevel: level,
       volsize: Math.round(volsize * 1024 * 1024),
