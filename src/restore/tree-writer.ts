@@ -44,6 +44,11 @@ const SMALL_FILE = 1 << 20;
 /** Writes of one large file under way at once. */
 const WRITES_IN_FLIGHT = 4;
 
+/** An entry's mtime for the utimes calls: a Date, since Node turns negative seconds (before 1970) into now. */
+function fileTime(h: TarHeader): Date {
+  return new Date(h.mtime * 1000);
+}
+
 async function lstatOrNull(p: Buffer): Promise<Stats | null> {
   try {
     return await fs.lstat(p);
@@ -203,7 +208,7 @@ export class TreeWriter {
         case 'symlink':
           await fs.symlink(h.linkname, tmp);
           await this.#owners(tmp, h, true);
-          await fs.lutimes(tmp, h.mtime, h.mtime).catch(() => undefined);
+          await fs.lutimes(tmp, fileTime(h), fileTime(h)).catch(() => undefined);
           break;
         case 'fifo':
         case 'char':
@@ -238,7 +243,7 @@ export class TreeWriter {
         for (const c of parts) for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
         if (this.#owner) fchownSync(fd, ...this.#ids(h));
         fchmodSync(fd, h.mode);
-        futimesSync(fd, h.mtime, h.mtime);
+        futimesSync(fd, fileTime(h), fileTime(h));
       } finally {
         closeSync(fd);
       }
@@ -280,7 +285,7 @@ export class TreeWriter {
       if (failure) throw failure.e;
       if (this.#owner) await this.#owners(p, h);
       await fh.chmod(h.mode);
-      await fh.utimes(h.mtime, h.mtime);
+      await fh.utimes(fileTime(h), fileTime(h));
     } finally {
       await fh.close();
     }
@@ -299,7 +304,7 @@ export class TreeWriter {
     if (r.status !== 0) throw new DestinationError(`creating ${h.type}: ${r.stderr?.toString().trim() || r.error?.message}`);
     await this.#owners(scratchPath, h);
     await fs.chmod(scratchPath, h.mode);
-    await fs.utimes(scratchPath, h.mtime, h.mtime);
+    await fs.utimes(scratchPath, fileTime(h), fileTime(h));
     await fs.rename(scratchPath, tmp);
     return true;
   }
@@ -356,5 +361,5 @@ export class TreeWriter {
 export async function applyDirMeta(p: Buffer, h: TarHeader, owner: boolean, numeric: boolean): Promise<void> {
   if (owner) await fs.chown(p, numeric ? h.uid : localUid(h.uname, h.uid), numeric ? h.gid : localGid(h.gname, h.gid));
   await fs.chmod(p, h.mode);
-  await fs.utimes(p, h.mtime, h.mtime);
+  await fs.utimes(p, fileTime(h), fileTime(h));
 }

@@ -5,6 +5,7 @@
  * Duplicity (and so every reader of these archives) relies on entries appearing in
  * ascending index order, compared component by component as unsigned bytes.
  */
+import { escapeName } from '../util/escape-name.js';
 import { FormatError } from '../errors.js';
 
 export type Index = readonly Buffer[];
@@ -116,7 +117,10 @@ export function parseEntryName(name: Buffer): ParsedEntryName {
   throw new FormatError(`unknown archive entry ${JSON.stringify(name.toString('utf8'))}`);
 }
 
-/** The printable form of an index for messages and listings (lossy for non-UTF-8). */
+/**
+ * The printable form of an index for messages and listings: one line whatever the
+ * name holds, and lossless (see escapeName).
+ */
 export function displayIndex(index: Index): string {
-  return indexToPath(index).toString('utf8');
+  return escapeName(indexToPath(index));
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { listFiles } from '../../inspect/list-files.js';
 import { indexToPath } from '../../volume/entry-name.js';
 import { pickedLine } from '../format.js';
+import { escapeName } from '../../util/escape-name.js';
 import type { CliIo } from '../io.js';
 import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
 import { readingKeys } from '../keys.js';
@@ -17,12 +18,22 @@ function modeString(type: string, mode: number): string {
   return (TYPE_CHAR[type] ?? '?') + rwx[(mode >> 6) & 7]! + rwx[(mode >> 3) & 7]! + rwx[mode & 7]!;
 }
 
+/**
+ * A name in JSON: `KEY` as text (lossy where the bytes are not UTF-8) and, when the
+ * escaped form differs, `KEY_escaped`: lossless, what `restore --path` takes.
+ */
+function jsonName(key: string, raw: Buffer): Record<string, string> {
+  const text = raw.toString('utf8');
+  const escaped = escapeName(raw);
+  return escaped === text ? { [key]: text } : { [key]: text, [`${key}_escaped`]: escaped };
+}
+
 export function registerLs(program: Command, io: CliIo): void {
   const cmd = program
     .command('ls')
     .description('list the files of the backup at TARGET (latest state, or at --time)')
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
-    .option('--json', 'one JSON object per line');
+    .option('--json', 'one JSON object per line (names with special bytes also as path_escaped)');
   addTimeOption(cmd, 'list the state');
   addReadKeyOptions(cmd);
   addCacheOption(cmd);
@@ -39,12 +50,12 @@ export function registerLs(program: Command, io: CliIo): void {
         onPicked: (sets) => io.stderr(pickedLine(sets)),
       })) {
         const h = e.header;
-        const p = indexToPath(e.index).toString('utf8');
+        const raw = indexToPath(e.index);
         if (flags.json) {
-          io.stdout(JSON.stringify({ path: p, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, ...(h.type === 'symlink' ? { target: h.linkname.toString('utf8') } : {}) }) + '\n');
+          io.stdout(JSON.stringify({ ...jsonName('path', raw), type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, ...(h.type === 'symlink' ? jsonName('target', h.linkname) : {}) }) + '\n');
         } else {
           const when = new Date(h.mtime * 1000).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '');
-          io.stdout(`${modeString(h.type, h.mode)} ${when} ${p}${h.type === 'symlink' ? ` -> ${h.linkname.toString('utf8')}` : ''}\n`);
+          io.stdout(`${modeString(h.type, h.mode)} ${when} ${escapeName(raw)}${h.type === 'symlink' ? ` -> ${escapeName(h.linkname)}` : ''}\n`);
         }
       }
     });

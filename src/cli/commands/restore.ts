@@ -3,6 +3,7 @@ import { planRestore, runRestore } from '../../restore/restore.js';
 import { bytes } from '../format.js';
 import { pathToIndex } from '../../volume/entry-name.js';
 import { UsageError } from '../../errors.js';
+import { unescapeName } from '../../util/escape-name.js';
 import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
 import { readingKeys } from '../keys.js';
 import { pickedLine } from '../format.js';
@@ -23,7 +24,7 @@ export function registerRestore(program: Command, io: CliIo): void {
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .argument('[dest]', 'directory to restore into (must be empty unless --force)')
     .option('--plan', 'only show which files the restore would fetch, with sizes; write nothing')
-    .option('--path <rel>', 'restore only this file or directory (relative to the backed-up root), at its place under DEST')
+    .option('--path <rel>', 'restore only this file or directory (relative to the backed-up root), at its place under DEST; named as ls prints it (\\n, \\xHH and \\\\ escapes)')
     .option('--force', 'restore into a non-empty DEST, replacing entries of the same name')
     .option('--numeric-owner', 'use stored numeric uid/gid, not names')
     .option('--no-ownership', 'do not restore file ownership (default when not root)');
@@ -42,7 +43,11 @@ Examples:
   cmd.action(async (target: string, dest: string | undefined, flags: RestoreFlags) => {
     let sel;
     if (flags.path !== undefined) {
-      sel = pathToIndex(Buffer.from(flags.path.replace(/^\/+/, '')));
+      // Names as ls prints them: backslash escapes (GNU tar's --unquote), so any bytes can be named.
+      const raw = unescapeName(flags.path) ?? Buffer.from(flags.path);
+      let start = 0;
+      while (raw[start] === 0x2f) start++;
+      sel = pathToIndex(raw.subarray(start));
       if (sel.some((c) => c.toString() === '..' || c.toString() === '.')) throw new UsageError(`--path: "${flags.path}" must be a plain relative path`);
     }
     const time = timeFrom(flags);
