@@ -77,6 +77,8 @@ function placeholder(b: Buffer, max: number): Buffer {
 }
 
 const MAX_OCTAL_7 = 0o7777777; // 8^7 - 1
+/** The pax record that carries an mtime before 1970 (see encodeHeader). */
+export const NEGATIVE_MTIME_KEY = 'TAPECHAIN.mtime';
 const MAX_OCTAL_11 = 0o77777777777; // 8^11 - 1
 
 function encodeUstar(h: TarHeader, name: Buffer, linkname: Buffer, typeflag: number, pax: Set<string>): Buffer {
@@ -129,11 +131,16 @@ export function encodeHeader(h: TarHeader): Buffer {
     }
   }
   for (const [k, max] of [['uid', MAX_OCTAL_7], ['gid', MAX_OCTAL_7], ['size', MAX_OCTAL_11], ['mtime', MAX_OCTAL_11]] as const) {
-    // before 1970: ustar cannot hold it, pax can (GNU tar and Python's tarfile read it)
-    if (h[k] > max || h[k] < 0) {
+    if (h[k] > max) {
       paxKeys.add(k);
       records.push(paxRecord(k, Buffer.from(String(h[k]))));
     }
+  }
+  if (h.mtime < 0) {
+    // Before 1970. duplicity 0.8 crashes restoring a negative mtime (path.py names a
+    // missing attribute in its warning), so the standard field keeps 0 — what duplicity
+    // restores — and a vendor record, which tarfile and GNU tar pass over, the truth.
+    records.push(paxRecord(NEGATIVE_MTIME_KEY, Buffer.from(String(h.mtime))));
   }
   const main = encodeUstar(h, placeholder(h.name, 100), placeholder(h.linkname, 100), TYPE_FLAG[h.type], paxKeys);
   if (records.length === 0) return main;

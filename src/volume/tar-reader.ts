@@ -10,7 +10,7 @@
  */
 import { FormatError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { BLOCK, decodeBlock, isZeroBlock, padding, parsePax, typeFromFlag, type TarHeader } from './tar-header.js';
+import { BLOCK, NEGATIVE_MTIME_KEY, decodeBlock, isZeroBlock, padding, parsePax, typeFromFlag, type TarHeader } from './tar-header.js';
 
 /** A cap for pax/GNU metadata entries, so a hostile header cannot exhaust memory. */
 const MAX_META_SIZE = 1 << 20;
@@ -85,7 +85,7 @@ export class TarReader {
         const p = pax?.get(k);
         if (p === undefined) return v;
         const n = Math.trunc(Number(p.toString('ascii')));
-        if (!Number.isSafeInteger(n) || (n < 0 && k !== 'mtime')) throw new FormatError(`bad pax ${k} value`);
+        if (!Number.isSafeInteger(n) || (n < 0 && k !== 'mtime' && k !== NEGATIVE_MTIME_KEY)) throw new FormatError(`bad pax ${k} value`);
         return n;
       };
       const h: TarHeader = {
@@ -96,7 +96,7 @@ export class TarReader {
         uid: num('uid', raw.uid),
         gid: num('gid', raw.gid),
         size: num('size', raw.size),
-        mtime: num('mtime', raw.mtime),
+        mtime: pax?.has('mtime') ? num('mtime', raw.mtime) : num(NEGATIVE_MTIME_KEY, raw.mtime),
         uname: pax?.get('uname')?.toString('utf8') ?? raw.uname,
         gname: pax?.get('gname')?.toString('utf8') ?? raw.gname,
         devmajor: raw.devmajor,

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname as dirOf, join } from 'node:path';
 import { FaultyBackend } from '../../src/backend/faulty.js';
 import { FileBackend } from '../../src/backend/file.js';
 import { runBackup } from '../../src/backup/backup.js';
@@ -17,6 +17,7 @@ import { SymmetricEncryptor } from '../../src/crypto/encrypt.js';
 import { ExitCode } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { setTimes } from '../helpers/chain.js';
+import { killWhen } from '../helpers/kill.js';
 import { tempDirs } from '../helpers/tmp.js';
 import { describeTree, treeDiff } from '../helpers/tree.js';
 
@@ -167,15 +168,16 @@ describe('kill -9', () => {
     expect(spawnSync(bin, ['backup', '--volsize', '1', src, target], { env }).status).toBe(0);
     const before = describeTree(src);
     for (let i = 0; i < 3; i++) fs.writeFileSync(join(src, `new${i}.bin`), randomBytes(1 << 20));
-    for (const delay of [150, 400, 900]) {
+    const volumes = () => fs.readdirSync(target).filter((n) => /\.vol\d+\./.test(n)).length;
+    for (const after of [0, 2, 5]) {
+      // cut at a different point each time: before the first volume, and after 2 and 5
+      const base = volumes();
       const p = spawn(bin, ['backup', '--full', '--volsize', '1', '--compress-level', '9', src, target], { env });
-      const exited = new Promise((r) => p.on('exit', r)); // (it may finish before the kill)
-      await new Promise((r) => setTimeout(r, delay));
-      p.kill('SIGKILL');
-      await exited;
+      const ready = after === 0 ? () => fs.readdirSync(target).includes('tapechain-lock.json') : () => volumes() >= base + after;
+      expect(await killWhen(p, dir, ready)).toBe('SIGKILL');
       // the first chain still restores exactly at its time
       const t0 = setTimes(target)[0]!;
-      const out = join(dir, `out-${delay}`);
+      const out = join(dir, `out-${after}`);
       const r = await runCli(['restore', '--time', String(t0), target, out], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') });
       expect(r.code).toBe(0);
       expect(treeDiff(before, describeTree(out))).toEqual([]);
@@ -190,21 +192,21 @@ describe('kill -9', () => {
 });
 
 describe('resume after kill -9', () => {
-  /** Kills the backup at random points until one run completes; each rerun continues the set. */
+  /** Kills the backup four times, each after 1-3 more volumes were stored; a last run completes it. */
   async function killLoop(target: string, src: string, extraArgs: string[], env: NodeJS.ProcessEnv): Promise<{ resumed: number }> {
     let resumed = 0;
     let seed = 7;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    for (let i = 0; i < 6; i++) {
+    const volumes = () => (fs.existsSync(target) ? fs.readdirSync(target).filter((n) => /\.vol\d+\./.test(n)).length : 0);
+    for (let i = 0; i < 4; i++) {
+      const base = volumes();
       const p = spawn(bin, ['backup', '--volsize', '1', '--compress-level', '9', ...extraArgs, src, target], { env });
       let err = '';
       p.stderr.on('data', (d) => (err += d));
-      const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
-      const timer = setTimeout(() => p.kill('SIGKILL'), 150 + Math.floor(rnd() * 500));
-      const code = await exited;
-      clearTimeout(timer);
+      // each run is cut after 1-3 more volumes are stored: the next one must continue the set
+      const more = 1 + Math.floor(rnd() * 3);
+      expect(await killWhen(p, dirOf(target), () => volumes() >= base + more)).toBe('SIGKILL');
       if (/Resuming the interrupted set after volume \d+/.test(err)) resumed++;
-      if (code === 0) return { resumed };
     }
     // a last run without interruption
     const last = spawnSync(bin, ['backup', '--volsize', '1', ...extraArgs, src, target], { env });
@@ -237,12 +239,12 @@ describe('resume after kill -9', () => {
 
   test('local target: the interrupted set is continued, not thrown away, and restores exactly', async () => {
     const dir = tmp('resume');
-    // Large enough that a kill 150–650 ms in lands mid-run (a 16 MiB backup now takes 0.5 s).
+    // 48 volumes: room for four cuts of 1-3 volumes each.
     const src = source(dir, 48);
     const target = join(dir, 't');
     const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
     const { resumed } = await killLoop(target, src, [], env);
-    expect(resumed).toBeGreaterThan(0);
+    expect(resumed).toBe(4); // every run after the first continued the set
     const out = join(dir, 'out');
     const r = await runCli(['restore', target, out], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') });
     expect(r.code).toBe(0);
