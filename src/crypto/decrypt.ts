@@ -356,6 +356,9 @@ export async function* decryptMessage(source: AsyncIterable<Uint8Array> | Iterab
       yield* innerLiteral(decryptSeipd(r, head, sk), sigs);
       if (sigs.hashes.length) throw new IntegrityError('one-pass signature without a signature packet (truncated or stripped)', { code: 'SIGNATURE_MISSING' });
       if (keys.requireSignature && sigs.checked === 0) throw new IntegrityError('not signed, but a signature is required', { code: 'SIGNATURE_MISSING' });
+      // gpg writes nothing after the encrypted packet; bytes there were appended or
+      // are damage (a signature file has no manifest hash that would catch them)
+      if (!(await r.atEnd())) throw new IntegrityError('data after the end of the OpenPGP message (appended or damaged)', { code: 'TRAILING_DATA' });
       return;
     } else if (head.tag === TAG.LITERAL || head.tag === TAG.COMPRESSED) {
       throw new FormatError('OpenPGP message is not encrypted');
