@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import type { Backend } from '../backend/backend.js';
 import { getBytes } from '../backend/backend.js';
 import { BackendNotFoundError, EngineError, ExitCode } from '../errors.js';
+import { processAlive } from '../util/fs-facts.js';
 
 export const TARGET_LOCK = 'tapechain-lock.json';
 
@@ -42,21 +43,12 @@ export interface LockOptions {
   now?: () => number;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function describe(l: LockInfo): string {
   return `${l.operation} by pid ${l.pid} on ${l.host}, started ${new Date(l.started * 1000).toISOString()}`;
 }
 
 function staleReason(l: LockInfo, host: string, now: number, staleAfter: number): string | undefined {
-  if (l.host === host && !alive(l.pid)) return `its process ${l.pid} is gone`;
+  if (l.host === host && !processAlive(l.pid)) return `its process ${l.pid} is gone`;
   if (now - l.started > staleAfter) return `it is older than ${staleAfter} s`;
   return undefined;
 }

@@ -10,9 +10,9 @@
  * is replaced, never followed.
  */
 import * as fs from 'node:fs/promises';
-import type { Stats } from 'node:fs';
 import { DestinationError } from '../errors.js';
 import { removeTree } from './staging.js';
+import { lstatOrNull } from '../util/fs-facts.js';
 
 const SLASH = Buffer.from('/');
 
@@ -24,15 +24,6 @@ type Step =
 
 function join(a: Buffer, n: Buffer): Buffer {
   return Buffer.concat([a, SLASH, n]);
-}
-
-async function lstatOrNull(p: Buffer): Promise<Stats | null> {
-  try {
-    return await fs.lstat(p);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
 }
 
 export class Commit {

@@ -12,6 +12,7 @@ import * as fs from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { DestinationError } from '../errors.js';
+import { processAlive } from '../util/fs-facts.js';
 
 const PREFIX = '.tapechain-restore-';
 /** `<pid>-<hex>` since staging names carry their owner; bare `<hex>` from older versions. */
@@ -22,15 +23,6 @@ export interface Staging {
   root: string;
   tree: string;
   trash: string;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Whether `name` in DEST is a staging directory whose restore is no longer running. */

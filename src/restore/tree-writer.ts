@@ -23,6 +23,7 @@ import { DestinationError, FormatError, IntegrityError } from '../errors.js';
 import { localGid, localUid } from '../util/owners.js';
 import { displayIndex, joinIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
+import { lstatOrNull } from '../util/fs-facts.js';
 
 export interface TreeWriterOptions {
   /** chown restored entries (needs root). @default true when running as root */
@@ -47,15 +48,6 @@ const WRITES_IN_FLIGHT = 4;
 /** An entry's mtime for the utimes calls: a Date, since Node turns negative seconds (before 1970) into now. */
 function fileTime(h: TarHeader): Date {
   return new Date(h.mtime * 1000);
-}
-
-async function lstatOrNull(p: Buffer): Promise<Stats | null> {
-  try {
-    return await fs.lstat(p);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
 }
 
 export class TreeWriter {

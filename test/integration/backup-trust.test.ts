@@ -8,6 +8,7 @@ import { describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { FileBackend } from '../../src/backend/file.js';
 import { runBackup } from '../../src/backup/backup.js';
@@ -22,6 +23,7 @@ import { duplicity } from '../helpers/tools.js';
 import { describeTree, treeDiff } from '../helpers/tree.js';
 
 const tmp = tempDirs();
+const bin = 'bin/tapechain';
 
 function envFor(dir: string): Record<string, string> {
   return { PASSPHRASE: 'pw', XDG_CACHE_HOME: join(dir, 'cache') };
@@ -94,18 +96,22 @@ describe('a file rewritten in place while it is read', () => {
 });
 
 describe('targets', () => {
-  test.each([['file://'], [''], ['file://localhost'], ['s3:bucket'], ['s3:/bucket'], ['file:/srv/x']])('"%s" is a usage error; nothing is created', async (target) => {
+  test.each([['file://'], ['file://localhost'], [''], ['s3:bucket'], ['s3:/bucket'], ['file:/srv/x']])('"%s" is a usage error; nothing is created', (target) => {
     const dir = tmp('url');
     const src = join(dir, 'src');
-    fs.mkdirSync(src);
-    fs.writeFileSync(join(src, 'a'), 'a');
-    const cwd = process.cwd();
-    const before = fs.readdirSync(cwd);
-    const r = await runCli(['backup', src, target], envFor(dir));
-    expect(r.code).toBe(ExitCode.USAGE);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(fs.readdirSync(cwd)).toEqual(before);
-    expect(fs.readdirSync('/').some((n) => n.startsWith('duplicity-'))).toBe(false);
+    const cwd = join(dir, 'cwd');
+    fs.mkdirSync(cwd);
+    // A form that means "/" gets a missing source: code that took it for / would then stop
+    // at the source (exit 11, a failed test) before writing into the root directory.
+    if (target.startsWith('file://')) fs.rmSync(src, { force: true });
+    else {
+      fs.mkdirSync(src);
+      fs.writeFileSync(join(src, 'a'), 'a');
+    }
+    const r = spawnSync(join(process.cwd(), bin), ['backup', src, target], { cwd, env: { ...process.env, ...envFor(dir) } });
+    expect(r.status).toBe(ExitCode.USAGE);
+    expect(r.stderr.toString().trim().split('\n')).toHaveLength(1);
+    expect(fs.readdirSync(cwd)).toEqual([]);
   });
 
   test('./name:with-colon is a plain path', async () => {
