@@ -33,8 +33,10 @@ export const ExitCode = {
   SOURCE: 11,
   /** A bug: an error that was not classified. */
   INTERNAL: 70,
-  /** Interrupted (SIGINT). */
+  /** Interrupted (SIGINT, Ctrl-C): 128 + 2, as shells report it. */
   CANCELLED: 130,
+  /** Stopped by SIGTERM (systemd, kill): 128 + 15. */
+  TERMINATED: 143,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -141,9 +143,12 @@ export class ChainError extends EngineError {
   }
 }
 
+/** A run stopped on request: by SIGINT (exit 130), SIGTERM (143) or an abort. */
 export class CancelledError extends EngineError {
-  constructor(message = 'cancelled', options?: EngineErrorOptions) {
-    super('CANCELLED', ExitCode.CANCELLED, message, options);
+  readonly signal: 'SIGINT' | 'SIGTERM' | undefined;
+  constructor(message = 'cancelled', options?: EngineErrorOptions & { signal?: 'SIGINT' | 'SIGTERM' }) {
+    super('CANCELLED', options?.signal === 'SIGTERM' ? ExitCode.TERMINATED : ExitCode.CANCELLED, message, options);
+    this.signal = options?.signal;
   }
 }
 

@@ -3,6 +3,7 @@
  * plain path for the local backend, `s3://bucket/prefix` for S3-compatible storage.
  * Remote backends come wrapped with the retry and concurrency-limit wrappers.
  */
+import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, UsageError } from '../errors.js';
 import type { Backend } from './backend.js';
@@ -24,15 +25,16 @@ export async function openBackend(target: string, o: TargetOptions = {}): Promis
     // `s3:bucket`, `s3:/bucket` or `file:/srv/x` would otherwise become local directories.
     const scheme = /^([^/]*?):/.exec(target);
     if (scheme) throw new UsageError(`"${target}" is not a target URL this tool knows ("${scheme[1]}:" without "//"): give ${FORMS}`);
-    return new FileBackend(target);
+    return localBackend(target);
   }
   const scheme = m[1]!.toLowerCase();
   if (scheme === 'file') {
     // duplicity refuses file:// without a path too: it would back up into /
     if (/^file:\/\/(localhost)?$/i.test(target)) throw new UsageError(`"${target}" names no directory: give file:///abs/path`);
     try {
-      return new FileBackend(fileURLToPath(target));
+      return localBackend(fileURLToPath(target));
     } catch (e) {
+      if (e instanceof ConfigError) throw e;
       throw new UsageError(`bad target URL "${target}": ${(e as Error).message} (expected ${FORMS})`, { cause: e });
     }
   }
@@ -43,4 +45,18 @@ export async function openBackend(target: string, o: TargetOptions = {}): Promis
     return new RetryBackend(new LimitBackend(s3), o.retry);
   }
   throw new ConfigError(`unsupported target scheme "${scheme}://" in ${target} (supported: file://, s3://, plain paths)`);
+}
+
+/** A local target: a directory, or a path where one can be made; a file there is a configuration error. */
+function localBackend(dir: string): FileBackend {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new ConfigError(`target ${dir}: a part of the path is a file, not a directory`);
+    if (code !== 'ENOENT') throw new ConfigError(`target ${dir}: ${code ?? (e as Error).message}`, { cause: e });
+  }
+  if (st && !st.isDirectory()) throw new ConfigError(`target ${dir}: is a file, not a directory`);
+  return new FileBackend(dir);
 }

@@ -61,7 +61,7 @@ interface SdkError {
 }
 
 const TRANSIENT_NAMES = new Set(['SlowDown', 'RequestTimeout', 'RequestTimeTooSkewed', 'InternalError', 'ServiceUnavailable', 'TimeoutError', 'ThrottlingException', 'RequestTimeoutException']);
-const NET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
+const NET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 /** SDK and network failures → not-found / transient / permanent. */
 export function classifyS3Error(err: unknown, what: string): BackendError {
@@ -74,6 +74,12 @@ export function classifyS3Error(err: unknown, what: string): BackendError {
   if (name === 'NoSuchBucket') return new PermanentBackendError(`${what}: the bucket does not exist`, { cause: err });
   if (name === 'CredentialsProviderError') {
     return new PermanentBackendError(`${what}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)`, { cause: err });
+  }
+  if (e.code === 'ENOTFOUND' || name === 'ENOTFOUND') {
+    // No such host: a typo or an S3-compatible service reached at AWS's name. Retrying
+    // cannot help (EAI_AGAIN, a resolver that did not answer, still is retried).
+    const host = /getaddrinfo ENOTFOUND (\S+)/.exec(e.message ?? '')?.[1];
+    return new PermanentBackendError(`${what}: no such host${host ? ` ${host}` : ''} (for Backblaze B2, Ceph, MinIO and other S3-compatible services give --s3-endpoint URL)`, { cause: err });
   }
   if (status === 429 || (status !== undefined && status >= 500) || TRANSIENT_NAMES.has(name) || NET_CODES.has(e.code ?? '') || NET_CODES.has(name) || e.$retryable) {
     return new TransientBackendError(msg, { cause: err });

@@ -92,7 +92,7 @@ export class RetryBackend extends WrappedBackend {
   }
   async *list(prefix = '', opts: OpOptions = {}): AsyncIterable<ObjectInfo> {
     // A listing is retried as a whole: collect it, then hand it out.
-    const all = await this.#retry(`list ${prefix}`, opts.signal, async () => {
+    const all = await this.#retry(prefix ? `list ${prefix}` : 'list', opts.signal, async () => {
       const out: ObjectInfo[] = [];
       for await (const o of this.inner.list(prefix, opts)) out.push(o);
       return out;

@@ -29,6 +29,7 @@ import { ArchiveReader } from '../restore/archive.js';
 import { diffTree, type Change } from './changes.js';
 import type { Selection } from './selection.js';
 import { compareIndex, type Index } from '../volume/entry-name.js';
+import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
 import { readAhead } from './read-ahead.js';
 import { SetWriter, type SetStats } from './set-writer.js';
 import { walkTree, type WalkWarning } from './walk.js';
@@ -178,7 +179,7 @@ function decide(o: BackupOptions, col: Collection, now: number): Decision {
  */
 /** Why an interrupted set cannot be continued (undefined: it can). */
 async function resumeProblem(o: BackupOptions, st: CheckpointState, col: Collection, encoding: string, srcAbs: string): Promise<string | undefined> {
-  if (st.source !== o.source) return `it backed up ${st.source}`;
+  if (!(await sameSource(st.source, o.source))) return `it backed up ${st.source}`;
   if (o.full && st.type !== 'full') return '--full was given';
   if (st.encoding !== encoding) return 'the encryption differs';
   const key = `${st.type}:${st.start}:${st.end}`;
@@ -255,13 +256,24 @@ async function checkContinuation(o: BackupOptions, archive: ArchiveReader, chain
     throw e;
   }
   if (o.allowSourceMismatch) return;
-  const local = Buffer.from(o.source);
   if (m.hostname !== undefined && m.hostname !== hostname) {
     throw new ChainError('SOURCE_MISMATCH', `the chain at ${o.backend.describe()} was made on host "${m.hostname}", this is "${hostname}": use --allow-source-mismatch to continue it, or --full`, { exitCode: ExitCode.CONFIG });
   }
-  if (m.localdir !== undefined && !m.localdir.equals(local)) {
+  if (m.localdir !== undefined && !(await sameSource(m.localdir.toString(), o.source))) {
     throw new ChainError('SOURCE_MISMATCH', `the chain at ${o.backend.describe()} backs up "${m.localdir.toString('utf8')}", not "${o.source}": use --allow-source-mismatch to continue it, or --full`, { exitCode: ExitCode.CONFIG });
   }
+}
+
+/**
+ * Whether two source paths as typed name the same directory: `/data/src`, `/data/src/`,
+ * `src` and `.` are one source when they resolve (symlinks too) to the same place. A
+ * relative path recorded by an earlier run is resolved against today's working
+ * directory: the best that can be known of it.
+ */
+async function sameSource(recorded: string, given: string): Promise<boolean> {
+  if (path.normalize(recorded + '/') === path.normalize(given + '/')) return true;
+  const real = (p: string) => fs.realpath(path.resolve(p)).catch(() => path.resolve(p));
+  return (await real(recorded)) === (await real(given));
 }
 
 /** Fails with SourceError unless `source` is a readable directory. */
@@ -363,7 +375,9 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const prev = chain ? (chain.incs[chain.incs.length - 1] ?? chain.full).seal : undefined;
     seal = { key: o.sealKey, previous: prev ? createHash('sha256').update(await getBytes(o.backend, prev.name)).digest('hex') : null };
   }
-  const tmp = await fs.mkdtemp(path.join(o.tempDir ?? tmpdir(), 'tapechain-'));
+  const tempParent = o.tempDir ?? tmpdir();
+  await removeStaleTempDirs(tempParent);
+  const tmp = await makeTempDir(tempParent, 'backup');
   const writer = new SetWriter({
     backend: o.backend,
     spec: { type, start, end, encoding: encoder.encoding },

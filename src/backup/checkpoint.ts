@@ -65,7 +65,7 @@ export class SyncAppender {
   /** Bytes appended in all, buffered ones included. */
   length: number;
   constructor(file: string, keep: number | undefined) {
-    this.#fd = openSync(file, keep === undefined ? 'w' : 'r+');
+    this.#fd = openSync(file, keep === undefined ? 'w' : 'r+', 0o600); // plaintext signatures and file list
     if (keep !== undefined) ftruncateSync(this.#fd, keep);
     this.length = keep ?? 0;
   }

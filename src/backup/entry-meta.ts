@@ -19,6 +19,14 @@ export function mtimeSeconds(st: Stats): number {
   return Math.trunc(st.mtimeMs / 1000);
 }
 
+/** Linux's dev_t layout (glibc's gnu_dev_major/minor). */
+export function devMajor(rdev: number): number {
+  return (Math.floor(rdev / 256) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+}
+export function devMinor(rdev: number): number {
+  return (rdev & 0xff) | (Math.floor(rdev / 4096) & ~0xff);
+}
+
 export function headerFromStat(name: Buffer, st: Stats, type: EntryType, linkname: Buffer = Buffer.alloc(0)): TarHeader {
   const rdev = st.rdev;
   const isDev = type === 'char' || type === 'block';
@@ -33,8 +41,8 @@ export function headerFromStat(name: Buffer, st: Stats, type: EntryType, linknam
     size: 0,
     mtime: mtimeSeconds(st),
     linkname,
-    devmajor: isDev ? (Math.floor(rdev / 256) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff) : 0,
-    devminor: isDev ? (rdev & 0xff) | (Math.floor(rdev / 4096) & ~0xff) : 0,
+    devmajor: isDev ? devMajor(rdev) : 0,
+    devminor: isDev ? devMinor(rdev) : 0,
   };
 }
 

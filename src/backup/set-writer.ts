@@ -297,6 +297,7 @@ export class SetWriter {
 
   /** Adds a tar block unless an interrupted run already stored it. */
   async #add(b: TarBlock): Promise<void> {
+    this.#o.signal?.throwIfAborted(); // every 64 KiB: a large file does not delay a Ctrl-C
     const skip = this.#skip;
     if (skip) {
       const c = compareIndex(b.index, skip.index);

@@ -1,10 +1,14 @@
 /** Options and helpers shared by several commands. */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ArchiveCache, cacheName, defaultArchiveDir } from '../cache/archive-cache.js';
-import { parseInterval, parseUserTime } from '../chain/time.js';
+import type { BackupSet } from '../chain/collection.js';
+import { describeTime, parseInterval, parseUserTime } from '../chain/time.js';
+import { pickedLine } from './format.js';
 import { acquireLock } from '../lock/lock.js';
-import { UsageError } from '../errors.js';
+import { NotFoundError, UsageError } from '../errors.js';
 import type { Backend } from '../backend/backend.js';
 import { openBackend } from '../backend/registry.js';
 import type { CliIo } from './io.js';
@@ -61,7 +65,26 @@ export function addCacheOption(cmd: Command): Command {
 }
 
 export function addTimeOption(cmd: Command, what: string): Command {
-  return cmd.option('-t, --time <time>', `${what} at TIME: now, epoch seconds, 20261121T232154Z, 2026-11-21[T10:00:00[+01:00]], or an interval ago (3D, 2W, 1h30m)`);
+  return cmd
+    .option('-t, --time <time>', `${what} at TIME: now, epoch seconds, 20261121T232154Z, 2026-11-21[T10:00:00[+01:00]], or an interval ago (3D, 2W, 1h30m)`)
+    .option('--strict-time', 'fail (exit 4) when no backup is as old as --time, instead of using the oldest');
+}
+
+/**
+ * What the CLI says when the sets for a time are picked: the set used, and a warning
+ * (an error with --strict-time) when the time is before the first backup, since the
+ * oldest set then stands in for a state that was never backed up.
+ */
+export function onPickedFor(io: CliIo, flags: CommonFlags & { strictTime?: boolean }, time: number | undefined): (sets: BackupSet[]) => void {
+  return (sets) => {
+    const first = sets[0]!;
+    if (time !== undefined && time < first.end) {
+      const what = `no backup is as old as ${describeTime(time)}: the oldest is ${describeTime(first.end)}`;
+      if (flags.strictTime) throw new NotFoundError(`${what} (--strict-time)`, { code: 'NO_SET_AT_TIME' });
+      io.stderr(`warning: ${what}; using it\n`);
+    }
+    io.stderr(pickedLine(sets));
+  };
 }
 
 export { collect };
@@ -85,10 +108,13 @@ export function addLockOption(cmd: Command): Command {
 export async function withLock<T>(backend: Backend, cache: ArchiveCache | undefined, operation: string, flags: { lockStaleAfter?: string }, io: CliIo, f: () => Promise<T>): Promise<T> {
   const staleAfter = parseInterval(flags.lockStaleAfter ?? '24h');
   if (staleAfter === undefined) throw new UsageError(`--lock-stale-after: expected an interval such as 24h or 2D, got "${flags.lockStaleAfter}"`);
+  const fresh = cache !== undefined && !existsSync(cache.dir);
   const lock = await acquireLock(backend, cache?.dir, { operation, staleAfter, onWarning: (m) => io.stderr(`warning: ${m}\n`) });
   try {
     return await f();
   } finally {
     await lock.release();
+    // A run refused before it stored anything leaves no empty cache folder behind.
+    if (fresh) await rmdir(cache.dir).catch(() => undefined);
   }
 }

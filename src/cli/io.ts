@@ -1,3 +1,5 @@
+import { CancelledError, ExitCode } from '../errors.js';
+
 /** The CLI's view of the outside world, injectable so tests run commands in-process. */
 export interface CliIo {
   stdout: (s: string) => void;
@@ -5,6 +7,27 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   /** Whether stderr is a terminal (progress display). */
   isTTY?: boolean;
+  /** Terminal width for the progress line. @default 80 */
+  columns?: () => number;
+  /** Aborted on SIGINT/SIGTERM: the run stops cleanly. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The first SIGINT or SIGTERM aborts the run, which then stops cleanly (temp files
+ * removed, locks released, what resume needs kept) and exits 130 or 143; a second one
+ * while it does ends the process at once.
+ */
+function interruptSignal(): AbortSignal {
+  const ctl = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (ctl.signal.aborted) process.exit(sig === 'SIGINT' ? ExitCode.CANCELLED : ExitCode.TERMINATED);
+      process.stderr.write(`\ntapechain: ${sig} received: stopping cleanly (again to stop at once)\n`);
+      ctl.abort(new CancelledError(`interrupted by ${sig}`, { signal: sig }));
+    });
+  }
+  return ctl.signal;
 }
 
 export const processIo = (): CliIo => {
@@ -18,5 +41,7 @@ export const processIo = (): CliIo => {
   stderr: (s) => process.stderr.write(s),
   env: process.env,
   isTTY: process.stderr.isTTY === true,
+  columns: () => process.stderr.columns || 80,
+  signal: interruptSignal(),
   };
 };

@@ -12,6 +12,11 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   const program = createProgram(io, (c) => {
     exit = c;
   });
+  if (argv.length === 0) {
+    // a command is required: the help goes where errors go, and the run fails
+    io.stderr(program.helpInformation());
+    return ExitCode.USAGE;
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exit;

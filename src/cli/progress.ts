@@ -62,6 +62,11 @@ export class BackupReporter {
     this.#io.stderr(`${w.code === 'SKIPPED_SOCKET' ? 'note' : 'warning'}: ${w.path.toString('utf8')}: ${w.message}\n`);
   }
 
+  /** Files of the set stored at the target so far. */
+  get storedCount(): number {
+    return this.#stored;
+  }
+
   stored(name: string, size: number): void {
     this.#stored++;
     this.#storedBytes += size;

@@ -16,7 +16,7 @@ import { Duplex, PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflate, createInflateRaw } from 'node:zlib';
 import unbzip2Stream from 'unbzip2-stream';
-import { DecryptError, EngineError, FormatError, IntegrityError } from '../errors.js';
+import { ConfigError, DecryptError, EngineError, FormatError, IntegrityError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
 import { CfbDecryptor } from './cfb-decrypt.js';
 import { cipherInfo, isKnownCipher } from './ciphers.js';
@@ -350,7 +350,7 @@ export async function* decryptMessage(source: AsyncIterable<Uint8Array> | Iterab
       }
       if (!sk) {
         if (errors.length) throw errors[0];
-        throw new DecryptError('passphrase-encrypted: set PASSPHRASE or --passphrase-file', { code: 'NO_PASSPHRASE' });
+        throw new ConfigError('passphrase-encrypted: no passphrase given (set PASSPHRASE or use --passphrase-file)');
       }
       const sigs = new SignatureCheck(keys, opts);
       yield* innerLiteral(decryptSeipd(r, head, sk), sigs);

@@ -21,6 +21,7 @@ export async function* listFiles(o: ListOptions): AsyncGenerator<StateEntry> {
   const archive = new ArchiveReader(o.backend, o.keys, o.cache);
   const picked = pickForTime(await archive.collection(), o.time ?? Number.MAX_SAFE_INTEGER);
   if (!picked) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
+  await archive.proveKey(picked.sets);
   o.onPicked?.(picked.sets);
   yield* chainState(archive, picked.sets);
 }

@@ -25,6 +25,7 @@ import { decodeStored, type DecryptKeys, type Encoder } from '../crypto/index.js
 import { keyPacketInfo } from '../crypto/decrypt.js';
 import type { MessageEncryptor } from '../crypto/encrypt.js';
 import { DecryptError } from '../errors.js';
+import { makeTempDir } from '../util/temp-dir.js';
 import { EncodedFileWriter } from '../volume/encoded-file.js';
 
 export interface RepairItem {
@@ -116,7 +117,7 @@ export async function checkRepairKey(backend: Backend, set: BackupSet, encryptor
 
 /** Encodes a cached copy as the set's files are encoded and uploads it. */
 export async function putBack(backend: Backend, item: RepairItem, encoder: Encoder): Promise<void> {
-  const dir = await fs.mkdtemp(path.join(tmpdir(), 'tapechain-repair-'));
+  const dir = await makeTempDir(tmpdir(), 'repair');
   try {
     // duplicity writes manifests plain in unencrypted sets, signature files gzipped
     const transforms = item.kind === 'manifest' && encoder.encoding !== 'gpg' ? [] : await encoder.transforms();

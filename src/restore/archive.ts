@@ -72,6 +72,17 @@ export class ArchiveReader {
     return Buffer.concat(parts);
   }
 
+  /**
+   * Proves the keys against the target before anything is shown from the cache: the
+   * newest manifest of `sets` is decrypted from the target (one small file). A wrong
+   * passphrase or key fails here, not silently later (or never, for cached listings).
+   */
+  async proveKey(sets: BackupSet[]): Promise<void> {
+    const last = [...sets].reverse().find((s) => s.manifest);
+    if (!last || parseName(last.manifest!.name)?.encoding !== 'gpg') return;
+    await this.manifestBytes(last, { fromTarget: true });
+  }
+
   /** The decoded manifest, from the target (verifying the key) or the cache. */
   async manifestBytes(set: BackupSet, opts: { fromTarget?: boolean } = {}): Promise<Buffer> {
     if (!set.manifest) throw new IntegrityError(`set ending ${set.end}: no manifest`, { code: 'MISSING_MANIFEST' });

@@ -17,7 +17,7 @@ export function prefetchVolumes(refs: VolumeRef[], dir: string, ahead = 1): Volu
     const file = join(dir, `prefetch-${i}`);
     const p = (async () => {
       try {
-        await pipeline(await refs[i]!.open(), createWriteStream(file));
+        await pipeline(await refs[i]!.open(), createWriteStream(file, { mode: 0o600 }));
         return file;
       } catch (e) {
         await rm(file, { force: true });

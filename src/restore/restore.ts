@@ -21,6 +21,7 @@ import type { TarHeader } from '../volume/tar-header.js';
 import { logicalEntries, rawEntries, type LogicalEntry, type VolumeRef } from '../volume/set-reader.js';
 import { ArchiveReader } from './archive.js';
 import { Commit, destinationFailure } from './commit.js';
+import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
 import { createStaging, isStagingName, removeStaleStaging, removeTree, type Staging } from './staging.js';
 import { applyDirMeta, TreeWriter } from './tree-writer.js';
 
@@ -44,6 +45,8 @@ export interface RestoreOptions {
   /** Told which sets were picked, before anything is read. */
   onPicked?: (sets: BackupSet[]) => void;
   onWarning?: (message: string) => void;
+  /** Stops the restore (DEST is left as it was). */
+  signal?: AbortSignal;
 }
 
 export interface RestoreResult {
@@ -73,12 +76,29 @@ async function prepareDest(dest: string, force: boolean, onWarning?: (m: string)
     if (entries.length > 0 && !force) throw new DestinationError(`${dest}: directory is not empty (use --force to restore into it)`, { code: 'DEST_NOT_EMPTY' });
     return { created: false };
   }
-  try {
-    await fs.mkdir(dest, { recursive: true });
-  } catch (e) {
-    throw new DestinationError(`${dest}: cannot create or use: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
-  }
+  await makeDirs(dest);
   return { created: true };
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir loops forever where mkdir says
+ * ENOENT below an existing directory (/proc/foo). Any failure is a destination error.
+ */
+async function makeDirs(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    if (await fs.stat(d).then(() => true, () => false)) break;
+    missing.unshift(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      await fs.mkdir(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw new DestinationError(`${dir}: cannot create or use: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    }
+  }
 }
 
 /**
@@ -151,7 +171,9 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     throw new DestinationError(`${dest}: not writable: ${(e as Error).message}`, { cause: e });
   }
   // Remote targets: download the next volume while the current one is applied.
-  const prefetchDir = o.backend.properties.local ? undefined : await fs.mkdtemp(path.join(o.tempDir ?? tmpdir(), 'tapechain-restore-'));
+  const tempParent = o.tempDir ?? tmpdir();
+  await removeStaleTempDirs(tempParent);
+  const prefetchDir = o.backend.properties.local ? undefined : await makeTempDir(tempParent, 'restore');
   const owner = o.restoreOwnership ?? process.getuid?.() === 0;
   const numeric = o.numericOwner ?? false;
   const writer = new TreeWriter(Buffer.from(staging.tree), {
@@ -165,7 +187,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   try {
     let found = sel.length === 0;
     for (const { refs, chosen } of readingLists(plan, prefetchDir)) {
-      const raw = rawEntries(refs, archive.keys, archive.decodeOptions, (r) => chosen.has(r.name));
+      const raw = rawEntries(refs, archive.keys, archive.decodeOptions, { select: (r) => chosen.has(r.name), ...(o.signal ? { signal: o.signal } : {}) });
       for await (const e of logicalEntries(raw)) {
         if (!isWithin(e.index, sel)) continue;
         found = true;
@@ -190,6 +212,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     return { sets, files: writer.files, patched: writer.patched, volumesRead };
   } catch (e) {
     const failed = committed ? [] : await commit.rollback();
+    if (o.signal?.aborted && !committed) throw o.signal.reason; // whatever the abort surfaced as
     if (failed.length > 0) o.onWarning?.(`could not put back ${failed.length} path(s) in DEST after the failure: ${failed.slice(0, 5).join(', ')}`);
     throw e;
   } finally {

@@ -25,7 +25,7 @@ export class Spool {
     this.size += b.length;
     if (this.#fd === undefined && this.size > this.#limit) {
       this.#path = join(this.#dir, `spool-${randomBytes(6).toString('hex')}`);
-      this.#fd = openSync(this.#path, 'wx');
+      this.#fd = openSync(this.#path, 'wx', 0o600); // plaintext signatures
       for (const m of this.#mem) writeSync(this.#fd, m);
       this.#mem = [];
     }

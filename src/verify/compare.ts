@@ -1,101 +1,93 @@
 /**
- * --compare SOURCE (duplicity's --compare-data): the archived state at a time,
- * restored into a temp directory, against the live tree: type, mode, owner (as root),
- * whole-second mtime, symlink target and content. Both trees are walked in index
- * order and merged, so memory does not grow with the tree.
+ * --compare SOURCE (duplicity's --compare-data): the archived state at a time against
+ * the live tree — type, mode, owner (as root), whole-second mtime (directories too),
+ * symlink target, device numbers and content — streaming, with no temp copy.
+ *
+ * The archived state comes from the chain's signature files, merged in index order with
+ * a walk of the live tree, so memory does not grow with the tree. Content is compared
+ * block by block: each live file is read once and every block's strong sum is checked
+ * against the librsync signature of the archived version (SignatureCheck), which is
+ * what the next incremental would compare against too. That the signatures describe
+ * the stored data is what verify checks, volume by volume, in the same run.
  */
-import { createReadStream } from 'node:fs';
-import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { entryType, mtimeSeconds } from '../backup/entry-meta.js';
+import { readlink } from 'node:fs/promises';
+import type { Backend } from '../backend/backend.js';
+import { devMajor, devMinor, entryType, mtimeSeconds } from '../backup/entry-meta.js';
+import { readBuffers, type ReadSeen } from '../backup/read-file.js';
+import { checkSource } from '../backup/backup.js';
 import { walkTree, type WalkEntry } from '../backup/walk.js';
+import type { ArchiveCache } from '../cache/archive-cache.js';
+import { pickForTime } from '../chain/collection.js';
+import type { DecryptKeys } from '../crypto/index.js';
+import { SignatureCheck } from '../diff/signature-check.js';
+import { ChainError } from '../errors.js';
+import { chainState, type StateEntry } from '../inspect/signature-state.js';
+import { ArchiveReader } from '../restore/archive.js';
+import { localGid, localUid } from '../util/owners.js';
 import { compareIndex, displayIndex } from '../volume/entry-name.js';
-import { runRestore, type RestoreOptions } from '../restore/restore.js';
-import type { Problem } from './verify.js';
+import { problemCollector, type Problem } from './problems.js';
 
-async function sameContent(a: Buffer, b: Buffer): Promise<boolean> {
-  const ra = createReadStream(a, { highWaterMark: 1 << 16 })[Symbol.asyncIterator]();
-  const rb = createReadStream(b, { highWaterMark: 1 << 16 })[Symbol.asyncIterator]();
-  let ba: Buffer = Buffer.alloc(0);
-  let bb: Buffer = Buffer.alloc(0);
-  try {
-    for (;;) {
-      if (ba.length === 0) {
-        const n = await ra.next();
-        ba = n.done ? Buffer.alloc(0) : (n.value as Buffer);
-        if (n.done && bb.length === 0) {
-          const m = await rb.next();
-          return m.done === true;
-        }
-      }
-      if (bb.length === 0) {
-        const n = await rb.next();
-        if (n.done) return false;
-        bb = n.value as Buffer;
-      }
-      if (ba.length === 0) return false;
-      const k = Math.min(ba.length, bb.length);
-      if (!ba.subarray(0, k).equals(bb.subarray(0, k))) return false;
-      ba = ba.subarray(k);
-      bb = bb.subarray(k);
-    }
-  } finally {
-    await ra.return?.();
-    await rb.return?.();
-  }
+export interface CompareOptions {
+  backend: Backend;
+  keys: DecryptKeys;
+  cache?: ArchiveCache;
+  /** The archived state at this time. @default latest */
+  time?: number;
+  /** Compare owners. @default true when root (only root restores them) */
+  owners?: boolean;
+  signal?: AbortSignal;
 }
 
-async function differences(a: WalkEntry, b: WalkEntry, owners: boolean): Promise<string[]> {
+export async function compareWithSource(source: string, o: CompareOptions, onProblem?: (p: Problem) => void): Promise<Problem[]> {
+  const archive = new ArchiveReader(o.backend, o.keys, o.cache);
+  const picked = pickForTime(await archive.collection(), o.time ?? Number.MAX_SAFE_INTEGER);
+  if (!picked) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
+  await archive.proveKey(picked.sets);
+  const owners = o.owners ?? process.getuid?.() === 0;
+  const { problems, report } = problemCollector(onProblem);
+  const root = await checkSource(source);
+  const live = walkTree(Buffer.from(root), { onWarning: (w) => report(w.path.toString('utf8'), w.message) })[Symbol.asyncIterator]();
+  const stored = chainState(archive, picked.sets)[Symbol.asyncIterator]();
+  let a = (await live.next()).value as WalkEntry | undefined;
+  let b = (await stored.next()).value as StateEntry | undefined;
+  while (a || b) {
+    o.signal?.throwIfAborted();
+    const c = !a ? 1 : !b ? -1 : compareIndex(a.index, b.index);
+    if (c < 0) report(displayIndex(a!.index), 'in the source, not in the backup');
+    else if (c > 0) report(displayIndex(b!.index), 'in the backup, not in the source');
+    else if (a!.index.length > 0) for (const d of await differences(a!, b!, owners, o.signal)) report(displayIndex(a!.index), d);
+    // the stored entry's signature must be read before the state moves on
+    if (c <= 0) a = (await live.next()).value;
+    if (c >= 0) b = (await stored.next()).value;
+  }
+  return problems;
+}
+
+async function differences(a: WalkEntry, b: StateEntry, owners: boolean, signal: AbortSignal | undefined): Promise<string[]> {
+  const h = b.header;
+  const type = entryType(a.stat);
+  if (type !== h.type) return [`type ${h.type} in the backup, ${type ?? 'socket'} in the source`];
   const out: string[] = [];
-  const ta = entryType(a.stat);
-  const tb = entryType(b.stat);
-  if (ta !== tb) return [`type ${tb} in the backup, ${ta} in the source`];
-  if (ta === 'symlink') {
-    const la = await fs.readlink(a.path, { encoding: 'buffer' });
-    const lb = await fs.readlink(b.path, { encoding: 'buffer' });
-    if (!la.equals(lb)) out.push('symlink target differs');
+  if (type === 'symlink') {
+    if (!(await readlink(a.path, { encoding: 'buffer' })).equals(h.linkname)) out.push('symlink target differs');
     return out;
   }
-  if ((a.stat.mode & 0o7777) !== (b.stat.mode & 0o7777)) out.push(`mode ${(b.stat.mode & 0o7777).toString(8)} in the backup, ${(a.stat.mode & 0o7777).toString(8)} in the source`);
-  if (owners && (a.stat.uid !== b.stat.uid || a.stat.gid !== b.stat.gid)) out.push('owner differs');
-  if (ta !== 'directory' && mtimeSeconds(a.stat) !== mtimeSeconds(b.stat)) out.push('mtime differs');
-  if (ta === 'file' && (a.stat.size !== b.stat.size || !(await sameContent(a.path, b.path)))) out.push('content differs');
+  const mode = a.stat.mode & 0o7777;
+  if (mode !== h.mode) out.push(`mode ${h.mode.toString(8)} in the backup, ${mode.toString(8)} in the source`);
+  if (owners && (a.stat.uid !== localUid(h.uname, h.uid) || a.stat.gid !== localGid(h.gname, h.gid))) out.push('owner differs');
+  if (mtimeSeconds(a.stat) !== h.mtime) out.push('mtime differs');
+  if ((type === 'char' || type === 'block') && (devMajor(a.stat.rdev) !== h.devmajor || devMinor(a.stat.rdev) !== h.devminor)) out.push('device numbers differ');
+  if (type === 'file' && b.kind === 'signature' && (await contentDiffers(a, b, signal))) out.push('content differs');
   return out;
 }
 
-export async function compareWithSource(source: string, restore: Omit<RestoreOptions, 'dest' | 'force'>, onProblem?: (p: Problem) => void): Promise<Problem[]> {
-  const tmp = await fs.mkdtemp(path.join(restore.tempDir ?? tmpdir(), 'tapechain-compare-'));
-  const problems: Problem[] = [];
-  const report = (file: string, problem: string) => {
-    const p = { file, problem };
-    problems.push(p);
-    onProblem?.(p);
-  };
-  try {
-    const dest = path.join(tmp, 'restored');
-    const owners = process.getuid?.() === 0;
-    await runRestore({ ...restore, dest, restoreOwnership: owners });
-    const wa = walkTree(Buffer.from(path.resolve(source)))[Symbol.asyncIterator]();
-    const wb = walkTree(Buffer.from(dest))[Symbol.asyncIterator]();
-    let a = (await wa.next()).value as WalkEntry | undefined;
-    let b = (await wb.next()).value as WalkEntry | undefined;
-    while (a || b) {
-      const c = !a ? 1 : !b ? -1 : compareIndex(a.index, b.index);
-      if (c < 0) {
-        report(displayIndex(a!.index), 'in the source, not in the backup');
-        a = (await wa.next()).value;
-      } else if (c > 0) {
-        report(displayIndex(b!.index), 'in the backup, not in the source');
-        b = (await wb.next()).value;
-      } else {
-        if (a!.index.length > 0) for (const d of await differences(a!, b!, owners)) report(displayIndex(a!.index), d);
-        a = (await wa.next()).value;
-        b = (await wb.next()).value;
-      }
-    }
-    return problems;
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
+/** Reads the live file once against the archived version's block signature. */
+async function contentDiffers(a: WalkEntry, b: StateEntry, signal: AbortSignal | undefined): Promise<boolean> {
+  const check = await SignatureCheck.open(b.signatureStream());
+  const seen: ReadSeen = { read: 0, grew: false };
+  for await (const data of readBuffers(a.path, a.stat.size, seen)) {
+    signal?.throwIfAborted();
+    await check.update(data);
   }
+  return (await check.finish()) !== undefined || seen.grew;
 }

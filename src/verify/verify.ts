@@ -39,6 +39,8 @@ export interface VerifyOptions {
   onProblem?: (p: Problem) => void;
   /** Told about each volume deep-checked. */
   onVolume?: (name: string) => void;
+  /** Stops the run; nothing is saved as verified. */
+  signal?: AbortSignal;
 }
 
 export interface VerifyResult {
@@ -69,6 +71,8 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   }
   // A target whose only sets lost their manifests is damaged, not empty: name them.
   if (chains.length === 0 && col.incomplete.length === 0) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
+  // a wrong or missing key is one error (exit 7 or 3), not a problem per file
+  await archive.proveKey(chains.flatMap(chainSets));
   const { problems, report } = problemCollector(o.onProblem);
   const sets = chains.flatMap((c) => (o.all || o.time === undefined ? chainSets(c) : pickForTime(col, o.time)!.sets));
   // Sets without a manifest next to the verified chains: a missing manifest is a problem.
@@ -113,9 +117,18 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     if (deep.length === 0) continue;
     // The sigtar comparison needs every volume of the set; with a sample it is skipped.
     const compareSigtar = deep.length === m.volumes.length && s.signature !== undefined;
-    checked += await verifySetVolumes(archive, s, refs, new Set(deep.map((r) => r.name)), compareSigtar, report, (name) => {
-      state.checked[name] = now;
-      o.onVolume?.(name);
+    checked += await verifySetVolumes({
+      archive,
+      set: s,
+      all: refs,
+      deep: new Set(deep.map((r) => r.name)),
+      compareSigtar,
+      report,
+      done: (name) => {
+        state.checked[name] = now;
+        o.onVolume?.(name);
+      },
+      ...(o.signal ? { signal: o.signal } : {}),
     });
   }
   if (stateDir) {
@@ -130,15 +143,23 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
  * read. With a sample, a multivol run may continue into a volume that is not read:
  * runs are only judged across volumes that were read one after the other.
  */
-async function verifySetVolumes(
-  archive: ArchiveReader,
-  set: BackupSet,
-  all: VolumeRef[],
-  deep: Set<string>,
-  compareSigtar: boolean,
-  report: (file: string, problem: string) => void,
-  done: (name: string) => void,
-): Promise<number> {
+interface SetCheck {
+  archive: ArchiveReader;
+  set: BackupSet;
+  /** Every volume of the set, in order. */
+  all: VolumeRef[];
+  /** The names of those to read (all, or a sample). */
+  deep: Set<string>;
+  /** Hold the volumes against the signature file (every volume is read). */
+  compareSigtar: boolean;
+  report: (file: string, problem: string) => void;
+  /** Told about each volume read to the end. */
+  done: (name: string) => void;
+  signal?: AbortSignal;
+}
+
+async function verifySetVolumes(c: SetCheck): Promise<number> {
+  const { archive, set, all, deep, compareSigtar, report, done, signal } = c;
   let sig: AsyncGenerator<StateEntry> | undefined;
   let sigHead: StateEntry | undefined;
   const sigName = set.signature?.name ?? '';
@@ -227,7 +248,7 @@ async function verifySetVolumes(
     let first: Index | undefined;
     let lastHere: Index | undefined;
     try {
-      for await (const e of rawEntries([ref], archive.keys, archive.decodeOptions)) {
+      for await (const e of rawEntries([ref], archive.keys, archive.decodeOptions, signal ? { signal } : {})) {
         first ??= e.index;
         lastHere = e.index;
         if (last && compareIndex(e.index, last) < 0) report(ref.name, `entry ${displayIndex(e.index)} is out of index order`);
@@ -261,7 +282,8 @@ async function verifySetVolumes(
       done(ref.name);
       count++;
     } catch (e) {
-      report(ref.name, (e as Error).message.replace(`${ref.name}: `, ''));
+      if (signal?.aborted) throw signal.reason; // stopped, not a problem of the volume
+      report(ref.name, (e as Error).message);
       // A broken volume breaks the comparison for the rest of the set.
       sigBroken = true;
       cur = undefined;

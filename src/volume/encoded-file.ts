@@ -54,7 +54,7 @@ export class EncodedFileWriter {
     this.path = path;
     this.#meter = new Meter(opts.sha256 ?? false);
     this.#stages = [this.#head, ...transforms];
-    this.#done = pipeline([this.#head, ...transforms, this.#meter, createWriteStream(path, { flags: 'wx' })]);
+    this.#done = pipeline([this.#head, ...transforms, this.#meter, createWriteStream(path, { flags: 'wx', mode: 0o600 })]);
     this.#done.catch((e: unknown) => {
       this.#error = e;
     });

@@ -70,7 +70,15 @@ function opensRun(e: RawEntry): boolean {
  * `select`, only the chosen volumes are read, plus any volume that a multivol run
  * continues into: whatever a manifest's index ranges claim, a run is read to its end.
  */
-export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts: DecryptOptions = {}, select?: (v: VolumeRef) => boolean): AsyncGenerator<RawEntry> {
+export interface ReadOptions {
+  /** Read only the volumes chosen (and those a multivol run continues into). @default all */
+  select?: (v: VolumeRef) => boolean;
+  /** Stops the reading between entries and between data pieces. */
+  signal?: AbortSignal;
+}
+
+export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts: DecryptOptions = {}, ro: ReadOptions = {}): AsyncGenerator<RawEntry> {
+  const { select, signal } = ro;
   let runOpen = false;
   for (const v of volumes) {
     if (select && !select(v) && !runOpen) continue;
@@ -109,8 +117,12 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts:
     // failures the same explanation (a hash mismatch beats "truncated").
     const guarded = async function* (g: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
       try {
-        yield* g;
+        for await (const c of g) {
+          signal?.throwIfAborted();
+          yield c;
+        }
       } catch (err) {
+        if (signal?.aborted) throw err;
         stream.destroy();
         await explain(err);
       }
@@ -118,6 +130,7 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts:
     let ok = false;
     try {
       for (;;) {
+        signal?.throwIfAborted();
         const h = await tar.next();
         if (!h) break;
         const p = parseEntryName(h.name);
@@ -130,6 +143,7 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts:
       ok = true;
     } catch (err) {
       stream.destroy();
+      if (signal?.aborted) throw err;
       await explain(err);
     } finally {
       if (!ok) stream.destroy();

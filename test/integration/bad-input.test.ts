@@ -96,9 +96,18 @@ describe('clear errors', () => {
     expect(r.code).toBe(ExitCode.DECRYPT);
     expect(r.stderr).toMatch(/tapechain: duplicity-full\.\d+T\d+Z\.manifest\.gpg: wrong passphrase/);
     expect(existsSync(join(dir, 'out'))).toBe(false);
+    // no passphrase at all is a configuration error (exit 3), as the README's table says
     const r2 = await runCli(['restore', join(dir, 't'), join(dir, 'out')], {});
-    expect(r2.code).toBe(ExitCode.DECRYPT);
+    expect(r2.code).toBe(ExitCode.CONFIG);
     expect(r2.stderr).toMatch(/set PASSPHRASE/);
+    // ls and verify prove the passphrase against the target first
+    for (const cmd of [['ls'], ['verify'], ['verify', '--compare', join(dir, 'src')]]) {
+      const wrong = await runCli([...cmd, join(dir, 't')], { PASSPHRASE: 'nope' });
+      expect({ cmd, code: wrong.code }).toEqual({ cmd, code: ExitCode.DECRYPT });
+      expect(wrong.stderr).toMatch(/wrong passphrase/);
+      const none = await runCli([...cmd, join(dir, 't')], {});
+      expect({ cmd, code: none.code }).toEqual({ cmd, code: ExitCode.CONFIG });
+    }
   });
 
   test('unwritable DEST', async () => {

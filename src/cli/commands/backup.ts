@@ -6,7 +6,7 @@ import { displayIndex, type Index } from '../../volume/entry-name.js';
 import { BackupReporter } from '../progress.js';
 import { formatTimestamp, parseInterval } from '../../chain/time.js';
 import { DEFAULT_COMPRESS_LEVEL } from '../../crypto/chunked-deflate.js';
-import { ExitCode, UsageError } from '../../errors.js';
+import { CancelledError, ExitCode, UsageError, withSuffix } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import { addCacheOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
 import { readingKeys, writingKeys } from '../keys.js';
@@ -108,6 +108,7 @@ Examples:
     const report = new BackupReporter(io, { json: flags.json ?? false, quiet: flags.quiet ?? false });
     report.startScan(source);
     const options = {
+      ...(io.signal ? { signal: io.signal } : {}),
       source,
       backend,
       encryptor,
@@ -136,7 +137,13 @@ Examples:
       },
     };
     // A dry run writes nothing, so it takes no lock.
-    const r = flags.dryRun ? await runBackup(options) : await withLock(backend, cache, 'backup', flags, io, () => runBackup(options));
+    let r;
+    try {
+      r = flags.dryRun ? await runBackup(options) : await withLock(backend, cache, 'backup', flags, io, () => runBackup(options));
+    } catch (e) {
+      if (e instanceof CancelledError) throw withSuffix(e, `; ${report.storedCount} file(s) of the set were stored and are kept, the locks released, temp files removed: run the same backup again to continue the set (--full starts over)`);
+      throw e;
+    }
     const name = r.type === 'full' ? formatTimestamp(r.time) : `${formatTimestamp(r.start)}.to.${formatTimestamp(r.time)}`;
     report.summary(r, backend.describe(), name);
     if (r.warnings) setExit(ExitCode.WARNINGS);

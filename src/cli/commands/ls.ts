@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { listFiles } from '../../inspect/list-files.js';
 import { indexToPath } from '../../volume/entry-name.js';
-import { pickedLine } from '../format.js';
 import { escapeName } from '../../util/escape-name.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
 import { readingKeys } from '../keys.js';
 
 interface LsFlags extends CommonFlags {
@@ -47,8 +46,9 @@ export function registerLs(program: Command, io: CliIo): void {
         keys: await readingKeys(flags, io),
         cache: cacheFor(target, flags, io),
         ...(time !== undefined ? { time } : {}),
-        onPicked: (sets) => io.stderr(pickedLine(sets)),
+        onPicked: onPickedFor(io, flags, time),
       })) {
+        io.signal?.throwIfAborted();
         const h = e.header;
         const raw = indexToPath(e.index);
         if (flags.json) {

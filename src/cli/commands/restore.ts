@@ -4,9 +4,8 @@ import { bytes } from '../format.js';
 import { pathToIndex } from '../../volume/entry-name.js';
 import { UsageError } from '../../errors.js';
 import { unescapeName } from '../../util/escape-name.js';
-import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
 import { readingKeys } from '../keys.js';
-import { pickedLine } from '../format.js';
 import type { CliIo } from '../io.js';
 
 interface RestoreFlags extends CommonFlags {
@@ -58,7 +57,7 @@ Examples:
         cache: cacheFor(target, flags, io),
         ...(time !== undefined ? { time } : {}),
         ...(sel ? { path: sel } : {}),
-        onPicked: (sets) => io.stderr(pickedLine(sets)),
+        onPicked: onPickedFor(io, flags, time),
       });
       let total = 0;
       let n = 0;
@@ -81,8 +80,9 @@ Examples:
       force: flags.force ?? false,
       ...(flags.ownership === false ? { restoreOwnership: false } : {}),
       numericOwner: flags.numericOwner ?? false,
-      onPicked: (sets) => io.stderr(pickedLine(sets)),
+      onPicked: onPickedFor(io, flags, time),
       onWarning: (m) => io.stderr(`warning: ${m}\n`),
+      ...(io.signal ? { signal: io.signal } : {}),
     });
     io.stdout(`Restored into ${dest}: ${r.files} file(s) written, ${r.patched} patched, from ${r.volumesRead} volume(s) of ${r.sets.length} set(s)\n`);
   });

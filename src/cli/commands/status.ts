@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { formatTimestamp } from '../../chain/time.js';
 import { targetStatus, type SetStatus } from '../../inspect/status.js';
+import { NotFoundError } from '../../errors.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
 import { addCacheOption, addTargetOptions, backendFor, cacheFor, type CommonFlags } from '../common.js';
@@ -25,6 +26,8 @@ export function registerStatus(program: Command, io: CliIo): void {
     .addHelpText('after', '\nExample:\n  tapechain status file:///mnt/backup/home')
     .action(async (target: string, flags: CommonFlags & { json?: boolean }) => {
       const st = await targetStatus(await backendFor(target, flags, io), cacheFor(target, flags, io));
+      // as ls and restore: a target without any backup set is "nothing found"
+      if (st.chains.length + st.incomplete.length + st.orphans.length === 0) throw new NotFoundError(`no backup at ${st.target}${st.unknown.length ? ` (${st.unknown.length} other file(s) there)` : ''}`, { code: 'NO_CHAIN' });
       if (flags.json) {
         io.stdout(JSON.stringify(st, null, 2) + '\n');
         return;

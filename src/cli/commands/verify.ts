@@ -62,10 +62,10 @@ Examples:
     }
     const keys = await readingKeys(flags, io);
     const time = timeFrom(flags);
-    const r = await runVerify({ backend, keys, cache, ...(time !== undefined ? { time } : {}), all: flags.all ?? false, ...(sample !== undefined ? { samplePercent: sample } : {}), onProblem: print });
+    const r = await runVerify({ backend, keys, cache, ...(time !== undefined ? { time } : {}), all: flags.all ?? false, ...(sample !== undefined ? { samplePercent: sample } : {}), onProblem: print, ...(io.signal ? { signal: io.signal } : {}) });
     let diffs = 0;
     if (flags.compare) {
-      const d = await compareWithSource(flags.compare, { backend, keys, cache, ...(time !== undefined ? { time } : {}) }, (p) => {
+      const d = await compareWithSource(flags.compare, { backend, keys, cache, ...(time !== undefined ? { time } : {}), ...(io.signal ? { signal: io.signal } : {}) }, (p) => {
         diffs++;
         print(p);
       });
