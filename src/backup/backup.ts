@@ -259,7 +259,7 @@ async function checkContinuation(o: BackupOptions, archive: ArchiveReader, chain
   if (m.hostname !== undefined && m.hostname !== hostname) {
     throw new ChainError('SOURCE_MISMATCH', `the chain at ${o.backend.describe()} was made on host "${m.hostname}", this is "${hostname}": use --allow-source-mismatch to continue it, or --full`, { exitCode: ExitCode.CONFIG });
   }
-  if (m.localdir !== undefined && !(await sameSource(m.localdir.toString(), o.source))) {
+  if (m.localdir !== undefined && !(await sameSource(m.localdir.toString(), o.source, await o.cache?.lastSource()))) {
     throw new ChainError('SOURCE_MISMATCH', `the chain at ${o.backend.describe()} backs up "${m.localdir.toString('utf8')}", not "${o.source}": use --allow-source-mismatch to continue it, or --full`, { exitCode: ExitCode.CONFIG });
   }
 }
@@ -270,10 +270,11 @@ async function checkContinuation(o: BackupOptions, archive: ArchiveReader, chain
  * relative path recorded by an earlier run is resolved against today's working
  * directory: the best that can be known of it.
  */
-async function sameSource(recorded: string, given: string): Promise<boolean> {
+async function sameSource(recorded: string, given: string, last?: { typed: string; real: string }): Promise<boolean> {
   if (path.normalize(recorded + '/') === path.normalize(given + '/')) return true;
   const real = (p: string) => fs.realpath(path.resolve(p)).catch(() => path.resolve(p));
-  return (await real(recorded)) === (await real(given));
+  const then = last?.typed === recorded ? last.real : await real(recorded);
+  return then === (await real(given));
 }
 
 /** Fails with SourceError unless `source` is a readable directory. */
@@ -415,6 +416,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       o.onProgress?.({ ...writer.stats, sourceFiles: source.files, sourceBytes: source.bytes });
     }
     await writer.finish();
+    await o.cache?.rememberSource({ typed: o.source, real: await fs.realpath(srcAbs) }).catch(() => undefined); // a hint only
     return { ...writer.stats, type, time: end, start, warnings, skippedSockets, names: writer.stored, sourceFiles: source.files, sourceBytes: source.bytes, dryRun: false };
   } catch (e) {
     await writer.abort();

@@ -36,6 +36,8 @@ export function localName(remote: string): string | undefined {
   return undefined;
 }
 
+const SOURCE_FILE = 'source.json';
+
 export class ArchiveCache {
   readonly dir: string;
   #ready: Promise<void> | undefined;
@@ -106,6 +108,23 @@ export class ArchiveCache {
   async drop(remote: string): Promise<void> {
     const local = localName(remote);
     if (local) await fs.rm(path.join(this.dir, local), { force: true });
+  }
+
+  /**
+   * The source of the last backup to this target: as typed (what the manifest records)
+   * and resolved. A relative path in a manifest says nothing of the directory it was
+   * typed in; this does, for the machine that made the backup.
+   */
+  async lastSource(): Promise<{ typed: string; real: string } | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(path.join(this.dir, SOURCE_FILE), 'utf8')) as { typed: string; real: string };
+    } catch {
+      return undefined; // not recorded yet (a first backup, another machine)
+    }
+  }
+
+  async rememberSource(s: { typed: string; real: string }): Promise<void> {
+    await this.#writeAtomic(SOURCE_FILE, (f) => fs.writeFile(f, JSON.stringify(s), { mode: 0o600 }));
   }
 
   /** Moves a finished local file (e.g. a new set's gzipped signatures) into the cache. */

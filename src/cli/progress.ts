@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import type { BackupResult } from '../backup/backup.js';
 import { walkTree, type WalkWarning } from '../backup/walk.js';
+import { escapeName } from '../util/escape-name.js';
 import { bytes } from './format.js';
 import type { CliIo } from './io.js';
 
@@ -20,7 +21,8 @@ export class BackupReporter {
   readonly #o: ReporterOptions;
   readonly #t0 = Date.now();
   #last = 0;
-  #total: number | undefined;
+  #total: { bytes: number; files: number } | undefined;
+  #etaSmooth: number | undefined;
   #line = false;
   #stored = 0;
   #storedBytes = 0;
@@ -38,9 +40,12 @@ export class BackupReporter {
   startScan(source: string): void {
     if (!this.#live) return;
     void (async () => {
-      let total = 0;
+      const total = { bytes: 0, files: 0 };
       try {
-        for await (const e of walkTree(Buffer.from((await stat(source)) && source))) if (e.stat.isFile()) total += e.stat.size;
+        for await (const e of walkTree(Buffer.from((await stat(source)) && source))) {
+          total.files++;
+          if (e.stat.isFile()) total.bytes += e.stat.size;
+        }
         this.#total = total;
       } catch {
         // no ETA then
@@ -59,7 +64,7 @@ export class BackupReporter {
       return;
     }
     this.#clear();
-    this.#io.stderr(`${w.code === 'SKIPPED_SOCKET' ? 'note' : 'warning'}: ${w.path.toString('utf8')}: ${w.message}\n`);
+    this.#io.stderr(`${w.code === 'SKIPPED_SOCKET' ? 'note' : 'warning'}: ${escapeName(w.path)}: ${w.message}\n`);
   }
 
   /** Files of the set stored at the target so far. */
@@ -80,14 +85,36 @@ export class BackupReporter {
     this.#last = now;
     const secs = (now - this.#t0) / 1000;
     const rate = p.sourceBytes / Math.max(secs, 0.001);
-    let eta = '';
-    if (this.#total && rate > 0) {
-      const left = Math.max(0, this.#total - p.sourceBytes) / rate;
-      eta = `, ETA ${Math.floor(left / 60)}m${String(Math.round(left % 60)).padStart(2, '0')}s`;
-    }
-    const of = this.#total ? ` of ${bytes(this.#total)}` : '';
-    this.#io.stderr(`\r\x1b[K${p.sourceFiles} files, ${bytes(p.sourceBytes)}${of} scanned, ${bytes(rate)}/s${eta}; volume ${p.volumes + 1}, ${this.#stored} file(s) uploaded (${bytes(this.#storedBytes)})`);
+    const line = fitLine(this.#fields(p, rate, secs), (this.#io.columns?.() ?? 80) - 1);
+    this.#io.stderr(`\r\x1b[K${line}`);
     this.#line = true;
+  }
+
+  /** The progress fields, most important first; the line keeps as many as fit. */
+  #fields(p: { sourceFiles: number; sourceBytes: number; volumes: number }, rate: number, secs: number): string[] {
+    const of = this.#total ? ` of ${bytes(this.#total.bytes)}` : '';
+    const fields = [`${p.sourceFiles} files, ${bytes(p.sourceBytes)}${of}`];
+    const eta = this.#eta(p, secs);
+    if (eta) fields.push(eta);
+    fields.push(`${bytes(rate)}/s`, `volume ${p.volumes + 1}`);
+    // nothing uploaded yet is no news (and a local target stores a volume at a time)
+    if (this.#stored > 0) fields.push(`${this.#stored} stored (${bytes(this.#storedBytes)})`);
+    return fields;
+  }
+
+  /**
+   * Time left, from the share done of both bytes and files (many small files cost per
+   * file, not per byte), smoothed so that it does not swing with every update.
+   */
+  #eta(p: { sourceFiles: number; sourceBytes: number }, secs: number): string | undefined {
+    const t = this.#total;
+    if (!t || secs < 2) return undefined;
+    const done = (Math.min(1, p.sourceBytes / Math.max(1, t.bytes)) + Math.min(1, p.sourceFiles / Math.max(1, t.files))) / 2;
+    if (done <= 0) return undefined;
+    const left = (secs * (1 - done)) / done;
+    this.#etaSmooth = this.#etaSmooth === undefined ? left : 0.8 * this.#etaSmooth + 0.2 * left;
+    const s = Math.round(this.#etaSmooth);
+    return `ETA ${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   }
 
   summary(r: BackupResult, target: string, name: string): void {
@@ -138,4 +165,20 @@ export class BackupReporter {
     this.#io.stdout('-------------------------------------------------\n');
     if (r.warnings) this.#io.stdout(`${r.warnings} file(s) skipped or changed while being read (see the warnings above)\n`);
   }
+}
+
+/**
+ * Joins fields with ", " while they fit in `width` columns, dropping the least
+ * important (last) first; the first is cut if it alone is too wide. A line wider than
+ * the terminal wraps, and "\r" then clears only its last row: every update would leave
+ * a stale row behind.
+ */
+export function fitLine(fields: string[], width: number): string {
+  let line = '';
+  for (const f of fields) {
+    const next = line ? `${line}, ${f}` : f;
+    if (next.length > width) break;
+    line = next;
+  }
+  return line || (fields[0] ?? '').slice(0, Math.max(0, width));
 }

@@ -1,0 +1,295 @@
+/**
+ * The first hour and the bad night: Ctrl-C and systemd's SIGTERM stop runs cleanly,
+ * kill -9 leftovers are removed by the next run, plaintext temp files are private, and
+ * the mistakes a new user makes get one clear line.
+ */
+import { describe, expect, test } from '@jest/globals';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { classifyS3Error } from '../../src/backend/s3.js';
+import { ExitCode } from '../../src/errors.js';
+import { runCli } from '../helpers/cli.js';
+import { setTimes } from '../helpers/chain.js';
+import { killWhen } from '../helpers/kill.js';
+import { tempDirs } from '../helpers/tmp.js';
+import { describeTree, treeDiff } from '../helpers/tree.js';
+
+const tmp = tempDirs();
+const bin = join(process.cwd(), 'bin/tapechain');
+
+interface Setup {
+  dir: string;
+  src: string;
+  target: string;
+  /** TMPDIR of the runs: must be empty after each. */
+  temp: string;
+  env: NodeJS.ProcessEnv;
+}
+
+function setup(name: string, mib = 24): Setup {
+  const dir = tmp(name);
+  const src = join(dir, 'src');
+  fs.mkdirSync(join(src, 'd'), { recursive: true });
+  for (let i = 0; i < mib; i++) fs.writeFileSync(join(src, i % 2 ? 'd' : '', `f${i}.bin`), randomBytes(1 << 20));
+  const temp = join(dir, 'tmp');
+  fs.mkdirSync(temp);
+  return { dir, src, target: join(dir, 't'), temp, env: { ...process.env, PASSPHRASE: 'pw', XDG_CACHE_HOME: join(dir, 'cache'), TMPDIR: temp } };
+}
+
+const volumes = (t: string) => (fs.existsSync(t) ? fs.readdirSync(t).filter((n) => /\.vol\d+\./.test(n)).length : 0);
+const cacheLocks = (s: Setup) => (fs.existsSync(join(s.dir, 'cache', 'tapechain')) ? fs.readdirSync(join(s.dir, 'cache', 'tapechain')).filter((d) => fs.existsSync(join(s.dir, 'cache', 'tapechain', d, 'lockfile'))) : []);
+
+/** Sends `sig` once `ready()` holds (checked on every change below `dir`); resolves with the exit code. */
+function signalWhen(child: ChildProcess, sig: NodeJS.Signals, dir: string, ready: () => boolean): Promise<{ code: number | null; stderr: string }> {
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    let sent = false;
+    const check = () => {
+      if (sent || !ready()) return;
+      sent = true;
+      child.kill(sig);
+    };
+    const w = fs.watch(dir, { recursive: true }, check);
+    check();
+    child.on('exit', (code) => {
+      w.close();
+      if (sent) resolve({ code, stderr });
+      else reject(new Error(`the run ended (${code}) before ${sig} could be sent: ${stderr}`));
+    });
+  });
+}
+
+/**
+ * Sends `sig` once the child holds a file matching `re` open. Nothing else tells from
+ * outside that a read-only run is under way, so /proc is looked at, a bounded number of
+ * times, until then.
+ */
+async function signalWhenOpen(child: ChildProcess, sig: NodeJS.Signals, re: RegExp): Promise<{ code: number | null; stderr: string }> {
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  let done = false;
+  void exited.then(() => (done = true));
+  while (!done) {
+    const fds = (() => {
+      try {
+        return fs.readdirSync(`/proc/${child.pid}/fd`).map((f) => fs.readlinkSync(`/proc/${child.pid}/fd/${f}`));
+      } catch {
+        return [];
+      }
+    })();
+    if (fds.some((f) => re.test(f))) {
+      child.kill(sig);
+      return { code: await exited, stderr };
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error(`no file matching ${re} was open before the run ended: ${stderr}`);
+}
+
+function expectClean(s: Setup): void {
+  expect(fs.existsSync(join(s.target, 'tapechain-lock.json'))).toBe(false);
+  expect(cacheLocks(s)).toEqual([]);
+  expect(fs.readdirSync(s.temp)).toEqual([]);
+}
+
+describe('SIGINT and SIGTERM', () => {
+  test.each([
+    ['SIGINT', 130, 'before the first volume', 0],
+    ['SIGTERM', 143, 'before the first volume', 0],
+    ['SIGINT', 130, 'after two volumes', 2],
+    ['SIGTERM', 143, 'after three volumes', 3],
+  ] as const)('%s (exit %d) %s of a backup: locks released, temp files gone, the next run continues the set', async (sig, code, _when, after) => {
+    const s = setup('sigbackup');
+    const child = spawn(bin, ['backup', '--volsize', '1', '--compress-level', '9', s.src, s.target], { env: s.env });
+    const ready = after === 0 ? () => fs.existsSync(join(s.target, 'tapechain-lock.json')) : () => volumes(s.target) >= after;
+    const r = await signalWhen(child, sig, s.dir, ready);
+    expect(r.code).toBe(code);
+    expect(r.stderr).toMatch(new RegExp(`interrupted by ${sig}.*run the same backup again to continue the set`));
+    expectClean(s);
+    expect(setTimes(s.target)).toEqual([]); // no set that looks complete
+    const next = spawnSync(bin, ['backup', '--volsize', '1', s.src, s.target], { env: s.env });
+    expect(next.status).toBe(0);
+    if (after > 0) expect(next.stderr.toString()).toMatch(/Resuming the interrupted set after volume \d+/);
+    expectClean(s);
+    const out = join(s.dir, 'out');
+    expect((await runCli(['restore', s.target, out], { PASSPHRASE: 'pw', XDG_CACHE_HOME: join(s.dir, 'cache') })).code).toBe(0);
+    expect(treeDiff(describeTree(s.src, { ignoreRootMeta: true }), describeTree(out, { ignoreRootMeta: true }))).toEqual([]);
+  });
+
+  test.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s during a restore: DEST as it was, staging and temp files gone', async (sig, code) => {
+    const s = setup('sigrestore', 40);
+    expect(spawnSync(bin, ['backup', '--compress-level', '0', s.src, s.target], { env: s.env }).status).toBe(0);
+    const dest = join(s.dir, 'dest');
+    fs.mkdirSync(dest);
+    fs.writeFileSync(join(dest, 'mine'), 'mine');
+    const before = describeTree(dest);
+    const child = spawn(bin, ['restore', '--force', s.target, dest], { env: s.env });
+    const staged = () => {
+      const st = fs.readdirSync(dest).find((n) => n.startsWith('.tapechain-restore-'));
+      return st !== undefined && fs.existsSync(join(dest, st, 'tree', 'd')) && fs.readdirSync(join(dest, st, 'tree', 'd')).length >= 2;
+    };
+    const r = await signalWhen(child, sig, dest, staged);
+    expect(r.code).toBe(code);
+    expect(r.stderr).toMatch(new RegExp(`interrupted by ${sig}`));
+    expect(treeDiff(before, describeTree(dest))).toEqual([]);
+    expect(fs.readdirSync(s.temp)).toEqual([]);
+  });
+
+  test.each([
+    ['SIGINT', 130, 'reading a volume', /\.vol\d+\.difftar\.gpg$/],
+    ['SIGTERM', 143, 'comparing the live tree', /\/src\/(d\/)?f\d+\.bin$/],
+  ] as const)('%s (exit %d) during verify --compare, %s: temp dir empty', async (sig, code, phase, openFile) => {
+    const s = setup('sigverify', 32);
+    expect(spawnSync(bin, ['backup', '--compress-level', '0', s.src, s.target], { env: s.env }).status).toBe(0);
+    const child = spawn(bin, ['verify', '--compare', s.src, s.target], { env: s.env });
+    const r = await signalWhenOpen(child, sig, openFile);
+    expect(r.code).toBe(code);
+    expect(r.stderr).toMatch(new RegExp(`interrupted by ${sig}`));
+    expect(fs.readdirSync(s.temp)).toEqual([]);
+    // an interrupted verify records nothing; once the volumes were all checked, that is on record
+    const status = spawnSync(bin, ['status', s.target], { env: s.env }).stdout.toString();
+    if (phase === 'reading a volume') expect(status).not.toMatch(/Last verify/);
+    else expect(status).toMatch(/Last verify: .*OK/);
+  });
+});
+
+describe('kill -9 leftovers and private temp files', () => {
+  test("a killed backup's temp directory is removed by the next run; temp files are 0600 in a 0700 directory", async () => {
+    const s = setup('k9', 12);
+    const modes: string[] = [];
+    const watcher = fs.watch(s.temp, { recursive: true }, (_e, name) => {
+      if (!name) return;
+      const p = join(s.temp, name.toString());
+      try {
+        const st = fs.statSync(p);
+        if (st.mode & 0o077) modes.push(`${name.toString()} ${(st.mode & 0o777).toString(8)}`);
+      } catch {
+        // already gone
+      }
+    });
+    try {
+      const child = spawn(bin, ['backup', '--volsize', '1', s.src, s.target], { env: s.env });
+      expect(await killWhen(child, s.dir, () => volumes(s.target) >= 2)).toBe('SIGKILL');
+      expect(fs.readdirSync(s.temp)).toEqual([expect.stringMatching(new RegExp(`^tapechain-backup\\.${child.pid}\\.`))]);
+      expect(spawnSync(bin, ['backup', '--volsize', '1', s.src, s.target], { env: s.env }).status).toBe(0);
+    } finally {
+      watcher.close();
+    }
+    expect(fs.readdirSync(s.temp)).toEqual([]);
+    expect(modes).toEqual([]);
+  });
+});
+
+describe('mistakes users make', () => {
+  test('the source as typed: /abs/src, /abs/src/, a relative path and . continue one chain; a refused run leaves no cache folder', async () => {
+    const s = setup('srcpath', 1);
+    const env = { PASSPHRASE: 'pw', XDG_CACHE_HOME: join(s.dir, 'cache') };
+    expect((await runCli(['backup', s.src, s.target], env)).code).toBe(0);
+    expect((await runCli(['backup', `${s.src}/`, s.target], env)).code).toBe(0);
+    for (const [cwd, src] of [[s.dir, 'src'], [s.src, '.']] as const) {
+      const r = spawnSync(bin, ['backup', src, s.target], { cwd, env: { ...process.env, ...env } });
+      expect({ src, code: r.status, stderr: r.stderr.toString() }).toEqual({ src, code: 0, stderr: '' });
+    }
+    expect(setTimes(s.target)).toHaveLength(4);
+    const other = join(s.dir, 'other');
+    fs.mkdirSync(other);
+    const caches = fs.readdirSync(join(s.dir, 'cache', 'tapechain')).length;
+    const refused = await runCli(['backup', other, `file://${s.target}`], env);
+    expect(refused.code).toBe(ExitCode.CONFIG);
+    expect(refused.stderr).toMatch(/--allow-source-mismatch/);
+    expect(fs.readdirSync(join(s.dir, 'cache', 'tapechain'))).toHaveLength(caches);
+  });
+
+  test('--time before the first backup warns (and fails with --strict-time); restore into /proc/foo fails at once', async () => {
+    const s = setup('time', 1);
+    const env = { PASSPHRASE: 'pw', XDG_CACHE_HOME: join(s.dir, 'cache') };
+    expect((await runCli(['backup', s.src, s.target], env)).code).toBe(0);
+    const ls = await runCli(['ls', '--time', '2001-01-01', s.target], env);
+    expect(ls.code).toBe(0);
+    expect(ls.stderr).toMatch(/^warning: no backup is as old as 2001-01-01/m);
+    const strict = await runCli(['restore', '--strict-time', '--time', '2001-01-01', s.target, join(s.dir, 'out')], env);
+    expect(strict.code).toBe(ExitCode.NOT_FOUND);
+    expect(fs.existsSync(join(s.dir, 'out'))).toBe(false);
+    const r = spawnSync(bin, ['restore', s.target, '/proc/tapechain-test-dest'], { env: { ...process.env, ...env }, timeout: 60000 });
+    expect(r.status).toBe(ExitCode.DESTINATION);
+    expect(r.stderr.toString()).toMatch(/\/proc\/tapechain-test-dest: cannot create/);
+  });
+
+  test('status: no backup exits 4, a file as target exits 3, one line each', async () => {
+    const dir = tmp('status');
+    const none = await runCli(['status', join(dir, 'nothing')], {});
+    expect(none.code).toBe(ExitCode.NOT_FOUND);
+    fs.writeFileSync(join(dir, 'afile'), 'x');
+    for (const cmd of ['status', 'ls', 'verify']) {
+      const r = await runCli([cmd, join(dir, 'afile')], { PASSPHRASE: 'pw' });
+      expect({ cmd, code: r.code, lines: r.stderr.trim().split('\n').length }).toEqual({ cmd, code: ExitCode.CONFIG, lines: 1 });
+      expect(r.stderr).toMatch(/afile: is a file, not a directory/);
+    }
+  });
+
+  test('an S3 host that does not exist is a permanent error naming --s3-endpoint, not six retries', () => {
+    const e = Object.assign(new Error('getaddrinfo ENOTFOUND my-b2-bucket.s3.amazonaws.com'), { code: 'ENOTFOUND' });
+    const c = classifyS3Error(e, 'listing s3://my-b2-bucket/home');
+    expect(c.kind).toBe('permanent');
+    expect(c.message).toBe('listing s3://my-b2-bucket/home: no such host my-b2-bucket.s3.amazonaws.com (for Backblaze B2, Ceph, MinIO and other S3-compatible services give --s3-endpoint URL)');
+    expect(classifyS3Error(Object.assign(new Error('getaddrinfo EAI_AGAIN x'), { code: 'EAI_AGAIN' }), 'x').kind).toBe('transient');
+  });
+});
+
+describe('output', () => {
+  test('--version and -V print the version; no arguments prints help on stderr and exits 2', () => {
+    const version = (JSON.parse(fs.readFileSync('package.json', 'utf8')) as { version: string }).version;
+    for (const flag of ['--version', '-V']) {
+      const r = spawnSync(bin, [flag]);
+      expect({ flag, status: r.status, out: r.stdout.toString() }).toEqual({ flag, status: 0, out: `${version}\n` });
+    }
+    const none = spawnSync(bin, []);
+    expect(none.status).toBe(ExitCode.USAGE);
+    expect(none.stdout.toString()).toBe('');
+    expect(none.stderr.toString()).toMatch(/Usage: tapechain/);
+  });
+
+  test('-q prints nothing at all on success', async () => {
+    const s = setup('quiet', 1);
+    const env = { PASSPHRASE: 'pw', XDG_CACHE_HOME: join(s.dir, 'cache') };
+    for (let i = 0; i < 2; i++) {
+      const r = await runCli(['backup', '-q', s.src, s.target], env);
+      expect({ i, ...r }).toEqual({ i, code: 0, stdout: '', stderr: '' });
+    }
+  });
+
+  test.each([[60], [80], [120]])('the progress line fits a %d-column terminal (tmux): no stale rows', (cols) => {
+    const s = setup(`tty${cols}`, 64);
+    const name = `tapechain-test-${process.pid}-${cols}`;
+    const log = join(s.dir, 'pane.log');
+    const vars = `PASSPHRASE=pw XDG_CACHE_HOME='${join(s.dir, 'cache')}' TMPDIR='${s.temp}'`;
+    fs.writeFileSync(join(s.dir, 'run'), `#!/bin/sh\n${vars} exec ${bin} backup --compress-level 9 --volsize 8 src t >/dev/null\n`, { mode: 0o755 });
+    // a server of its own (-L), started and stopped by this test
+    const tmux = (...a: string[]) => spawnSync('tmux', ['-L', name, ...a], { env: s.env, timeout: 120000 });
+    if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is not installed: apt-get install -y tmux (see README)');
+    expect(tmux('new-session', '-d', '-s', name, '-x', String(cols), '-y', '20', '-c', s.dir).status).toBe(0);
+    try {
+      tmux('set-option', '-t', name, 'remain-on-exit', 'on');
+      tmux('pipe-pane', '-t', name, '-o', `cat >> '${log}'`);
+      tmux('respawn-pane', '-k', '-t', name, '-c', s.dir, `./run; tmux wait-for -S ${name}`);
+      expect(tmux('wait-for', name).status).toBe(0);
+      const screen = tmux('capture-pane', '-p', '-t', name).stdout.toString();
+      const raw = fs.readFileSync(log, 'latin1');
+      const updates = raw.split('\r\x1b[K').filter((u) => /files, /.test(u));
+      // progress was shown (the test is about it), each update within the width…
+      expect(updates.length).toBeGreaterThan(2);
+      for (const u of updates) expect(u.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r?\n.*$/s, '').length).toBeLessThan(cols);
+      // …and nothing is left on the screen: a wrapped line leaves its first rows behind
+      expect(screen.split('\n').filter((l) => l.trim() !== '' && !/^Pane is dead/.test(l))).toEqual([]);
+    } finally {
+      tmux('kill-server');
+    }
+  });
+});
