@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileBackend } from '../../src/backend/file.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
@@ -13,7 +11,7 @@ const tmp = tempDirs();
 
 describeBackendContract('memory', async () => new MemoryBackend());
 describeBackendContract('file', async () => new FileBackend(join(tmp('file'), 'target')), { largeSize: 3 << 20 });
-describeBackendContract('file, wrapped in retry and limit', async () => new RetryBackend(new LimitBackend(new FileBackend(mkdtempSync(join(tmpdir(), 'tapechain-wrapped-'))))));
+describeBackendContract('file, wrapped in retry and limit', async () => new RetryBackend(new LimitBackend(new FileBackend(tmp('wrapped')))));
 
 describeS3('S3 (radosgw)', () => {
   const make = (prefix: string) => async () =>

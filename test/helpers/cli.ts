@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from '@jest/globals';
 import { main } from '../../src/cli/main.js';
 
 export interface CliResult {
@@ -10,9 +11,12 @@ export interface CliResult {
   stderr: string;
 }
 
-/** One cache root for the tests that name none, so ~/.cache is never touched. */
+/**
+ * One cache root per test file for the tests that name none, so ~/.cache is never
+ * touched; removed after the file (jest ends its workers without 'exit' handlers).
+ */
 const defaultCache = mkdtempSync(join(tmpdir(), 'tapechain-test-cache-'));
-process.on('exit', () => rmSync(defaultCache, { recursive: true, force: true }));
+afterAll(() => rmSync(defaultCache, { recursive: true, force: true }));
 
 export async function runCli(argv: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
   env = { XDG_CACHE_HOME: defaultCache, ...env };
