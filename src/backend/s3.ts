@@ -15,6 +15,9 @@
  */
 import {
   AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  HeadBucketCommand,
+  type BucketLocationConstraint,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
@@ -71,7 +74,7 @@ export function classifyS3Error(err: unknown, what: string): BackendError {
   const name = e.name ?? e.code ?? '';
   const msg = `${what}: ${name ? `${name} ` : ''}${status ? `(HTTP ${status}) ` : ''}${e.message ?? ''}`.trim();
   if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) return new BackendNotFoundError(msg, { cause: err });
-  if (name === 'NoSuchBucket') return new PermanentBackendError(`${what}: the bucket does not exist`, { cause: err });
+  if (name === 'NoSuchBucket') return new PermanentBackendError(`${what}: the bucket does not exist (create it, or let backup do it with --s3-create-bucket)`, { cause: err });
   if (name === 'CredentialsProviderError') {
     return new PermanentBackendError(`${what}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)`, { cause: err });
   }
@@ -171,6 +174,27 @@ export class S3Backend implements Backend {
       logger: { trace: () => {}, debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
       requestHandler: { connectionTimeout: 10_000, requestTimeout: 300_000 },
     });
+  }
+
+  /**
+   * Creates the bucket when it does not exist (`backup --s3-create-bucket`); returns
+   * whether it did. A bucket that exists but is another account's is an access error.
+   */
+  async ensureBucket(): Promise<boolean> {
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }));
+      return false;
+    } catch (e) {
+      const c = classifyS3Error(e, `checking bucket ${this.#bucket}`);
+      if (c.kind !== 'not-found' && !/does not exist/.test(c.message)) throw c;
+    }
+    const region = await this.#client.config.region();
+    try {
+      await this.#client.send(new CreateBucketCommand({ Bucket: this.#bucket, ...(region && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } } : {}) }));
+    } catch (e) {
+      throw classifyS3Error(e, `creating bucket ${this.#bucket}`);
+    }
+    return true;
   }
 
   describe(): string {

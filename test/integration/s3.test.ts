@@ -23,6 +23,24 @@ import { describeTree, makeTrickyTree, treeDiff } from '../helpers/tree.js';
 const tmp = tempDirs();
 
 describeS3('S3 target', () => {
+  test('a missing bucket is one clear line; --s3-create-bucket creates it', async () => {
+    const dir = tmp('mkbucket');
+    const src = join(dir, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(join(src, 'a'), 'a');
+    const target = `s3://tc-created-${process.pid}-${Date.now().toString(36)}/x`;
+    const env = { ...S3_ENV, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    const missing = await runCli(['backup', '--s3-endpoint', S3_ENDPOINT!, src, target], env);
+    expect(missing.code).toBe(5);
+    expect(missing.stderr.trim().split('\n')).toEqual([expect.stringMatching(/the bucket does not exist .*--s3-create-bucket/)]);
+    const made = await runCli(['backup', '--s3-create-bucket', '--s3-endpoint', S3_ENDPOINT!, src, target], env);
+    expect(made.stderr).toMatch(/Created the bucket/);
+    expect(made.code).toBe(0);
+    const again = await runCli(['backup', '--s3-create-bucket', '--s3-endpoint', S3_ENDPOINT!, src, target], env);
+    expect({ code: again.code, created: /Created/.test(again.stderr) }).toEqual({ code: 0, created: false });
+    expect((await runCli(['backup', '--s3-create-bucket', src, join(dir, 'local')], env)).code).toBe(2);
+  });
+
   test('full + incremental by tapechain; restored by tapechain and by duplicity', async () => {
     const dir = tmp('s3');
     const src = join(dir, 'src');

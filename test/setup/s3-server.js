@@ -10,7 +10,7 @@
 //    beforehand means "use that server". Outside CI, TAPECHAIN_SKIP_S3=1 skips the S3
 //    tests (visibly); in CI they always run.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,6 +18,7 @@ export async function setup() {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // the pinned SDK's Node 22 notice
   const outer = tmpdir();
   process.env.TAPECHAIN_SUITE_TMP = mkdtempSync(join(outer, 'tapechain-suite-'));
+  chmodSync(process.env.TAPECHAIN_SUITE_TMP, 0o711); // tests that run the CLI as nobody reach their own dirs
   process.env.TMPDIR = process.env.TAPECHAIN_SUITE_TMP;
   if (process.env.TAPECHAIN_S3_ENDPOINT) return;
   if (process.env.TAPECHAIN_SKIP_S3 === '1' && !process.env.CI) return;

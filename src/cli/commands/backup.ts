@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import type { Backend } from '../../backend/backend.js';
+import { unwrap } from '../../backend/wrappers.js';
 import { checkSource, runBackup, type BackupOptions } from '../../backup/backup.js';
 import { Selection, type SelectionRule } from '../../backup/selection.js';
 import type { WalkWarning } from '../../backup/walk.js';
@@ -28,6 +30,7 @@ interface BackupFlags extends CommonFlags {
   fullIfOlderThan?: string;
   allowSourceMismatch?: boolean;
   allowClockSkew?: boolean;
+  s3CreateBucket?: boolean;
 }
 
 /**
@@ -71,6 +74,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
   addTargetOptions(cmd);
   addLockOption(cmd);
   cmd
+    .option('--s3-create-bucket', 'create the bucket of an s3:// target when it does not exist')
     .option('--upload-concurrency <n>', 'parallel uploads (1: strictly in order)', '1')
     .option('--max-staged <n>', 'finished volumes allowed to wait for upload on temp disk', '2');
   cmd.addHelpText(
@@ -102,6 +106,7 @@ Examples:
     if (!Number.isInteger(uploadConcurrency) || uploadConcurrency < 1) throw new UsageError(`--upload-concurrency: expected a whole number >= 1, got "${flags.uploadConcurrency}"`);
     if (!Number.isInteger(maxStaged) || maxStaged < 1) throw new UsageError(`--max-staged: expected a whole number >= 1, got "${flags.maxStaged}"`);
     const backend = await backendFor(target, flags, io);
+    if (flags.s3CreateBucket) await createBucket(backend, io);
     await checkSource(source); // before the lock: a typo must not touch the target
     const selection = new Selection({ rules, ...(flags.excludeIfPresent ? { excludeIfPresent: flags.excludeIfPresent } : {}), excludeOtherFilesystems: flags.excludeOtherFilesystems ?? false });
     const cache = cacheFor(target, flags, io);
@@ -148,4 +153,11 @@ Examples:
     report.summary(r, backend.describe(), name);
     if (r.warnings) setExit(ExitCode.WARNINGS);
   });
+}
+
+/** --s3-create-bucket: S3 targets only. */
+async function createBucket(backend: Backend, io: CliIo): Promise<void> {
+  const inner = unwrap(backend) as Backend & { ensureBucket?: () => Promise<boolean> };
+  if (!inner.ensureBucket) throw new UsageError('--s3-create-bucket: the target is not an s3:// target');
+  if (await inner.ensureBucket()) io.stderr(`Created the bucket of ${backend.describe()}\n`);
 }
