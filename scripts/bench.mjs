@@ -3,7 +3,8 @@
 //
 // Builds the shared benchmark corpus (scripts/make-corpus.mjs), then times in ONE run:
 // tapechain, duplicity and restic (each when installed) and `tar | gpg --symmetric` on
-// full backup, `--mutate 1`, incremental, restore latest, and verify. Prints a table
+// full backup, `--mutate 1`, incremental, restore latest, verify, and verify against the
+// live tree (tapechain --compare, duplicity --compare-data). Prints a table
 // (wall, CPU, peak RSS, stored bytes) with ratios against duplicity and restic measured
 // in the same run — these machines are noisy, so only ratios compare — and writes JSON
 // to .bench/. Default settings for every tool: passphrase encryption with compression
@@ -35,7 +36,8 @@ function measure(label, cmd, env = {}) {
   const t0 = performance.now();
   const r = spawnSync(wrapped[0], wrapped.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
   const wall = (performance.now() - t0) / 1000;
-  if (r.status !== 0 && !(label.startsWith('duplicity verify') && r.status === 1)) {
+  // exit 1: verify found differences with the live tree (a result, not a failure)
+  if (r.status !== 0 && !((label.startsWith('duplicity verify') || label.endsWith(' compare')) && r.status === 1)) {
     throw new Error(`${label} failed (${r.status}): ${r.stderr.toString().slice(-2000)}`);
   }
   if (!haveTime) return { wall, cpu: null, rssMiB: null };
@@ -58,6 +60,7 @@ const tools = {
     inc: `'${root}/bin/tapechain' backup --archive-dir '${cache}' '${corpus}' '${t}'`,
     restore: (out) => `'${root}/bin/tapechain' restore --archive-dir '${cache}' '${t}' '${out}'`,
     verify: `'${root}/bin/tapechain' verify --archive-dir '${cache}' '${t}'`,
+    compare: `'${root}/bin/tapechain' verify --compare '${corpus}' --archive-dir '${cache}' '${t}'`,
     env: { PASSPHRASE: PASS },
   }),
   duplicity: (t, cache) => ({
@@ -65,6 +68,7 @@ const tools = {
     inc: `duplicity incr --archive-dir '${cache}' --name b '${corpus}' 'file://${t}'`,
     restore: (out) => `duplicity restore --archive-dir '${cache}' --name b 'file://${t}' '${out}'`,
     verify: `duplicity verify --archive-dir '${cache}' --name b 'file://${t}' '${corpus}'`,
+    compare: `duplicity verify --compare-data --archive-dir '${cache}' --name b 'file://${t}' '${corpus}'`,
     env: { PASSPHRASE: PASS, GNUPGHOME: path.join(work, 'gnupg') },
   }),
   restic: (t, cache) => ({
@@ -117,12 +121,17 @@ for (const n of names) {
     console.error(`bench: ${n} verify`);
     results[n].verify = measure(`${n} verify`, steps[n].verify, steps[n].env);
   }
+  if (steps[n].compare) {
+    // verify --compare (tapechain) and verify --compare-data (duplicity): archive against the live tree
+    console.error(`bench: ${n} compare`);
+    results[n].compare = measure(`${n} compare`, steps[n].compare, steps[n].env);
+  }
 }
 
 const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
 const mib = (b) => (b === undefined ? '-' : (b / 1048576).toFixed(1));
 const rows = [];
-for (const step of ['full', 'inc', 'restore', 'verify']) {
+for (const step of ['full', 'inc', 'restore', 'verify', 'compare']) {
   for (const n of names) {
     const r = results[n][step];
     if (!r) continue;
