@@ -15,6 +15,7 @@ import type { Backend } from '../backend/backend.js';
 import { devMajor, devMinor, entryType, mtimeSeconds } from '../backup/entry-meta.js';
 import { readBuffers, type ReadSeen } from '../backup/read-file.js';
 import { checkSource } from '../backup/backup.js';
+import { readAhead, type Ahead } from '../backup/read-ahead.js';
 import { walkTree, type WalkEntry } from '../backup/walk.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { pickForTime } from '../chain/collection.js';
@@ -24,6 +25,7 @@ import { ChainError } from '../errors.js';
 import { chainState, type StateEntry } from '../inspect/signature-state.js';
 import { ArchiveReader } from '../restore/archive.js';
 import { localGid, localUid } from '../util/owners.js';
+import { escapeName } from '../util/escape-name.js';
 import { compareIndex, displayIndex } from '../volume/entry-name.js';
 import { problemCollector, type Problem } from './problems.js';
 
@@ -46,16 +48,19 @@ export async function compareWithSource(source: string, o: CompareOptions, onPro
   const owners = o.owners ?? process.getuid?.() === 0;
   const { problems, report } = problemCollector(onProblem);
   const root = await checkSource(source);
-  const live = walkTree(Buffer.from(root), { onWarning: (w) => report(w.path.toString('utf8'), w.message) })[Symbol.asyncIterator]();
+  // small files are read ahead of the comparison, as a backup reads them: per-file
+  // latency, not bytes, is what a tree of many small files costs
+  const walk = walkTree(Buffer.from(root), { onWarning: (w) => report(escapeName(w.path), w.message) });
+  const live = readAhead(walk, (e) => e)[Symbol.asyncIterator]();
   const stored = chainState(archive, picked.sets)[Symbol.asyncIterator]();
-  let a = (await live.next()).value as WalkEntry | undefined;
+  let a = (await live.next()).value as Ahead<WalkEntry> | undefined;
   let b = (await stored.next()).value as StateEntry | undefined;
   while (a || b) {
     o.signal?.throwIfAborted();
-    const c = !a ? 1 : !b ? -1 : compareIndex(a.index, b.index);
-    if (c < 0) report(displayIndex(a!.index), 'in the source, not in the backup');
+    const c = !a ? 1 : !b ? -1 : compareIndex(a.item.index, b.index);
+    if (c < 0) report(displayIndex(a!.item.index), 'in the source, not in the backup');
     else if (c > 0) report(displayIndex(b!.index), 'in the backup, not in the source');
-    else if (a!.index.length > 0) for (const d of await differences(a!, b!, owners, o.signal)) report(displayIndex(a!.index), d);
+    else if (a!.item.index.length > 0) for (const d of await differences(a!, b!, owners, o.signal)) report(displayIndex(a!.item.index), d);
     // the stored entry's signature must be read before the state moves on
     if (c <= 0) a = (await live.next()).value;
     if (c >= 0) b = (await stored.next()).value;
@@ -63,7 +68,8 @@ export async function compareWithSource(source: string, o: CompareOptions, onPro
   return problems;
 }
 
-async function differences(a: WalkEntry, b: StateEntry, owners: boolean, signal: AbortSignal | undefined): Promise<string[]> {
+async function differences(ahead: Ahead<WalkEntry>, b: StateEntry, owners: boolean, signal: AbortSignal | undefined): Promise<string[]> {
+  const a = ahead.item;
   const h = b.header;
   const type = entryType(a.stat);
   if (type !== h.type) return [`type ${h.type} in the backup, ${type ?? 'socket'} in the source`];
@@ -77,15 +83,15 @@ async function differences(a: WalkEntry, b: StateEntry, owners: boolean, signal:
   if (owners && (a.stat.uid !== localUid(h.uname, h.uid) || a.stat.gid !== localGid(h.gname, h.gid))) out.push('owner differs');
   if (mtimeSeconds(a.stat) !== h.mtime) out.push('mtime differs');
   if ((type === 'char' || type === 'block') && (devMajor(a.stat.rdev) !== h.devmajor || devMinor(a.stat.rdev) !== h.devminor)) out.push('device numbers differ');
-  if (type === 'file' && b.kind === 'signature' && (await contentDiffers(a, b, signal))) out.push('content differs');
+  if (type === 'file' && b.kind === 'signature' && (await contentDiffers(ahead, b, signal))) out.push('content differs');
   return out;
 }
 
 /** Reads the live file once against the archived version's block signature. */
-async function contentDiffers(a: WalkEntry, b: StateEntry, signal: AbortSignal | undefined): Promise<boolean> {
+async function contentDiffers({ item: a, whole }: Ahead<WalkEntry>, b: StateEntry, signal: AbortSignal | undefined): Promise<boolean> {
   const check = await SignatureCheck.open(b.signatureStream());
   const seen: ReadSeen = { read: 0, grew: false };
-  for await (const data of readBuffers(a.path, a.stat.size, seen)) {
+  for await (const data of readBuffers(a.path, a.stat.size, seen, whole ? { whole } : {})) {
     signal?.throwIfAborted();
     await check.update(data);
   }

@@ -62,15 +62,28 @@ Examples:
     }
     const keys = await readingKeys(flags, io);
     const time = timeFrom(flags);
-    const r = await runVerify({ backend, keys, cache, ...(time !== undefined ? { time } : {}), all: flags.all ?? false, ...(sample !== undefined ? { samplePercent: sample } : {}), onProblem: print, ...(io.signal ? { signal: io.signal } : {}) });
+    // The archive and the live tree are read at the same time (each is mostly waiting
+    // on its own I/O); the comparison reads the signature files from the target, not the
+    // cache that verify may find wrong. A failure of either stops the other.
+    const both = new AbortController();
+    const stop = () => both.abort(io.signal?.reason);
+    io.signal?.addEventListener('abort', stop, { once: true });
     let diffs = 0;
-    if (flags.compare) {
-      const d = await compareWithSource(flags.compare, { backend, keys, cache, ...(time !== undefined ? { time } : {}), ...(io.signal ? { signal: io.signal } : {}) }, (p) => {
-        diffs++;
-        print(p);
-      });
-      diffs = d.length;
-    }
+    const runs = [
+      runVerify({ backend, keys, cache, ...(time !== undefined ? { time } : {}), all: flags.all ?? false, ...(sample !== undefined ? { samplePercent: sample } : {}), onProblem: print, signal: both.signal }),
+      flags.compare
+        ? compareWithSource(flags.compare, { backend, keys, ...(time !== undefined ? { time } : {}), signal: both.signal }, (p) => {
+            diffs++;
+            print(p);
+          })
+        : Promise.resolve([]),
+    ] as const;
+    for (const p of runs) p.catch((e: unknown) => both.abort(e));
+    const settled = await Promise.allSettled(runs);
+    io.signal?.removeEventListener('abort', stop);
+    const failed = settled.find((x) => x.status === 'rejected');
+    if (failed) throw io.signal?.aborted ? io.signal.reason : failed.reason;
+    const r = (settled[0] as PromiseFulfilledResult<Awaited<(typeof runs)[0]>>).value;
     const summary =
       `Verified ${r.sets} set(s) at ${backend.describe()}: ${r.volumesChecked} of ${r.volumesTotal} volume(s) decrypted and checked, ${r.problems.length} problem(s)` +
       (flags.compare ? `; ${diffs} difference(s) with ${flags.compare}` : '');
