@@ -145,7 +145,7 @@ describe('SIGINT and SIGTERM', () => {
   test.each([
     ['SIGINT', 130, 'reading a volume', /\.vol\d+\.difftar\.gpg$/],
     ['SIGTERM', 143, 'comparing the live tree', /\/src\/(d\/)?f\d+\.bin$/],
-  ] as const)('%s (exit %d) during verify --compare, %s: temp dir empty', async (sig, code, phase, openFile) => {
+  ] as const)('%s (exit %d) during verify --compare, %s: temp dir empty', async (sig, code, _phase, openFile) => {
     const s = setup('sigverify', 32);
     expect(spawnSync(bin, ['backup', '--compress-level', '0', s.src, s.target], { env: s.env }).status).toBe(0);
     const child = spawn(bin, ['verify', '--compare', s.src, s.target], { env: s.env });
@@ -153,10 +153,8 @@ describe('SIGINT and SIGTERM', () => {
     expect(r.code).toBe(code);
     expect(r.stderr).toMatch(new RegExp(`interrupted by ${sig}`));
     expect(fs.readdirSync(s.temp)).toEqual([]);
-    // an interrupted verify records nothing; once the volumes were all checked, that is on record
-    const status = spawnSync(bin, ['status', s.target], { env: s.env }).stdout.toString();
-    if (phase === 'reading a volume') expect(status).not.toMatch(/Last verify/);
-    else expect(status).toMatch(/Last verify: .*OK/);
+    // an interrupted verify records nothing (the archive and the live tree are read at once)
+    expect(spawnSync(bin, ['status', s.target], { env: s.env }).stdout.toString()).not.toMatch(/Last verify/);
   });
 });
 
