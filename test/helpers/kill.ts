@@ -1,29 +1,42 @@
 /**
- * kill -9 at a known point of a run: when a condition on the files it wrote holds
- * (watched, not polled on a timer), so each kill really cuts the run.
+ * Signals at a known point of a run: when a condition on what it wrote holds, so each
+ * kill really cuts the run. The condition is checked between turns of the event loop
+ * until it holds or the child exits: fs.watch cannot serve here (a recursive watch on
+ * Linux reads new directories itself, and fails on those a run creates and removes at
+ * once, such as temp and staging directories).
  */
 import type { ChildProcess } from 'node:child_process';
-import { watch } from 'node:fs';
 
-/**
- * Kills `child` with SIGKILL as soon as `ready()` holds, checking on every change below
- * `dir`. Fails if the child exits first. Resolves with the signal that ended it.
- */
-export function killWhen(child: ChildProcess, dir: string, ready: () => boolean): Promise<NodeJS.Signals | null> {
-  return new Promise((resolve, reject) => {
-    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, s) => r(s)));
-    let killed = false;
-    const check = () => {
-      if (killed || !ready()) return;
-      killed = true;
-      child.kill('SIGKILL');
-    };
-    const w = watch(dir, { recursive: true }, check);
-    check();
-    void exited.then((signal) => {
-      w.close();
-      if (killed) resolve(signal);
-      else reject(new Error(`the run ended (${signal ?? 'exit'}) before it could be killed`));
-    });
-  });
+export interface Signalled {
+  /** Exit code, null when the signal's default action ended the child. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+/** Sends `sig` to `child` as soon as `ready()` holds; fails if the child exits first. */
+export async function signalWhen(child: ChildProcess, sig: NodeJS.Signals, ready: () => boolean): Promise<Signalled> {
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  let ended: Signalled | undefined;
+  const exited = new Promise<Signalled>((r) => child.on('exit', (code, signal) => r((ended = { code, signal, stderr }))));
+  for (;;) {
+    if (ended) throw new Error(`the run ended (${ended.signal ?? ended.code}) before ${sig} could be sent: ${stderr}`);
+    let now = false;
+    try {
+      now = ready();
+    } catch {
+      // a file of the run was there and is gone again: not yet
+    }
+    if (now) break;
+    await new Promise((r) => setImmediate(r));
+  }
+  child.kill(sig);
+  const r = await exited;
+  return { ...r, stderr };
+}
+
+/** kill -9 once `ready()` holds; resolves with the signal that ended the child. */
+export async function killWhen(child: ChildProcess, ready: () => boolean): Promise<NodeJS.Signals | null> {
+  return (await signalWhen(child, 'SIGKILL', ready)).signal;
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { hostname } from 'node:os';
-import { dirname as dirOf, join } from 'node:path';
+import { join } from 'node:path';
 import { FaultyBackend } from '../../src/backend/faulty.js';
 import { FileBackend } from '../../src/backend/file.js';
 import { runBackup } from '../../src/backup/backup.js';
@@ -174,7 +174,7 @@ describe('kill -9', () => {
       const base = volumes();
       const p = spawn(bin, ['backup', '--full', '--volsize', '1', '--compress-level', '9', src, target], { env });
       const ready = after === 0 ? () => fs.readdirSync(target).includes('tapechain-lock.json') : () => volumes() >= base + after;
-      expect(await killWhen(p, dir, ready)).toBe('SIGKILL');
+      expect(await killWhen(p, ready)).toBe('SIGKILL');
       // the first chain still restores exactly at its time
       const t0 = setTimes(target)[0]!;
       const out = join(dir, `out-${after}`);
@@ -205,7 +205,7 @@ describe('resume after kill -9', () => {
       p.stderr.on('data', (d) => (err += d));
       // each run is cut after 1-3 more volumes are stored: the next one must continue the set
       const more = 1 + Math.floor(rnd() * 3);
-      expect(await killWhen(p, dirOf(target), () => volumes() >= base + more)).toBe('SIGKILL');
+      expect(await killWhen(p, () => volumes() >= base + more)).toBe('SIGKILL');
       if (/Resuming the interrupted set after volume \d+/.test(err)) resumed++;
     }
     // a last run without interruption

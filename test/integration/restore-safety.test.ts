@@ -12,6 +12,7 @@ import { ExitCode } from '../../src/errors.js';
 import { pathToIndex } from '../../src/volume/entry-name.js';
 import { runCli } from '../helpers/cli.js';
 import { chunks, h, rawSet, ROOT, type RawEntrySpec } from '../helpers/raw-set.js';
+import { killWhen } from '../helpers/kill.js';
 import { tempDirs } from '../helpers/tmp.js';
 import { describeTree, treeDiff } from '../helpers/tree.js';
 
@@ -211,26 +212,12 @@ describe('restores that must simply work', () => {
     expect((await runCli(['backup', '--compress-level', '0', src, target], PASS)).code).toBe(0);
     const dest = join(dir, 'dest');
     const child = spawn(bin, ['restore', target, dest], { env: { ...process.env, ...PASS, XDG_CACHE_HOME: join(dir, 'cache') } });
-    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    // kill it once it has staged some data: watch the staging directory fill
+    // kill it once it has staged some data
     const staged = () => {
-      const s = fs.existsSync(dest) ? fs.readdirSync(dest).find((n) => n.startsWith('.tapechain-restore-')) : undefined;
-      return s && fs.existsSync(join(dest, s, 'tree')) ? fs.readdirSync(join(dest, s, 'tree')).length : 0;
+      const s = fs.readdirSync(dest).find((n) => n.startsWith('.tapechain-restore-'));
+      return s !== undefined && fs.readdirSync(join(dest, s, 'tree')).length >= 3;
     };
-    await new Promise<void>((resolve, reject) => {
-      const watcher = setInterval(() => {
-        if (staged() >= 3) {
-          clearInterval(watcher);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 5);
-      void exited.then(() => {
-        clearInterval(watcher);
-        reject(new Error('the restore finished before it could be killed'));
-      });
-    });
-    expect(await exited).toBe(null); // really cut by the signal
+    expect(await killWhen(child, staged)).toBe('SIGKILL'); // really cut by the signal
     expect(fs.readdirSync(dest).some((n) => n.startsWith('.tapechain-restore-'))).toBe(true);
     const r = await runCli(['restore', target, dest], PASS);
     expect(r.code).toBe(0);
