@@ -24,7 +24,7 @@ export function registerRestore(program: Command, io: CliIo): void {
     .argument('[dest]', 'directory to restore into (must be empty unless --force)')
     .option('--plan', 'only show which files the restore would fetch, with sizes; write nothing')
     .option('--path <rel>', 'restore only this file or directory (relative to the backed-up root), at its place under DEST; named as ls prints it (\\n, \\xHH and \\\\ escapes)')
-    .option('--force', 'restore into a non-empty DEST, replacing entries of the same name')
+    .option('--force', 'restore into a non-empty DEST, merging: entries of the backup replace those of the same name, nothing else in DEST is touched')
     .option('--numeric-owner', 'use stored numeric uid/gid, not names')
     .option('--no-ownership', 'do not restore file ownership (default when not root)');
   addTimeOption(cmd, 'restore the state');
