@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
+import { setKey } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 
 /** `$XDG_CACHE_HOME/tapechain` or `~/.cache/tapechain`. */
@@ -150,11 +151,11 @@ export class ArchiveCache {
     const sets = new Set<string>();
     for (const n of remoteNames) {
       const p = parseName(n);
-      if (p) sets.add(setOf(p));
+      if (p) sets.add(setKey(p));
     }
     for (const n of await this.#names()) {
       const p = parseName(n);
-      if (n.startsWith('.tmp-') || (p && !sets.has(setOf(p)))) await fs.rm(path.join(this.dir, n), { force: true });
+      if (n.startsWith('.tmp-') || (p && !sets.has(setKey(p)))) await fs.rm(path.join(this.dir, n), { force: true });
     }
   }
 
@@ -169,11 +170,11 @@ export class ArchiveCache {
       const l = localName(n);
       if (l) have.add(l);
       const p = parseName(n);
-      if (p) sets.add(setOf(p));
+      if (p) sets.add(setKey(p));
     }
     return (await this.#names()).filter((n) => {
       const p = parseName(n);
-      return p !== undefined && !p.partial && (p.kind === 'manifest' || p.kind === 'signature') && !have.has(n) && sets.has(setOf(p));
+      return p !== undefined && !p.partial && (p.kind === 'manifest' || p.kind === 'signature') && !have.has(n) && sets.has(setKey(p));
     });
   }
 
@@ -189,9 +190,4 @@ export class ArchiveCache {
       return [];
     }
   }
-}
-
-/** The set a file belongs to, whatever its kind and encoding. */
-function setOf(p: { type: string; start: number; end: number }): string {
-  return `${p.type}:${p.start}:${p.end}`;
 }

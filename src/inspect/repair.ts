@@ -21,7 +21,7 @@ import type { ArchiveCache } from '../cache/archive-cache.js';
 import { buildCollection, type BackupSet } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 import { parseManifest } from '../chain/manifest.js';
-import { decodeStored, type DecryptKeys, type Encoder } from '../crypto/index.js';
+import { DEFAULT_COMPRESS_LEVEL, decodeStored, gpgEncoder, gzipEncoder, plainEncoder, type DecryptKeys, type Encoder } from '../crypto/index.js';
 import { keyPacketInfo } from '../crypto/decrypt.js';
 import type { MessageEncryptor } from '../crypto/encrypt.js';
 import { DecryptError } from '../errors.js';
@@ -92,7 +92,7 @@ async function manifestProblem(backend: Backend, local: string, set: BackupSet):
  * Proves that `encryptor` is the chain's key: a passphrase must decrypt the set's first
  * volume; public keys must be the recipients that volume is encrypted to.
  */
-export async function checkRepairKey(backend: Backend, set: BackupSet, encryptor: MessageEncryptor | null, keys: DecryptKeys): Promise<void> {
+async function checkRepairKey(backend: Backend, set: BackupSet, encryptor: MessageEncryptor | null, keys: DecryptKeys): Promise<void> {
   const first = [...set.volumes.entries()].sort((a, b) => a[0] - b[0])[0]?.[1];
   if (!first) return;
   const encrypted = set.encoding === 'gpg';
@@ -115,12 +115,32 @@ export async function checkRepairKey(backend: Backend, set: BackupSet, encryptor
   }
 }
 
+/**
+ * Puts back the items that can be (signature files first: a manifest makes its set look
+ * complete), each set's key proven once. `onDone` is told of each file stored.
+ */
+export async function runRepair(backend: Backend, items: RepairItem[], encryptor: MessageEncryptor | null, keys: DecryptKeys, onDone?: (name: string) => void): Promise<void> {
+  const proven = new Set<BackupSet>();
+  const order = items.filter((i) => !i.problem).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'signature' ? -1 : 1));
+  for (const i of order) {
+    if (!proven.has(i.set)) await checkRepairKey(backend, i.set, encryptor, keys);
+    proven.add(i.set);
+    await putBack(backend, i, encoderFor(i, encryptor));
+    onDone?.(i.name);
+  }
+}
+
+/** As a backup encodes them: OpenPGP; else duplicity's plain manifest and gzipped signatures (plain with compression off). */
+function encoderFor(item: RepairItem, encryptor: MessageEncryptor | null): Encoder {
+  if (encryptor) return gpgEncoder(encryptor, DEFAULT_COMPRESS_LEVEL);
+  return item.kind === 'signature' && item.set.encoding === 'gz' ? gzipEncoder() : plainEncoder;
+}
+
 /** Encodes a cached copy as the set's files are encoded and uploads it. */
-export async function putBack(backend: Backend, item: RepairItem, encoder: Encoder): Promise<void> {
+async function putBack(backend: Backend, item: RepairItem, encoder: Encoder): Promise<void> {
   const dir = await makeTempDir(tmpdir(), 'repair');
   try {
-    // duplicity writes manifests plain in unencrypted sets, signature files gzipped
-    const transforms = item.kind === 'manifest' && encoder.encoding !== 'gpg' ? [] : await encoder.transforms();
+    const transforms = await encoder.transforms();
     const w = new EncodedFileWriter(path.join(dir, 'file'), transforms);
     const src = createReadStream(item.local);
     const plain = item.kind === 'signature' ? src.pipe(createGunzip()) : src;

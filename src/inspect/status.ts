@@ -92,9 +92,8 @@ export async function targetStatus(backend: Backend, cache?: ArchiveCache, now =
     strays: col.strays.map((f) => f.name),
     unknown: col.unknown.map((f) => f.name),
     recoverable: cache ? await cache.lost(files.map((f) => f.name)) : [],
-    future: [],
+    future: [...col.chains.flatMap(chainSets), ...col.incomplete, ...col.orphans].filter((s) => s.end > now).map(setStatus),
   };
-  st.future = [...st.chains.flatMap((c) => c.sets), ...st.incomplete, ...st.orphans].filter((s) => s.end > now);
   // Keys of each chain, from its full's manifest (one small read per chain).
   const digests = new Set<string>();
   for (const c of st.chains) {

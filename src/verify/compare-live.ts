@@ -1,10 +1,8 @@
 /**
  * The live side of `verify --compare`: walks the source tree and holds each path against
  * the archived state as it arrives, in index order — metadata from the stored header,
- * content block by block against the archived version's librsync signature. It runs on a
- * worker thread (compare-worker.ts) so that reading the live tree and its block sums
- * use the second core while the main thread verifies the archive; bulk data never
- * crosses threads, only headers and signatures (about 0.6 % of a file's size).
+ * content block by block against the archived version's librsync signature. It needs
+ * only headers and signatures (about 0.6 % of a file's size) from the archive.
  */
 import { readlink } from 'node:fs/promises';
 import { devMajor, devMinor, entryType, mtimeSeconds } from '../backup/entry-meta.js';

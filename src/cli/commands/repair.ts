@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { gpgEncoder, gzipEncoder, plainEncoder, type Encoder } from '../../crypto/index.js';
 import { IntegrityError } from '../../errors.js';
-import { checkRepairKey, planRepair, putBack } from '../../inspect/repair.js';
-import { addCacheOption, addLockOption, addTargetOptions, backendFor, cacheFor, withLock, type CommonFlags } from '../common.js';
+import { planRepair, runRepair } from '../../inspect/repair.js';
+import { addCacheOption, addLockOption, addTargetOptions, backendFor, cacheFor, collect, withLock, type CommonFlags } from '../common.js';
 import type { CliIo } from '../io.js';
 import { readingKeys, writingKeys } from '../keys.js';
 
@@ -19,7 +18,7 @@ export function registerRepair(program: Command, io: CliIo): void {
     .option('--force', 'really upload (without it, only list what would be put back)')
     .option('--no-encryption', 'the chain is not encrypted (made with --no-encryption)')
     .option('--passphrase-file <file>', "the chain's passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)")
-    .option('--encrypt-key <file>', "the chain's armored public key(s) (repeatable)", (v: string, p: string[] = []) => [...p, v])
+    .option('--encrypt-key <file>', "the chain's armored public key(s) (repeatable)", collect)
     .option('--sign-key <file>', 'sign the files put back with this armored secret key');
   addTargetOptions(cmd);
   addCacheOption(cmd);
@@ -51,15 +50,7 @@ Examples:
     } else {
       const { encryptor } = await writingKeys(flags, io);
       const keys = await readingKeys({ ...flags, signKey: undefined }, io);
-      await withLock(backend, cache, 'repair', flags, io, async () => {
-        // signature files before manifests: a manifest makes its set look complete
-        for (const i of [...good].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'signature' ? -1 : 1))) {
-          await checkRepairKey(backend, i.set, encryptor, keys);
-          const encoder: Encoder = encryptor ? gpgEncoder(encryptor, 6) : i.kind === 'signature' && i.set.encoding === 'gz' ? gzipEncoder() : plainEncoder;
-          await putBack(backend, i, encoder);
-          io.stdout(`put back ${i.name}\n`);
-        }
-      });
+      await withLock(backend, cache, 'repair', flags, io, () => runRepair(backend, good, encryptor, keys, (name) => io.stdout(`put back ${name}\n`)));
     }
     if (bad.length) throw new IntegrityError(`${bad.length} file(s) could not be put back`, { code: 'REPAIR_REFUSED' });
   });
