@@ -19,6 +19,8 @@ export interface Fault {
   kind?: 'transient' | 'permanent';
   /** For put: let this many bytes through to the inner backend, then fail mid-stream. */
   cutAfterBytes?: number;
+  /** For put: store the object, then fail as if the reply were lost. */
+  afterStoring?: boolean;
   /** Wait before failing or passing, in ms. @default 0 */
   delayMs?: number;
 }
@@ -43,14 +45,23 @@ export class FaultyBackend extends WrappedBackend {
     if (!f) return undefined;
     if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
     // A cut counts per opening of the source: each retry is a new transfer.
-    if (f.cutAfterBytes !== undefined) return f;
+    if (f.cutAfterBytes !== undefined || f.afterStoring) return f;
     if (f.times !== undefined) f.times--;
-    const msg = `injected ${f.kind ?? 'transient'} fault: ${method} ${name}`;
-    throw f.kind === 'permanent' ? new PermanentBackendError(msg) : new TransientBackendError(msg);
+    throw this.#fault(f, `${method} ${name}`);
+  }
+
+  #fault(f: Fault, what: string): Error {
+    const msg = `injected ${f.kind ?? 'transient'} fault: ${what}`;
+    return f.kind === 'permanent' ? new PermanentBackendError(msg) : new TransientBackendError(msg);
   }
 
   async put(name: string, source: PutSource, opts?: OpOptions): Promise<void> {
     const f = await this.#maybeFail('put', name);
+    if (f?.afterStoring) {
+      await this.inner.put(name, source, opts);
+      if (f.times !== undefined) f.times--;
+      throw this.#fault(f, `${name} was stored, the reply lost`);
+    }
     if (f?.cutAfterBytes === undefined) return this.inner.put(name, source, opts);
     const limit = f.cutAfterBytes;
     const cut: PutSource = {

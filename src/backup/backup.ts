@@ -15,7 +15,7 @@ import type { Backend } from '../backend/backend.js';
 import { getBytes } from '../backend/backend.js';
 import { parseName } from '../chain/file-naming.js';
 import { decryptMessage, keyPacketInfo } from '../crypto/decrypt.js';
-import { CheckpointFiles, fromHex, type CheckpointState } from './checkpoint.js';
+import { CheckpointFiles, fromHex, settle, type CheckpointState } from './checkpoint.js';
 import type { ArchiveCache } from '../cache/archive-cache.js';
 import { chainSets, type Chain, type Collection } from '../chain/collection.js';
 import { describeTime, formatTimestamp } from '../chain/time.js';
@@ -177,13 +177,30 @@ function decide(o: BackupOptions, col: Collection, now: number): Decision {
  * encryption (passphrase, or the same recipient keys, read from the stored manifest's
  * key packets), and the same host and source path unless allowed otherwise.
  */
+/**
+ * The checkpoint with the pending volumes that did reach the target counted as stored:
+ * undefined when there is none, or none of its volumes was stored.
+ */
+function settleCheckpoint(st: CheckpointState | undefined, col: Collection): CheckpointState | undefined {
+  if (!st) return undefined;
+  const set = incompleteSetOf(st, col);
+  return settle(st, (v) => {
+    const f = set?.volumes.get(v.number);
+    return f !== undefined && f.name === v.name && f.size === v.size;
+  });
+}
+
+function incompleteSetOf(st: CheckpointState, col: Collection) {
+  const key = `${st.type}:${st.start}:${st.end}`;
+  return [...col.incomplete].find((s) => `${s.type}:${s.start}:${s.end}` === key);
+}
+
 /** Why an interrupted set cannot be continued (undefined: it can). */
 async function resumeProblem(o: BackupOptions, st: CheckpointState, col: Collection, encoding: string, srcAbs: string): Promise<string | undefined> {
   if (!(await sameSource(st.source, o.source))) return `it backed up ${st.source}`;
   if (o.full && st.type !== 'full') return '--full was given';
   if (st.encoding !== encoding) return 'the encryption differs';
-  const key = `${st.type}:${st.start}:${st.end}`;
-  const set = [...col.incomplete].find((s) => `${s.type}:${s.start}:${s.end}` === key);
+  const set = incompleteSetOf(st, col);
   if (!set) return 'its set is not at the target as an incomplete set any more';
   for (const v of st.volumes) {
     const f = set.volumes.get(v.number);
@@ -305,7 +322,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   let resume: CheckpointState | undefined;
   if (cpFiles) {
     await cpFiles.ensure();
-    const st = cpFiles.load();
+    const st = settleCheckpoint(cpFiles.load(), col);
     if (st) {
       const why = await resumeProblem(o, st, col, encoder.encoding, srcAbs);
       if (why) {

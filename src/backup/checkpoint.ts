@@ -3,10 +3,13 @@
  *
  * While a set is written, the cache holds: the plain signature tar written so far
  * (`checkpoint.sigtar`), the manifest's file list so far (`checkpoint.filelist`), both
- * appended synchronously, and after each stored volume `checkpoint.json`: the set's
- * name and times, the volumes stored (with their manifest lines), how much of the two
- * files belongs to what those volumes hold, and where the next volume must start — the
- * last entry of the last stored volume, and its chunk if it ends inside a large file.
+ * appended synchronously, and `checkpoint.json`: the set's name and times, the volumes
+ * stored (with their manifest lines), how much of the two files belongs to what those
+ * volumes hold, and where the next volume must start — the last entry of the last
+ * stored volume, and its chunk if it ends inside a large file. Each volume is written
+ * into it as a pending step before its upload starts, and moves to the stored ones once
+ * the upload is done: a run killed between the two still finds every volume that
+ * reached the target (`settle` adopts those at the target with their recorded size).
  * The next run with the same source and target reads it, checks that those volumes are
  * at the target as recorded, and goes on from there under the same set name. Anything
  * that does not fit (other set at the target, changed key, the file cut in two has
@@ -46,7 +49,46 @@ export interface CheckpointState {
    * or one closed just before the next entry); otherwise the entry is redone from
    * after `block`.
    */
-  resume: { index: string[]; block?: number; size?: number; mtime?: number; done?: boolean };
+  resume: ResumePoint;
+  /** Volumes closed after the stored ones, in order, whose uploads had not ended. */
+  pending?: CheckpointStep[];
+}
+
+export interface ResumePoint {
+  index: string[];
+  block?: number;
+  size?: number;
+  mtime?: number;
+  done?: boolean;
+}
+
+/** What one more stored volume adds to a checkpoint. */
+export interface CheckpointStep {
+  volume: CheckpointVolume;
+  sigtarLength: number;
+  filelistLength: number;
+  resume: ResumePoint;
+}
+
+/** `st` with `step`'s volume stored. */
+export function withStep(st: CheckpointState, step: CheckpointStep): CheckpointState {
+  const { volume, ...rest } = step;
+  return { ...st, ...rest, volumes: [...st.volumes, volume] };
+}
+
+/**
+ * The state to resume from: the stored volumes, and then each pending one, in order,
+ * that is at the target as recorded (its upload ended before the run did). Undefined
+ * when no volume was stored.
+ */
+export function settle(st: CheckpointState, atTarget: (v: CheckpointVolume) => boolean): CheckpointState | undefined {
+  const { pending = [], ...stored } = st;
+  let cur: CheckpointState = stored;
+  for (const step of pending) {
+    if (!atTarget(step.volume)) break;
+    cur = withStep(cur, step);
+  }
+  return cur.volumes.length > 0 ? cur : undefined;
 }
 
 export const hexIndex = (i: Index): string[] => i.map((c) => c.toString('hex'));

@@ -29,7 +29,7 @@ import { EncodedFileWriter } from '../volume/encoded-file.js';
 import { compareIndex, entryName, joinIndex, type Index } from '../volume/entry-name.js';
 import { BLOCK, ZERO_BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
 import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
-import { CheckpointFiles, SyncAppender, fromHex, hexIndex, type CheckpointState, type CheckpointVolume } from './checkpoint.js';
+import { CheckpointFiles, SyncAppender, fromHex, hexIndex, withStep, type CheckpointState, type CheckpointStep, type CheckpointVolume } from './checkpoint.js';
 import { deletedHeader, entryType, headerFromStat } from './entry-meta.js';
 import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from './read-file.js';
 import { Uploader } from './uploader.js';
@@ -193,10 +193,10 @@ export class SetWriter {
   #skip: { index: Index; block?: number } | undefined;
   /** The last entry whose signature-file record was written: it is complete. */
   #sigDone: Index | undefined;
-  /** Every volume of the set so far, in order (for the checkpoints). */
-  readonly #allVolumes: CheckpointVolume[] = [];
-  /** Volumes closed, waiting for their upload before the checkpoint may name them. */
-  readonly #closed = new Map<number, CheckpointState>();
+  /** The checkpoint of the stored volumes (those of an interrupted run, then ours). */
+  #stored: CheckpointState | undefined;
+  /** Volumes closed, in the checkpoint as pending until they and all before are stored. */
+  readonly #steps = new Map<number, CheckpointStep>();
   readonly #uploaded = new Set<number>();
   readonly stats: SetStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, volumes: 0, storedBytes: 0, deltaBytes: 0 };
 
@@ -205,7 +205,7 @@ export class SetWriter {
     const cp = o.checkpoint;
     const resume = cp?.resume;
     this.#prior = resume?.volumes ?? [];
-    this.#allVolumes.push(...this.#prior);
+    if (cp) this.#stored = resume ?? this.#emptyCheckpoint(cp.source);
     if (resume) this.#skip = { index: fromHex(resume.resume.index), ...(resume.resume.block !== undefined ? { block: resume.resume.block } : {}) };
     for (const v of this.#prior) if (v.sha256) this.#sealed.push({ name: v.name, size: v.size, sha256: v.sha256 });
     this.#uploader = new Uploader(o.backend, {
@@ -218,7 +218,7 @@ export class SetWriter {
         const n = parseName(name);
         if (n?.kind === 'volume' && n.volume !== undefined) {
           this.#uploaded.add(n.volume);
-          void this.#saveCheckpoint();
+          void this.#storedUpTo();
         }
       },
     });
@@ -233,7 +233,12 @@ export class SetWriter {
         this.stats.volumes++;
         const name = this.name('volume', v.number);
         if (v.sha256) this.#sealed.push({ name, size: v.size, sha256: v.sha256 });
-        if (cp) this.#closed.set(v.number, this.#checkpointAt(v, name));
+        if (cp) {
+          // Named as pending before it can reach the target: a run killed once it is
+          // there resumes after it (see settle).
+          this.#steps.set(v.number, this.#stepAt(v, name));
+          await this.#saveCheckpoint();
+        }
         await this.#uploader.enqueue(name, v.path, v.size);
       },
     });
@@ -243,9 +248,13 @@ export class SetWriter {
     this.#sigtar = new SigtarWriter(path.join(o.tmp, this.name('signature')), o.encoder, local, o.seal !== undefined, cp?.files.sigtar);
   }
 
-  /** The checkpoint that becomes true once volume `v` (and those before it) are stored. */
-  #checkpointAt(v: FinishedVolume, name: string): CheckpointState {
-    const vol: CheckpointVolume = {
+  #emptyCheckpoint(source: string): CheckpointState {
+    return { version: 1, ...this.#o.spec, source, volumes: [], sigtarLength: 0, filelistLength: 0, resume: { index: [] } };
+  }
+
+  /** What volume `v` adds to the checkpoint once it is stored. */
+  #stepAt(v: FinishedVolume, name: string): CheckpointStep {
+    const volume: CheckpointVolume = {
       number: v.number,
       name,
       size: v.size,
@@ -256,16 +265,12 @@ export class SetWriter {
       end: hexIndex(v.end),
       ...(v.endBlock !== undefined ? { endBlock: v.endBlock } : {}),
     };
-    this.#allVolumes.push(vol);
     const cur = this.#current && compareIndex(this.#current.index, v.end) === 0 ? this.#current.stat : undefined;
     const done = this.#sigDone !== undefined && compareIndex(this.#sigDone, v.end) === 0;
     this.#sigtar.local?.sync();
     this.#files.sync();
     return {
-      version: 1,
-      ...this.#o.spec,
-      source: this.#o.checkpoint!.source,
-      volumes: [...this.#allVolumes],
+      volume,
       sigtarLength: this.#sigtar.local?.length ?? 0,
       filelistLength: this.#files.length,
       resume: done
@@ -278,19 +283,22 @@ export class SetWriter {
     };
   }
 
-  /** Saves the checkpoint of the newest volume whose upload and all before it are done. */
+  /** Moves the volumes whose upload and all before it are done from pending to stored. */
+  async #storedUpTo(): Promise<void> {
+    for (const [n, step] of [...this.#steps].sort((a, b) => a[0] - b[0])) {
+      if (!this.#uploaded.has(n)) break;
+      this.#stored = withStep(this.#stored!, step);
+      this.#steps.delete(n);
+    }
+    await this.#saveCheckpoint();
+  }
+
   #saving: Promise<void> = Promise.resolve();
   async #saveCheckpoint(): Promise<void> {
     const cp = this.#o.checkpoint;
-    if (!cp) return;
-    let best: CheckpointState | undefined;
-    for (const [n, st] of [...this.#closed].sort((a, b) => a[0] - b[0])) {
-      if (!this.#uploaded.has(n)) break;
-      best = st;
-      this.#closed.delete(n);
-    }
-    if (!best) return;
-    const state = best;
+    if (!cp || !this.#stored) return;
+    const pending = [...this.#steps].sort((a, b) => a[0] - b[0]).map(([, step]) => step);
+    const state: CheckpointState = { ...this.#stored, ...(pending.length ? { pending } : {}) };
     this.#saving = this.#saving.then(() => cp.files.save(state)).catch(() => undefined);
     await this.#saving;
   }

@@ -67,9 +67,12 @@ describe('locking', () => {
     const a = spawn(bin, ['backup', '--compress-level', '9', src, target], { env });
     const aDone = new Promise<number>((r) => a.on('exit', (c) => r(c ?? -1)));
     while (!fs.existsSync(join(target, 'tapechain-lock.json'))) await new Promise((r) => setTimeout(r, 20));
+    // a holds the lock, stopped so it is still running however slowly b starts
+    a.kill('SIGSTOP');
     const b = spawnSync(bin, ['backup', src, target], { env });
+    a.kill('SIGCONT');
     expect(b.status).toBe(ExitCode.LOCKED);
-    expect(b.stderr.toString()).toMatch(/locked: backup by pid \d+/);
+    expect(b.stderr.toString()).toMatch(new RegExp(`locked: backup by pid ${a.pid}`));
     expect(await aDone).toBe(0);
     expect(setTimes(target)).toHaveLength(1);
   });
@@ -197,7 +200,8 @@ describe('resume after kill -9', () => {
     let resumed = 0;
     let seed = 7;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const volumes = () => (fs.existsSync(target) ? fs.readdirSync(target).filter((n) => /\.vol\d+\./.test(n)).length : 0);
+    // stored volumes only: an upload in progress is a hidden temp file of the same name
+    const volumes = () => (fs.existsSync(target) ? fs.readdirSync(target).filter((n) => /^duplicity-.*\.vol\d+\./.test(n)).length : 0);
     for (let i = 0; i < 4; i++) {
       const base = volumes();
       const p = spawn(bin, ['backup', '--volsize', '1', '--compress-level', '9', ...extraArgs, src, target], { env });
@@ -235,6 +239,35 @@ describe('resume after kill -9', () => {
     const out = join(dir, 'out');
     expect((await runCli(['restore', '--archive-dir', join(dir, 'verify-cache'), target, out], { PASSPHRASE: 'p' })).code).toBe(0);
     expect(treeDiff(describeTree(src), describeTree(out))).toEqual([]);
+  });
+
+  describe.each([
+    ['stored, its reply lost', true, 3],
+    ['not stored', false, 2],
+  ])('a run that ends while volume 3 is uploaded (%s)', (_what, afterStoring, resumeAfter) => {
+    test(`is continued after volume ${resumeAfter}, and restores exactly`, async () => {
+      // The checkpoint names each volume before its upload starts: a volume that reached
+      // the target is not written again, one that did not is.
+      const dir = tmp('resume-pending');
+      const src = source(dir, 6);
+      const target = join(dir, 't');
+      const cacheDir = join(dir, 'cache');
+      const enc = () => new SymmetricEncryptor(Buffer.from('p'), { codedCount: 96 });
+      const common = { source: src, keys: { passphrase: Buffer.from('p') }, volsize: 1 << 20, cache: new ArchiveCache(cacheDir) };
+      const failing = new FaultyBackend(new FileBackend(target), [{ method: 'put', match: /\.vol3\./, kind: 'permanent', afterStoring }]);
+      await expect(runBackup({ ...common, backend: failing, encryptor: enc() })).rejects.toThrow(/vol3/);
+      expect(fs.existsSync(join(target, failing.calls.put.find((n) => /\.vol3\./.test(n))!))).toBe(afterStoring);
+      const plans: { reason: string }[] = [];
+      const resumed = new FaultyBackend(new FileBackend(target));
+      await runBackup({ ...common, backend: resumed, encryptor: enc(), onPlan: (p) => plans.push(p) });
+      expect(plans[0]?.reason).toBe(`resuming the interrupted set after volume ${resumeAfter}`);
+      expect(resumed.calls.put.filter((n) => /\.vol[123]\./.test(n))).toHaveLength(3 - resumeAfter);
+      const v = await runCli(['verify', '--archive-dir', join(dir, 'verify-cache'), target], { PASSPHRASE: 'p' });
+      expect(v.stdout).toMatch(/, 0 problem\(s\)/);
+      const out = join(dir, 'out');
+      expect((await runCli(['restore', '--archive-dir', join(dir, 'verify-cache'), target, out], { PASSPHRASE: 'p' })).code).toBe(0);
+      expect(treeDiff(describeTree(src), describeTree(out))).toEqual([]);
+    });
   });
 
   test('local target: the interrupted set is continued, not thrown away, and restores exactly', async () => {
