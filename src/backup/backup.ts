@@ -15,8 +15,9 @@ import type { Backend } from '../backend/backend.js';
 import { getBytes } from '../backend/backend.js';
 import { parseName } from '../chain/file-naming.js';
 import { decryptMessage, keyPacketInfo } from '../crypto/decrypt.js';
+import { checkSource } from '../source/source-dir.js';
 import { CheckpointFiles, fromHex, settle, type CheckpointState } from './checkpoint.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
+import type { ArchiveCache } from '../repo/archive-cache.js';
 import { chainSets, type Chain, type Collection } from '../chain/collection.js';
 import { describeTime, formatTimestamp } from '../chain/time.js';
 import { DEFAULT_COMPRESS_LEVEL, gpgEncoder, gzipEncoder, plainEncoder, type DecryptKeys } from '../crypto/index.js';
@@ -24,15 +25,15 @@ import type { MessageEncryptor } from '../crypto/encrypt.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { createHash } from 'node:crypto';
 import { ChainError, ConfigError, DecryptError, ExitCode, SourceError } from '../errors.js';
-import { chainState } from '../inspect/signature-state.js';
-import { ArchiveReader } from '../restore/archive.js';
+import { chainState } from '../repo/signature-state.js';
+import { ArchiveReader } from '../repo/archive.js';
 import { diffTree, type Change } from './changes.js';
-import type { Selection } from './selection.js';
+import type { Selection } from '../source/selection.js';
 import { compareIndex, type Index } from '../volume/entry-name.js';
 import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
-import { readAhead } from './read-ahead.js';
+import { readAhead } from '../source/read-ahead.js';
 import { SetWriter, type SetStats } from './set-writer.js';
-import { walkTree, type WalkWarning } from './walk.js';
+import { walkTree, type WalkWarning } from '../source/walk.js';
 
 export interface BackupOptions {
   /** Source directory as the user gave it (recorded as the manifest's Localdir). */
@@ -292,19 +293,6 @@ async function sameSource(recorded: string, given: string, last?: { typed: strin
   const real = (p: string) => fs.realpath(path.resolve(p)).catch(() => path.resolve(p));
   const then = last?.typed === recorded ? last.real : await real(recorded);
   return then === (await real(given));
-}
-
-/** Fails with SourceError unless `source` is a readable directory. */
-export async function checkSource(source: string): Promise<string> {
-  const srcAbs = path.resolve(source);
-  let rootStat: Stats;
-  try {
-    rootStat = await fs.stat(srcAbs);
-  } catch (e) {
-    throw new SourceError(`source ${source}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`, { cause: e });
-  }
-  if (!rootStat.isDirectory()) throw new SourceError(`source ${source}: not a directory`);
-  return srcAbs;
 }
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {

@@ -10,10 +10,10 @@
 import * as fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { blockSizeFor, signatureSize } from '../diff/signature.js';
-import type { StateEntry } from '../inspect/signature-state.js';
+import type { StateEntry } from '../repo/signature-state.js';
 import { compareIndex, type Index } from '../volume/entry-name.js';
-import { entryType, mtimeSeconds } from './entry-meta.js';
-import type { WalkEntry } from './walk.js';
+import { entryType, mtimeSeconds } from '../source/entry-meta.js';
+import type { WalkEntry } from '../source/walk.js';
 
 export type Change =
   | { op: 'snapshot'; entry: WalkEntry; isNew: boolean }

@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Backend } from '../backend/backend.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
+import type { ArchiveCache } from '../repo/archive-cache.js';
 import { formatName, parseName, sealName, type NameSpec } from '../chain/file-naming.js';
 import { fileLine, manifestHead, type FileChange, type Manifest } from '../chain/manifest.js';
 import type { Encoder } from '../crypto/encoding.js';
@@ -30,10 +30,10 @@ import { compareIndex, entryName, joinIndex, type Index } from '../volume/entry-
 import { BLOCK, ZERO_BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
 import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
 import { CheckpointFiles, SyncAppender, fromHex, hexIndex, withStep, type CheckpointState, type CheckpointStep, type CheckpointVolume } from './checkpoint.js';
-import { deletedHeader, entryType, headerFromStat } from './entry-meta.js';
-import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from './read-file.js';
+import { deletedHeader, entryType, headerFromStat } from '../source/entry-meta.js';
+import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
 import { Uploader } from './uploader.js';
-import type { WalkEntry, WalkWarning } from './walk.js';
+import type { WalkEntry, WalkWarning } from '../source/walk.js';
 
 
 export interface SetStats {

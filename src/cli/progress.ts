@@ -6,7 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import type { BackupResult } from '../backup/backup.js';
-import { walkTree, type WalkWarning } from '../backup/walk.js';
+import { walkTree, type WalkWarning } from '../source/walk.js';
 import { escapeName } from '../util/escape-name.js';
 import { bytes } from './format.js';
 import type { CliIo } from './io.js';

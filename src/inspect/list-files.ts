@@ -1,11 +1,11 @@
 /** `ls`: the files of the chain state at a time, from the signature files only. */
 import type { Backend } from '../backend/backend.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
+import type { ArchiveCache } from '../repo/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import { ChainError } from '../errors.js';
-import { ArchiveReader } from '../restore/archive.js';
-import { chainState, type StateEntry } from './signature-state.js';
+import { ArchiveReader } from '../repo/archive.js';
+import { chainState, type StateEntry } from '../repo/signature-state.js';
 
 export interface ListOptions {
   backend: Backend;

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Backend } from '../backend/backend.js';
 import { listAll } from '../backend/backend.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
+import type { ArchiveCache } from '../repo/archive-cache.js';
 import { buildCollection, type BackupSet } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 import { parseManifest } from '../chain/manifest.js';

@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
 import { buildCollection, chainSets, setFiles, setKey, type BackupSet } from '../chain/collection.js';
 import { getBytes, listAll } from '../backend/backend.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
+import type { ArchiveCache } from '../repo/archive-cache.js';
 import { keyPacketInfo } from '../crypto/decrypt.js';
-import { lastVerifyApplies, loadVerifyState, type VerifyState } from '../verify/verify-state.js';
+import { lastVerifyApplies, loadVerifyState, type VerifyState } from '../repo/verify-state.js';
 
 export interface SetStatus {
   type: 'full' | 'inc';

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { tmpdir } from 'node:os';
 import { prefetchVolumes } from './prefetch.js';
 import type { Backend } from '../backend/backend.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
+import type { ArchiveCache } from '../repo/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
 import type { VolumeInfo } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
@@ -19,7 +19,7 @@ import { ChainError, DestinationError, EngineError, FormatError, NotFoundError, 
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { logicalEntries, rawEntries, type LogicalEntry, type VolumeRef } from '../volume/set-reader.js';
-import { ArchiveReader } from './archive.js';
+import { ArchiveReader } from '../repo/archive.js';
 import { Commit, destinationFailure } from './commit.js';
 import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
 import { createStaging, isStagingName, removeStaleStaging, removeTree, type Staging } from './staging.js';

@@ -5,10 +5,10 @@
  * only headers and signatures (about 0.6 % of a file's size) from the archive.
  */
 import { readlink } from 'node:fs/promises';
-import { devMajor, devMinor, entryType, mtimeSeconds } from '../backup/entry-meta.js';
-import { readAhead, type Ahead } from '../backup/read-ahead.js';
-import { readBuffers, type ReadSeen } from '../backup/read-file.js';
-import { walkTree, type WalkEntry } from '../backup/walk.js';
+import { devMajor, devMinor, entryType, mtimeSeconds } from '../source/entry-meta.js';
+import { readAhead, type Ahead } from '../source/read-ahead.js';
+import { readBuffers, type ReadSeen } from '../source/read-file.js';
+import { walkTree, type WalkEntry } from '../source/walk.js';
 import { SignatureCheck } from '../diff/signature-check.js';
 import { escapeName } from '../util/escape-name.js';
 import { localGid, localUid } from '../util/owners.js';

@@ -10,12 +10,12 @@
  * the same run. Memory does not grow with the tree.
  */
 import type { Backend } from '../backend/backend.js';
-import { checkSource } from '../backup/backup.js';
+import { checkSource } from '../source/source-dir.js';
 import { pickForTime } from '../chain/collection.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import { ChainError } from '../errors.js';
-import { chainState } from '../inspect/signature-state.js';
-import { ArchiveReader } from '../restore/archive.js';
+import { chainState } from '../repo/signature-state.js';
+import { ArchiveReader } from '../repo/archive.js';
 import { compareLive, type ArchivedEntry } from './compare-live.js';
 import { problemCollector, type Problem } from './problems.js';
 

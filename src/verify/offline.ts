@@ -9,13 +9,13 @@
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
 import { getBytes } from '../backend/backend.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
+import type { ArchiveCache } from '../repo/archive-cache.js';
 import { buildCollection, chainSets, setKey, setFiles, type BackupSet } from '../chain/collection.js';
 import { listAll } from '../backend/backend.js';
 import type { PublicKey } from '../crypto/keys.js';
 import { verifySeal } from '../crypto/seal.js';
 import { ChainError } from '../errors.js';
-import { loadVerifyState, saveVerifyState } from './verify-state.js';
+import { loadVerifyState, saveVerifyState } from '../repo/verify-state.js';
 import { problemCollector, type Problem } from './problems.js';
 
 export interface OfflineVerifyOptions {

@@ -10,20 +10,20 @@
  */
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
-import { localName, type ArchiveCache } from '../cache/archive-cache.js';
+import { localName, type ArchiveCache } from '../repo/archive-cache.js';
 import { formatName } from '../chain/file-naming.js';
 import { chainSets, pickForTime, setKey, type BackupSet, type Chain } from '../chain/collection.js';
 import type { Manifest } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import { SignatureCheck } from '../diff/signature-check.js';
 import { ChainError } from '../errors.js';
-import { sigtarEntries, type StateEntry } from '../inspect/signature-state.js';
-import { ArchiveReader } from '../restore/archive.js';
+import { sigtarEntries, type StateEntry } from '../repo/signature-state.js';
+import { ArchiveReader } from '../repo/archive.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import { rawEntries, type VolumeRef } from '../volume/set-reader.js';
 export type { Problem } from './problems.js';
 import { problemCollector, type Problem } from './problems.js';
-import { loadVerifyState, pickSample, saveVerifyState } from './verify-state.js';
+import { loadVerifyState, pickSample, saveVerifyState } from '../repo/verify-state.js';
 
 export interface VerifyOptions {
   backend: Backend;

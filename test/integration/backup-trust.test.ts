@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { FileBackend } from '../../src/backend/file.js';
 import { runBackup } from '../../src/backup/backup.js';
-import { ArchiveCache } from '../../src/cache/archive-cache.js';
+import { ArchiveCache } from '../../src/repo/archive-cache.js';
 import { formatTimestamp } from '../../src/chain/time.js';
 import { SymmetricEncryptor } from '../../src/crypto/encrypt.js';
 import { ExitCode } from '../../src/errors.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { FaultyBackend } from '../../src/backend/faulty.js';
 import { FileBackend } from '../../src/backend/file.js';
 import { runBackup } from '../../src/backup/backup.js';
-import { ArchiveCache } from '../../src/cache/archive-cache.js';
+import { ArchiveCache } from '../../src/repo/archive-cache.js';
 import { SymmetricEncryptor } from '../../src/crypto/encrypt.js';
 import { ExitCode } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';

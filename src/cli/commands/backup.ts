@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import type { Backend } from '../../backend/backend.js';
 import { unwrap } from '../../backend/wrappers.js';
-import { checkSource, runBackup, type BackupOptions } from '../../backup/backup.js';
-import { Selection, type SelectionRule } from '../../backup/selection.js';
-import type { WalkWarning } from '../../backup/walk.js';
+import { runBackup, type BackupOptions } from '../../backup/backup.js';
+import { checkSource } from '../../source/source-dir.js';
+import { Selection, type SelectionRule } from '../../source/selection.js';
+import type { WalkWarning } from '../../source/walk.js';
 import { displayIndex, type Index } from '../../volume/entry-name.js';
 import { BackupReporter } from '../progress.js';
 import { formatTimestamp, parseInterval } from '../../chain/time.js';

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readAhead } from '../../../src/backup/read-ahead.js';
+import { readAhead } from '../../../src/source/read-ahead.js';
 import { tempDirs } from '../../helpers/tmp.js';
 
 const tmp = tempDirs();

@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHUNK, SmallReadPolicy, pieces, readBuffers, readWhole, type ReadSeen } from '../../../src/backup/read-file.js';
+import { CHUNK, SmallReadPolicy, pieces, readBuffers, readWhole, type ReadSeen } from '../../../src/source/read-file.js';
 import { tempDirs } from '../../helpers/tmp.js';
 
 const tmp = tempDirs();

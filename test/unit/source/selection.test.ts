@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { compileGlob, Selection } from '../../../src/backup/selection.js';
+import { compileGlob, Selection } from '../../../src/source/selection.js';
 import { tempDirs } from '../../helpers/tmp.js';
 
 const tmp = tempDirs();

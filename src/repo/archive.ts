@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
 import { getBytes, listAll } from '../backend/backend.js';
-import type { ArchiveCache } from '../cache/archive-cache.js';
+import type { ArchiveCache } from './archive-cache.js';
 import { buildCollection, type BackupSet, type Collection } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 import { parseManifest, type Manifest } from '../chain/manifest.js';

@@ -7,7 +7,7 @@
  */
 import type { BackupSet } from '../chain/collection.js';
 import { withContext } from '../errors.js';
-import type { ArchiveReader } from '../restore/archive.js';
+import type { ArchiveReader } from './archive.js';
 import { compareIndex, parseEntryName, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { TarReader } from '../volume/tar-reader.js';
