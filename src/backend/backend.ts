@@ -73,15 +73,30 @@ export interface Backend {
   close(): Promise<void>;
 }
 
+/** What a run that only reads a target may call: no put, no delete. */
+export type ReadBackend = Pick<Backend, 'properties' | 'describe' | 'get' | 'stat' | 'list' | 'close'>;
+
+/** A view of `b` that can only read: what commands that must not change the target are given. */
+export function readOnly(b: Backend): ReadBackend {
+  return {
+    properties: b.properties,
+    describe: () => b.describe(),
+    get: (name, opts) => b.get(name, opts),
+    stat: (name, opts) => b.stat(name, opts),
+    list: (prefix, opts) => b.list(prefix, opts),
+    close: () => b.close(),
+  };
+}
+
 /** Collects a listing into an array. */
-export async function listAll(b: Backend, prefix = ''): Promise<ObjectInfo[]> {
+export async function listAll(b: ReadBackend, prefix = ''): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
   for await (const o of b.list(prefix)) out.push(o);
   return out;
 }
 
 /** Reads a whole (small) object into memory: manifests, never volumes. */
-export async function getBytes(b: Backend, name: string, max = 64 << 20): Promise<Buffer> {
+export async function getBytes(b: ReadBackend, name: string, max = 64 << 20): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of await b.get(name)) {

@@ -17,7 +17,7 @@ export interface Fault {
   /** How many calls fail before calls pass. @default Infinity */
   times?: number;
   kind?: 'transient' | 'permanent';
-  /** For put: let this many bytes through to the inner backend, then fail mid-stream. */
+  /** For put: let this many bytes through to the inner backend, then fail mid-stream; for get: hand on this many bytes, then fail as a dropped connection. */
   cutAfterBytes?: number;
   /** For put: store the object, then fail as if the reply were lost. */
   afterStoring?: boolean;
@@ -85,8 +85,26 @@ export class FaultyBackend extends WrappedBackend {
   }
 
   async get(name: string, opts?: GetOptions): Promise<Readable> {
-    await this.#maybeFail('get', name);
-    return this.inner.get(name, opts);
+    const f = await this.#maybeFail('get', name);
+    const stream = await this.inner.get(name, opts);
+    if (f?.cutAfterBytes === undefined) return stream;
+    if (f.times !== undefined) f.times--;
+    // the connection drops after `cutAfterBytes`: the bytes before it arrive, then an error
+    const limit = f.cutAfterBytes;
+    async function* cut(): AsyncGenerator<Buffer> {
+      let seen = 0;
+      for await (const c of stream) {
+        const chunk = c as Buffer;
+        if (seen + chunk.length > limit) {
+          if (limit > seen) yield chunk.subarray(0, limit - seen);
+          stream.destroy();
+          throw new Error(`injected cut after ${limit} bytes: get ${name}`);
+        }
+        seen += chunk.length;
+        yield chunk;
+      }
+    }
+    return Readable.from(cut(), { objectMode: false });
   }
 
   async stat(name: string, opts?: OpOptions): Promise<ObjectInfo> {

@@ -1,9 +1,10 @@
 /**
  * Cross-cutting behaviour as backends with the same contract (restic's sema/retry,
  * kopia's retrying/throttling): bounded retries with exponential backoff and full
- * jitter for transient failures only, and a concurrency limit.
+ * jitter for transient failures only, and a concurrency limit. A download that fails
+ * in the middle goes on by a ranged GET from the first byte not yet handed on.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { BackendError, CancelledError } from '../errors.js';
 import type { Backend, GetOptions, ObjectInfo, OpOptions, PutSource } from './backend.js';
 
@@ -73,10 +74,46 @@ export class RetryBackend extends WrappedBackend {
         return await f();
       } catch (e) {
         if (!(e instanceof BackendError) || e.kind !== 'transient' || attempt >= this.#o.retries) throw e;
-        this.#o.onRetry?.(op, attempt + 1, e);
-        // Full jitter: a random delay up to the exponential bound (AWS architecture blog).
-        const bound = Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** attempt);
-        await sleep(Math.floor(this.#o.random() * bound), signal);
+        await this.#backoff(op, attempt, e, signal);
+      }
+    }
+  }
+
+  async #backoff(op: string, attempt: number, e: Error, signal: AbortSignal | undefined): Promise<void> {
+    this.#o.onRetry?.(op, attempt + 1, e);
+    // Full jitter: a random delay up to the exponential bound (AWS architecture blog).
+    const bound = Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** attempt);
+    await sleep(Math.floor(this.#o.random() * bound), signal);
+  }
+
+  /**
+   * The bytes of `first` (a GET of `name` with `opts`), and after a failure in the
+   * middle, those of ranged GETs from the first byte not yet yielded. A failure of the
+   * stream that is not the backend's word (a reset socket, a premature close) counts as
+   * transient; a permanent or not-found error, or the caller's abort, ends it. The
+   * retry budget is per failure in a row: bytes got since reset it.
+   */
+  async *#resumed(name: string, opts: GetOptions, first: Readable): AsyncGenerator<Buffer> {
+    const start = opts.range?.start ?? 0;
+    const end = opts.range?.end;
+    let stream = first;
+    let got = 0;
+    for (let failures = 0; ; ) {
+      const before = got;
+      try {
+        for await (const c of stream) {
+          got += (c as Buffer).length;
+          yield c as Buffer;
+        }
+        return;
+      } catch (e) {
+        if (got > before) failures = 0;
+        const permanent = e instanceof BackendError ? e.kind !== 'transient' : e instanceof CancelledError || opts.signal?.aborted;
+        if (permanent || failures >= this.#o.retries || !(e instanceof Error)) throw e;
+        if (end !== undefined && start + got >= end) return; // every byte was there
+        await this.#backoff(`get ${name} from byte ${start + got}`, failures++, e, opts.signal);
+        const range = { start: start + got, ...(end !== undefined ? { end } : {}) };
+        stream = await this.#retry(`get ${name}`, opts.signal, () => this.inner.get(name, { ...opts, range }));
       }
     }
   }
@@ -84,8 +121,9 @@ export class RetryBackend extends WrappedBackend {
   put(name: string, source: PutSource, opts: OpOptions = {}): Promise<void> {
     return this.#retry(`put ${name}`, opts.signal, () => this.inner.put(name, source, opts));
   }
-  get(name: string, opts: GetOptions = {}): Promise<Readable> {
-    return this.#retry(`get ${name}`, opts.signal, () => this.inner.get(name, opts));
+  async get(name: string, opts: GetOptions = {}): Promise<Readable> {
+    const first = await this.#retry(`get ${name}`, opts.signal, () => this.inner.get(name, opts));
+    return Readable.from(this.#resumed(name, opts, first), { objectMode: false, highWaterMark: 1 << 16 });
   }
   stat(name: string, opts: OpOptions = {}): Promise<ObjectInfo> {
     return this.#retry(`stat ${name}`, opts.signal, () => this.inner.stat(name, opts));

@@ -85,7 +85,7 @@ export function buildCollection(files: Iterable<RemoteFile>): Collection {
       const seal = parseSealName(f.name);
       if (seal) seals.push([seal, f]);
       // duplicity's own extras and tapechain's lock are not unknown files
-      else if (!f.name.startsWith('.') && !/\.par2$|\.jsonstat/.test(f.name) && f.name !== 'tapechain-lock.json') unknown.push(f);
+      else if (!f.name.startsWith('.') && !/\.par2$|\.jsonstat/.test(f.name) && !f.name.startsWith('tapechain-lock')) unknown.push(f); // lock objects: repo/lock.ts
       continue;
     }
     if (p.partial) continue;

@@ -1,5 +1,5 @@
 /** `ls`: the files of the chain state at a time, from the signature files only. */
-import type { Backend } from '../backend/backend.js';
+import type { ReadBackend } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
 import type { DecryptKeys } from '../crypto/index.js';
@@ -8,7 +8,7 @@ import { ArchiveReader } from '../repo/archive.js';
 import { chainState, type StateEntry } from '../repo/signature-state.js';
 
 export interface ListOptions {
-  backend: Backend;
+  backend: ReadBackend;
   keys: DecryptKeys;
   /** Local cache of manifests and signatures. @default none */
   cache?: ArchiveCache;

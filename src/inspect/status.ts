@@ -1,6 +1,6 @@
 /** What is at a target: chains, their sets, volumes and sizes, incomplete and orphaned sets. */
 import { createHash } from 'node:crypto';
-import type { Backend } from '../backend/backend.js';
+import type { ReadBackend } from '../backend/backend.js';
 import { buildCollection, chainSets, setFiles, setKey, type BackupSet } from '../chain/collection.js';
 import { getBytes, listAll } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
@@ -59,7 +59,7 @@ function setStatus(s: BackupSet): SetStatus {
 }
 
 /** Reads the key packets of a set's manifest (small; nothing decrypted). */
-async function addKeys(backend: Backend, st: SetStatus, digests: Set<string>): Promise<void> {
+async function addKeys(backend: ReadBackend, st: SetStatus, digests: Set<string>): Promise<void> {
   if (!st.manifest) return;
   let bytes: Buffer;
   try {
@@ -81,7 +81,7 @@ async function addKeys(backend: Backend, st: SetStatus, digests: Set<string>): P
   }
 }
 
-export async function targetStatus(backend: Backend, cache?: ArchiveCache, now = Math.floor(Date.now() / 1000)): Promise<TargetStatus> {
+export async function targetStatus(backend: ReadBackend, cache?: ArchiveCache, now = Math.floor(Date.now() / 1000)): Promise<TargetStatus> {
   const files = await listAll(backend);
   const col = buildCollection(files);
   const st: TargetStatus = {

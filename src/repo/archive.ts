@@ -5,7 +5,7 @@
  * restore, ls, status and verify.
  */
 import { createHash } from 'node:crypto';
-import type { Backend } from '../backend/backend.js';
+import type { ReadBackend } from '../backend/backend.js';
 import { getBytes, listAll } from '../backend/backend.js';
 import type { ArchiveCache } from './archive-cache.js';
 import { buildCollection, type BackupSet, type Collection } from '../chain/collection.js';
@@ -16,7 +16,7 @@ import { IntegrityError, withContext } from '../errors.js';
 import type { VolumeRef } from '../volume/set-reader.js';
 
 export class ArchiveReader {
-  readonly backend: Backend;
+  readonly backend: ReadBackend;
   readonly keys: DecryptKeys;
   readonly cache: ArchiveCache | undefined;
   /**
@@ -30,7 +30,7 @@ export class ArchiveReader {
   #collection: Collection | undefined;
   #names: string[] = [];
 
-  constructor(backend: Backend, keys: DecryptKeys, cache?: ArchiveCache, opts: DecryptOptions = {}) {
+  constructor(backend: ReadBackend, keys: DecryptKeys, cache?: ArchiveCache, opts: DecryptOptions = {}) {
     this.backend = backend;
     this.keys = { ...keys };
     this.cache = cache;

@@ -10,7 +10,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { tmpdir } from 'node:os';
 import { prefetchVolumes } from './prefetch.js';
-import type { Backend } from '../backend/backend.js';
+import type { ReadBackend } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
 import type { VolumeInfo } from '../chain/manifest.js';
@@ -26,7 +26,7 @@ import { createStaging, isStagingName, removeStaleStaging, removeTree, type Stag
 import { applyDirMeta, TreeWriter } from './tree-writer.js';
 
 export interface RestoreOptions {
-  backend: Backend;
+  backend: ReadBackend;
   /** Destination directory; created if missing. */
   dest: string;
   keys: DecryptKeys;

@@ -9,7 +9,7 @@
  * the signatures describe the stored data is what verify checks, volume by volume, in
  * the same run. Memory does not grow with the tree.
  */
-import type { Backend } from '../backend/backend.js';
+import type { ReadBackend } from '../backend/backend.js';
 import { checkSource } from '../source/source-dir.js';
 import { pickForTime } from '../chain/collection.js';
 import type { DecryptKeys } from '../crypto/index.js';
@@ -20,7 +20,7 @@ import { compareLive, type ArchivedEntry } from './compare-live.js';
 import { problemCollector, type Problem } from './problems.js';
 
 export interface CompareOptions {
-  backend: Backend;
+  backend: ReadBackend;
   keys: DecryptKeys;
   /** The archived state at this time. @default latest */
   time?: number;

@@ -7,7 +7,7 @@
  * seal, so sets cannot be dropped, replaced or reordered inside a chain unnoticed.
  */
 import { createHash } from 'node:crypto';
-import type { Backend } from '../backend/backend.js';
+import type { ReadBackend } from '../backend/backend.js';
 import { getBytes } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { buildCollection, chainSets, setKey, setFiles, type BackupSet } from '../chain/collection.js';
@@ -19,7 +19,7 @@ import { loadVerifyState, saveVerifyState } from '../repo/verify-state.js';
 import { problemCollector, type Problem } from './problems.js';
 
 export interface OfflineVerifyOptions {
-  backend: Backend;
+  backend: ReadBackend;
   publicKeys: PublicKey[];
   cache?: ArchiveCache;
   onProblem?: (p: Problem) => void;
@@ -31,7 +31,7 @@ export interface OfflineVerifyResult {
   files: number;
 }
 
-async function sha256Of(backend: Backend, name: string): Promise<{ size: number; sha256: string }> {
+async function sha256Of(backend: ReadBackend, name: string): Promise<{ size: number; sha256: string }> {
   const h = createHash('sha256');
   let size = 0;
   for await (const c of await backend.get(name)) {

@@ -9,7 +9,7 @@
  * goes on to the next volume.
  */
 import { createHash } from 'node:crypto';
-import type { Backend } from '../backend/backend.js';
+import type { ReadBackend } from '../backend/backend.js';
 import { localName, type ArchiveCache } from '../repo/archive-cache.js';
 import { formatName } from '../chain/file-naming.js';
 import { chainSets, pickForTime, setKey, type BackupSet, type Chain } from '../chain/collection.js';
@@ -26,7 +26,7 @@ import { problemCollector, type Problem } from './problems.js';
 import { loadVerifyState, pickSample, saveVerifyState } from '../repo/verify-state.js';
 
 export interface VerifyOptions {
-  backend: Backend;
+  backend: ReadBackend;
   keys: DecryptKeys;
   cache?: ArchiveCache;
   /** Verify the chain at this time. @default latest */

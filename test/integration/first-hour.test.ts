@@ -15,6 +15,7 @@ import { setTimes } from '../helpers/chain.js';
 import { killWhen, signalWhen } from '../helpers/kill.js';
 import { tempDirs } from '../helpers/tmp.js';
 import { describeTree, treeDiff } from '../helpers/tree.js';
+import { lockObjects, storedVolumes } from '../helpers/target.js';
 
 const tmp = tempDirs();
 const bin = join(process.cwd(), 'bin/tapechain');
@@ -38,7 +39,7 @@ function setup(name: string, mib = 24): Setup {
   return { dir, src, target: join(dir, 't'), temp, env: { ...process.env, PASSPHRASE: 'pw', XDG_CACHE_HOME: join(dir, 'cache'), TMPDIR: temp } };
 }
 
-const volumes = (t: string) => (fs.existsSync(t) ? fs.readdirSync(t).filter((n) => /\.vol\d+\./.test(n)).length : 0);
+const volumes = storedVolumes;
 const cacheLocks = (s: Setup) => (fs.existsSync(join(s.dir, 'cache', 'tapechain')) ? fs.readdirSync(join(s.dir, 'cache', 'tapechain')).filter((d) => fs.existsSync(join(s.dir, 'cache', 'tapechain', d, 'lockfile'))) : []);
 
 /** Whether the child holds a file matching `re` open (a read-only run shows nothing else). */
@@ -47,7 +48,7 @@ function holdsOpen(child: ChildProcess, re: RegExp): boolean {
 }
 
 function expectClean(s: Setup): void {
-  expect(fs.existsSync(join(s.target, 'tapechain-lock.json'))).toBe(false);
+  expect(lockObjects(s.target)).toEqual([]);
   expect(cacheLocks(s)).toEqual([]);
   expect(fs.readdirSync(s.temp)).toEqual([]);
 }
@@ -61,7 +62,7 @@ describe('SIGINT and SIGTERM', () => {
   ] as const)('%s (exit %d) %s of a backup: locks released, temp files gone, the next run continues the set', async (sig, code, _when, after) => {
     const s = setup('sigbackup');
     const child = spawn(bin, ['backup', '--volsize', '1', '--compress-level', '9', s.src, s.target], { env: s.env });
-    const ready = after === 0 ? () => fs.existsSync(join(s.target, 'tapechain-lock.json')) : () => volumes(s.target) >= after;
+    const ready = after === 0 ? () => lockObjects(s.target).length > 0 : () => volumes(s.target) >= after;
     const r = await signalWhen(child, sig, ready);
     expect(r.code).toBe(code);
     expect(r.stderr).toMatch(new RegExp(`interrupted by ${sig}.*run the same backup again to continue the set`));

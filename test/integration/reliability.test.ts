@@ -20,6 +20,7 @@ import { setTimes } from '../helpers/chain.js';
 import { killWhen } from '../helpers/kill.js';
 import { tempDirs } from '../helpers/tmp.js';
 import { describeTree, treeDiff } from '../helpers/tree.js';
+import { lockObjects, storedVolumes } from '../helpers/target.js';
 
 const tmp = tempDirs();
 const bin = 'bin/tapechain';
@@ -56,7 +57,7 @@ describe('locking', () => {
     const old = await runCli(['backup', '--lock-stale-after', '1h', src, target], env);
     expect(old.code).toBe(0);
     expect(old.stderr).toMatch(/older than 3600 s/);
-    expect(fs.existsSync(join(target, 'tapechain-lock.json'))).toBe(false);
+    expect(lockObjects(target)).toEqual([]);
   });
 
   test('two backups started together: one runs, the other fails fast with exit 10', async () => {
@@ -66,7 +67,7 @@ describe('locking', () => {
     const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
     const a = spawn(bin, ['backup', '--compress-level', '9', src, target], { env });
     const aDone = new Promise<number>((r) => a.on('exit', (c) => r(c ?? -1)));
-    while (!fs.existsSync(join(target, 'tapechain-lock.json'))) await new Promise((r) => setTimeout(r, 20));
+    while (lockObjects(target).length === 0) await new Promise((r) => setTimeout(r, 20));
     // a holds the lock, stopped so it is still running however slowly b starts
     a.kill('SIGSTOP');
     const b = spawnSync(bin, ['backup', src, target], { env });
@@ -75,6 +76,70 @@ describe('locking', () => {
     expect(b.stderr.toString()).toMatch(new RegExp(`locked: backup by pid ${a.pid}`));
     expect(await aDone).toBe(0);
     expect(setTimes(target)).toHaveLength(1);
+  });
+});
+
+describe('readers and writers together', () => {
+  /** Two full chains at `target`, so prune --keep-full 1 has a set to delete. */
+  function twoChains(name: string) {
+    const dir = tmp(name);
+    const src = source(dir, 3);
+    const target = join(dir, 't');
+    const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    for (let i = 0; i < 2; i++) expect(spawnSync(bin, ['backup', '--full', src, target], { env }).status).toBe(0);
+    return { dir, src, target, env };
+  }
+
+  /** Starts `args`, stops it once it holds its lock on `target`; the caller continues it. */
+  async function heldStopped(args: string[], target: string, env: NodeJS.ProcessEnv) {
+    const before = new Set(lockObjects(target));
+    const child = spawn(bin, args, { env });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const done = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    while (!lockObjects(target).some((n) => !before.has(n))) {
+      if (child.exitCode !== null) throw new Error(`${args[0]} ended before it took its lock: ${stderr}`);
+      await new Promise((r) => setImmediate(r));
+    }
+    child.kill('SIGSTOP');
+    return { child, done: () => (child.kill('SIGCONT'), done), stderr: () => stderr };
+  }
+
+  test('prune --force refuses while a restore reads the target; the restore completes; prune runs after', async () => {
+    const { dir, src, target, env } = twoChains('prune-restore');
+    const restore = await heldStopped(['restore', '--time', String(setTimes(target)[0]), target, join(dir, 'out')], target, env);
+    const prune = spawnSync(bin, ['prune', '--keep-full', '1', '--force', target], { env });
+    expect(prune.status).toBe(ExitCode.LOCKED);
+    expect(prune.stderr.toString()).toMatch(new RegExp(`locked: restore by pid ${restore.child.pid}`));
+    expect(setTimes(target)).toHaveLength(2);
+    expect(await restore.done()).toBe(0);
+    expect(treeDiff(describeTree(src), describeTree(join(dir, 'out')))).toEqual([]);
+    expect(lockObjects(target)).toEqual([]);
+    expect(spawnSync(bin, ['prune', '--keep-full', '1', '--force', target], { env }).status).toBe(0);
+    expect(setTimes(target)).toHaveLength(1);
+  });
+
+  test('a restore refuses while prune --force holds the target', async () => {
+    const { dir, target, env } = twoChains('restore-prune');
+    const prune = await heldStopped(['prune', '--keep-full', '1', '--force', target], target, env);
+    const restore = spawnSync(bin, ['restore', target, join(dir, 'out')], { env });
+    expect(restore.status).toBe(ExitCode.LOCKED);
+    expect(restore.stderr.toString()).toMatch(new RegExp(`locked: prune by pid ${prune.child.pid}`));
+    expect(fs.existsSync(join(dir, 'out'))).toBe(false);
+    expect(await prune.done()).toBe(0);
+  });
+
+  test('a backup goes on while a verify reads, and a verify while a backup writes', async () => {
+    const { src, target, env } = twoChains('read-append');
+    const verify = await heldStopped(['verify', target], target, env);
+    fs.writeFileSync(join(src, 'more.bin'), randomBytes(1000));
+    expect(spawnSync(bin, ['backup', src, target], { env }).status).toBe(0);
+    expect(await verify.done()).toBe(0);
+    const backup = await heldStopped(['backup', src, target], target, env);
+    const v = spawnSync(bin, ['verify', target], { env });
+    expect(v.status).toBe(0);
+    expect(await backup.done()).toBe(0);
+    expect(lockObjects(target)).toEqual([]);
   });
 });
 
@@ -171,12 +236,12 @@ describe('kill -9', () => {
     expect(spawnSync(bin, ['backup', '--volsize', '1', src, target], { env }).status).toBe(0);
     const before = describeTree(src);
     for (let i = 0; i < 3; i++) fs.writeFileSync(join(src, `new${i}.bin`), randomBytes(1 << 20));
-    const volumes = () => fs.readdirSync(target).filter((n) => /\.vol\d+\./.test(n)).length;
+    const volumes = () => storedVolumes(target);
     for (const after of [0, 2, 5]) {
       // cut at a different point each time: before the first volume, and after 2 and 5
       const base = volumes();
       const p = spawn(bin, ['backup', '--full', '--volsize', '1', '--compress-level', '9', src, target], { env });
-      const ready = after === 0 ? () => fs.readdirSync(target).includes('tapechain-lock.json') : () => volumes() >= base + after;
+      const ready = after === 0 ? () => lockObjects(target).length > 0 : () => volumes() >= base + after;
       expect(await killWhen(p, ready)).toBe('SIGKILL');
       // the first chain still restores exactly at its time
       const t0 = setTimes(target)[0]!;
@@ -200,8 +265,7 @@ describe('resume after kill -9', () => {
     let resumed = 0;
     let seed = 7;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    // stored volumes only: an upload in progress is a hidden temp file of the same name
-    const volumes = () => (fs.existsSync(target) ? fs.readdirSync(target).filter((n) => /^duplicity-.*\.vol\d+\./.test(n)).length : 0);
+    const volumes = () => storedVolumes(target);
     for (let i = 0; i < 4; i++) {
       const base = volumes();
       const p = spawn(bin, ['backup', '--volsize', '1', '--compress-level', '9', ...extraArgs, src, target], { env });
@@ -230,7 +294,7 @@ describe('resume after kill -9', () => {
     const common = { source: src, keys: { passphrase: Buffer.from('p') }, volsize: 1 << 20, cache: new ArchiveCache(cacheDir) };
     const failing = new FaultyBackend(new FileBackend(target), [{ method: 'put', match: /manifest/, kind: 'permanent' }]);
     await expect(runBackup({ ...common, backend: failing, encryptor: enc() })).rejects.toThrow(/manifest/);
-    expect(fs.readdirSync(target).filter((n) => /\.vol\d+\./.test(n)).length).toBeGreaterThanOrEqual(5);
+    expect(storedVolumes(target)).toBeGreaterThanOrEqual(5);
     const plans: { resumed?: boolean }[] = [];
     await runBackup({ ...common, backend: new FileBackend(target), encryptor: enc(), onPlan: (p) => plans.push(p) });
     expect(plans[0]?.resumed).toBe(true);

@@ -3,7 +3,7 @@ import { listFiles } from '../../inspect/list-files.js';
 import { indexToPath } from '../../volume/entry-name.js';
 import { escapeName } from '../../util/escape-name.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, whileReading } from '../common.js';
 import { readingKeys } from '../keys.js';
 
 interface LsFlags extends CommonFlags {
@@ -41,8 +41,9 @@ export function registerLs(program: Command, io: CliIo): void {
     .addHelpText('after', '\nExamples:\n  PASSPHRASE=secret tapechain ls /mnt/backup/home\n  PASSPHRASE=secret tapechain ls --time 2W --json /mnt/backup/home')
     .action(async (target: string, flags: LsFlags) => {
       const time = timeFrom(flags);
+      await whileReading(target, flags, io, 'ls', async (backend) => {
       for await (const e of listFiles({
-        backend: await backendFor(target, flags, io),
+        backend,
         keys: await readingKeys(flags, io),
         cache: cacheFor(target, flags, io),
         ...(time !== undefined ? { time } : {}),
@@ -58,5 +59,6 @@ export function registerLs(program: Command, io: CliIo): void {
           io.stdout(`${modeString(h.type, h.mode)} ${when} ${escapeName(raw)}${h.type === 'symlink' ? ` -> ${escapeName(h.linkname)}` : ''}\n`);
         }
       }
+      });
     });
 }

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
+import type { Index } from '../../volume/entry-name.js';
 import { planRestore, runRestore } from '../../restore/restore.js';
 import { bytes } from '../format.js';
 import { pathToIndex } from '../../volume/entry-name.js';
 import { UsageError } from '../../errors.js';
 import { unescapeName } from '../../util/escape-name.js';
-import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, backendFor } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, whileReading } from '../common.js';
 import { readingKeys } from '../keys.js';
 import type { CliIo } from '../io.js';
 
@@ -40,7 +41,7 @@ Examples:
   PASSPHRASE=secret tapechain restore --path me/.ssh --time 2026-11-01 /mnt/backup/home /tmp/ssh`,
   );
   cmd.action(async (target: string, dest: string | undefined, flags: RestoreFlags) => {
-    let sel;
+    let sel: Index | undefined;
     if (flags.path !== undefined) {
       // Names as ls prints them: backslash escapes (GNU tar's --unquote), so any bytes can be named.
       const raw = unescapeName(flags.path) ?? Buffer.from(flags.path);
@@ -51,14 +52,14 @@ Examples:
     }
     const time = timeFrom(flags);
     if (flags.plan) {
-      const p = await planRestore({
-        backend: await backendFor(target, flags, io),
+      const p = await whileReading(target, flags, io, 'restore', async (backend) => planRestore({
+        backend,
         keys: await readingKeys(flags, io),
         cache: cacheFor(target, flags, io),
         ...(time !== undefined ? { time } : {}),
         ...(sel ? { path: sel } : {}),
         onPicked: onPickedFor(io, flags, time),
-      });
+      }));
       let total = 0;
       let n = 0;
       for (const v of p.volumes.flat()) {
@@ -70,8 +71,8 @@ Examples:
       return;
     }
     if (dest === undefined) throw new UsageError('restore: missing DEST (or use --plan)');
-    const r = await runRestore({
-      backend: await backendFor(target, flags, io),
+    const r = await whileReading(target, flags, io, 'restore', async (backend) => runRestore({
+      backend,
       dest,
       keys: await readingKeys(flags, io),
       cache: cacheFor(target, flags, io),
@@ -83,7 +84,7 @@ Examples:
       onPicked: onPickedFor(io, flags, time),
       onWarning: (m) => io.stderr(`warning: ${m}\n`),
       ...(io.signal ? { signal: io.signal } : {}),
-    });
+    }));
     io.stdout(`Restored into ${dest}: ${r.files} file(s) written, ${r.patched} patched, from ${r.volumesRead} volume(s) of ${r.sets.length} set(s)\n`);
   });
 }

@@ -4,7 +4,7 @@ import { targetStatus, type SetStatus } from '../../inspect/status.js';
 import { NotFoundError } from '../../errors.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addTargetOptions, backendFor, cacheFor, type CommonFlags } from '../common.js';
+import { addCacheOption, addTargetOptions, cacheFor, whileReading, type CommonFlags } from '../common.js';
 import { describeTime } from '../../chain/time.js';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -25,7 +25,7 @@ export function registerStatus(program: Command, io: CliIo): void {
     .option('--json', 'print one JSON document')
     .addHelpText('after', '\nExample:\n  tapechain status file:///mnt/backup/home')
     .action(async (target: string, flags: CommonFlags & { json?: boolean }) => {
-      const st = await targetStatus(await backendFor(target, flags, io), cacheFor(target, flags, io));
+      const st = await whileReading(target, flags, io, 'status', (backend) => targetStatus(backend, cacheFor(target, flags, io)));
       // as ls and restore: a target without any backup set is "nothing found"
       if (st.chains.length + st.incomplete.length + st.orphans.length === 0) throw new NotFoundError(`no backup at ${st.target}${st.unknown.length ? ` (${st.unknown.length} other file(s) there)` : ''}`, { code: 'NO_CHAIN' });
       if (flags.json) {

@@ -4,7 +4,8 @@ import { ExitCode, UsageError } from '../../errors.js';
 import { compareWithSource } from '../../verify/compare.js';
 import { runOfflineVerify } from '../../verify/offline.js';
 import { runVerify, type Problem } from '../../verify/verify.js';
-import { addCacheOption, addReadKeyOptions, addTargetOptions, addTimeOption, backendFor, cacheFor, timeFrom, type CommonFlags } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTargetOptions, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags } from '../common.js';
+import type { ReadBackend } from '../../backend/backend.js';
 import type { CliIo } from '../io.js';
 import { readingKeys } from '../keys.js';
 
@@ -41,8 +42,9 @@ Examples:
   PASSPHRASE=secret tapechain verify --sample 10 s3://bucket/home     # nightly: a rotating 10 %
   tapechain verify --offline --public-key me.pub.asc /mnt/backup/home  # no secrets needed`,
   );
-  cmd.action(async (target: string, flags: VerifyFlags) => {
-    const backend = await backendFor(target, flags, io);
+  cmd.action((target: string, flags: VerifyFlags) => whileReading(target, flags, io, 'verify', (backend) => verifyTarget(target, backend, flags)));
+
+  async function verifyTarget(target: string, backend: ReadBackend, flags: VerifyFlags): Promise<void> {
     const cache = cacheFor(target, flags, io);
     const print = (p: Problem) => io.stdout(flags.json ? JSON.stringify(p) + '\n' : `${p.file}: ${p.problem}\n`);
     if (flags.offline) {
@@ -90,5 +92,5 @@ Examples:
     io.stdout(flags.json ? JSON.stringify({ summary, sets: r.sets, volumesChecked: r.volumesChecked, volumesTotal: r.volumesTotal, problems: r.problems.length, differences: diffs }) + '\n' : summary + '\n');
     if (r.problems.length) setExit(ExitCode.INTEGRITY);
     else if (diffs) setExit(ExitCode.WARNINGS);
-  });
+  }
 }

@@ -3,6 +3,7 @@ import { listAll } from '../../../src/backend/backend.js';
 import { FaultyBackend } from '../../../src/backend/faulty.js';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { RetryBackend } from '../../../src/backend/wrappers.js';
+import { expectCutGetsResumed, expectEndlessCutsFail } from '../../helpers/resume-get.js';
 
 describe('RetryBackend', () => {
   test('names the operation it retries without stray spaces (a listing of the whole target is "list")', async () => {
@@ -15,4 +16,7 @@ describe('RetryBackend', () => {
     expect(seen).toHaveLength(2);
     for (const line of seen) expect(line).toMatch(/^retrying list \(attempt \d\): /);
   });
+
+  test('a download cut mid-stream goes on by ranged GETs, byte-exact', () => expectCutGetsResumed(new MemoryBackend(), 300_000, 3));
+  test('a download cut more often in a row than the retries fails', () => expectEndlessCutsFail(new MemoryBackend()));
 });
