@@ -40,19 +40,71 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-export interface EngineErrorOptions {
-  cause?: unknown;
+/**
+ * Every error code the engine raises: stable, for scripts and the CLI's hints. The
+ * class sets the exit code; the code says which case of it.
+ */
+export type ErrorCode =
+  // usage and configuration
+  | 'USAGE' | 'CONFIG' | 'CLOCK_BEHIND' | 'SOURCE_MISMATCH' | 'CHAIN_KEY_MISMATCH' | 'REPAIR_REFUSED'
+  // nothing to work on
+  | 'NOT_FOUND' | 'NO_CHAIN' | 'NO_SET_AT_TIME' | 'PATH_NOT_FOUND'
+  | 'SOURCE' | 'DESTINATION' | 'DEST_NOT_EMPTY' | 'UNSAFE_PATH' | 'LOCKED' | 'CANCELLED'
+  | 'BACKEND_NOT_FOUND' | 'BACKEND_TRANSIENT' | 'BACKEND_PERMANENT'
+  // keys
+  | 'DECRYPT' | 'BAD_PASSPHRASE' | 'BAD_KEY_PASSPHRASE' | 'NO_KEY' | 'WRONG_KEY'
+  // stored data that does not match its promises
+  | 'INTEGRITY' | 'HASH_MISMATCH' | 'MDC' | 'CORRUPT_DATA' | 'MISSING_VOLUME' | 'MISSING_MANIFEST'
+  | 'MISSING_SIGNATURE' | 'MULTIVOL_INCOMPLETE' | 'SIGNATURE_INVALID' | 'SIGNATURE_MISSING'
+  | 'SIGNATURE_UNKNOWN_KEY' | 'BAD_SEAL' | 'SEAL_UNSIGNED' | 'SEAL_SIGNATURE'
+  // malformed archive data
+  | 'FORMAT' | 'BAD_MANIFEST' | 'BAD_DELTA' | 'DIFF_WITHOUT_BASIS' | 'TRAILING_DATA' | 'ENTRY_ORDER' | 'ENTRY_REPEATED'
+  | 'INTERNAL';
+
+/**
+ * What an error concerns, kept apart from its message so a reporter can show each part
+ * where it belongs (verify's problem list names the file in a column of its own). The
+ * one-line form is made by `renderError`.
+ */
+export interface ErrorContext {
+  /** What was being done: "uploading", "reading". */
+  action?: string;
+  /** A file of the target: volume, manifest, signature file, seal. */
+  file?: string;
+  /** An entry of the backed-up tree, or a path of the source or DEST. */
+  path?: string;
 }
 
-/** Base class: a stable machine-readable `code` plus the exit code it maps to. */
+export interface EngineErrorOptions {
+  cause?: unknown;
+  context?: ErrorContext;
+}
+
+/** "uploading vol3: a/b: detail": the context's parts that are set, then the detail. */
+export function renderError(detail: string, c: ErrorContext): string {
+  const subject = [c.file, c.path].filter((x) => x !== undefined).join(': ');
+  const head = c.action ? `${c.action} ${subject}`.trim() : subject;
+  return head ? `${head}: ${detail}` : detail;
+}
+
+/**
+ * Base class: a stable machine-readable `code`, the exit code it maps to, the
+ * `detail` of what went wrong and the `context` it concerns. `message` is the two
+ * rendered as one line (renderError), so every `catch` that prints it names the file.
+ */
 export class EngineError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly exitCode: ExitCodeValue;
-  constructor(code: string, exitCode: ExitCodeValue, message: string, options?: EngineErrorOptions) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  readonly detail: string;
+  context: ErrorContext;
+  constructor(code: ErrorCode, exitCode: ExitCodeValue, detail: string, options?: EngineErrorOptions) {
+    super(detail, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.exitCode = exitCode;
+    this.detail = detail;
+    this.context = options?.context ?? {};
+    Object.defineProperty(this, 'message', { get: () => renderError(this.detail, this.context), enumerable: false, configurable: true });
   }
 }
 
@@ -69,7 +121,7 @@ export class ConfigError extends EngineError {
 }
 
 export class NotFoundError extends EngineError {
-  constructor(message: string, options?: EngineErrorOptions & { code?: string }) {
+  constructor(message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
     super(options?.code ?? 'NOT_FOUND', ExitCode.NOT_FOUND, message, options);
   }
 }
@@ -81,7 +133,7 @@ export class SourceError extends EngineError {
 }
 
 export class DestinationError extends EngineError {
-  constructor(message: string, options?: EngineErrorOptions & { code?: string }) {
+  constructor(message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
     super(options?.code ?? 'DESTINATION', ExitCode.DESTINATION, message, options);
   }
 }
@@ -92,7 +144,7 @@ export type BackendErrorKind = 'not-found' | 'transient' | 'permanent';
 export class BackendError extends EngineError {
   readonly kind: BackendErrorKind;
   constructor(kind: BackendErrorKind, message: string, options?: EngineErrorOptions) {
-    super(`BACKEND_${kind.toUpperCase().replace('-', '_')}`, ExitCode.BACKEND, message, options);
+    super(`BACKEND_${kind === 'not-found' ? 'NOT_FOUND' : kind === 'transient' ? 'TRANSIENT' : 'PERMANENT'}`, ExitCode.BACKEND, message, options);
     this.kind = kind;
   }
 }
@@ -117,28 +169,28 @@ export class PermanentBackendError extends BackendError {
 
 /** Hash, size, MDC or signature mismatch. */
 export class IntegrityError extends EngineError {
-  constructor(message: string, options?: EngineErrorOptions & { code?: string }) {
+  constructor(message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
     super(options?.code ?? 'INTEGRITY', ExitCode.INTEGRITY, message, options);
   }
 }
 
 /** Wrong passphrase or key, or no usable key for a message. */
 export class DecryptError extends EngineError {
-  constructor(message: string, options?: EngineErrorOptions & { code?: string }) {
+  constructor(message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
     super(options?.code ?? 'DECRYPT', ExitCode.DECRYPT, message, options);
   }
 }
 
 /** Malformed archive data: tar, manifest, OpenPGP packets, deltas. */
 export class FormatError extends EngineError {
-  constructor(message: string, options?: EngineErrorOptions & { code?: string }) {
+  constructor(message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
     super(options?.code ?? 'FORMAT', ExitCode.FORMAT, message, options);
   }
 }
 
 /** Chain-level problems: no chain, gaps, mismatched source. */
 export class ChainError extends EngineError {
-  constructor(code: string, message: string, options?: EngineErrorOptions & { exitCode?: ExitCodeValue }) {
+  constructor(code: ErrorCode, message: string, options?: EngineErrorOptions & { exitCode?: ExitCodeValue }) {
     super(code, options?.exitCode ?? ExitCode.NOT_FOUND, message, options);
   }
 }
@@ -152,30 +204,31 @@ export class CancelledError extends EngineError {
   }
 }
 
-/** The same error (class, code, exit code) with another message; the original is its cause. */
-function rewrap(err: EngineError, message: string): EngineError {
+/** The same error (class, code, exit code, context) with another detail; the original is its cause. */
+function rewrap(err: EngineError, detail: string, context: ErrorContext): EngineError {
   const wrapped = Object.create(Object.getPrototypeOf(err)) as EngineError;
   Object.assign(wrapped, err);
-  Object.defineProperty(wrapped, 'message', { value: message, enumerable: false, writable: true });
+  Object.defineProperty(wrapped, 'detail', { value: detail, enumerable: true });
+  wrapped.context = context;
+  Object.defineProperty(wrapped, 'message', { get: () => renderError(wrapped.detail, wrapped.context), enumerable: false, configurable: true });
   Object.defineProperty(wrapped, 'stack', { value: err.stack, enumerable: false, writable: true });
   Object.defineProperty(wrapped, 'cause', { value: err, enumerable: false, writable: true });
   return wrapped;
 }
 
-/** The same error with `suffix` added to its message. */
+/** The same error with `suffix` added to its detail. */
 export function withSuffix(err: EngineError, suffix: string): EngineError {
-  return rewrap(err, `${err.message}${suffix}`);
+  return rewrap(err, `${err.detail}${suffix}`, err.context);
 }
 
 /**
- * Prefix an error's message with the file (or volume) it concerns, keeping its class,
- * code and exit code, so the one line a user sees names what failed.
+ * The error with what it concerns added to its context (what is known already is
+ * kept: the innermost layer knows best), keeping its class, code and exit code, so the
+ * one line a user sees names what failed. A plain Error (from Node or a library) is
+ * one this engine did not foresee: it becomes INTERNAL, exit 70.
  */
-export function withContext(err: unknown, context: string): Error {
-  if (err instanceof EngineError) {
-    if (err.message.startsWith(context)) return err;
-    return rewrap(err, `${context}: ${err.message}`);
-  }
+export function withContext(err: unknown, context: ErrorContext): Error {
+  if (err instanceof EngineError) return rewrap(err, err.detail, { ...context, ...err.context });
   const e = err instanceof Error ? err : new Error(String(err));
-  return new EngineError('INTERNAL', ExitCode.INTERNAL, `${context}: ${e.message}`, { cause: e });
+  return new EngineError('INTERNAL', ExitCode.INTERNAL, e.message, { cause: e, context });
 }

@@ -24,7 +24,7 @@ export function classifyFsError(err: unknown, what: string): BackendError {
       return new BackendNotFoundError(msg, { cause: err });
     case 'ENOSPC':
     case 'EDQUOT':
-      return new PermanentBackendError(`${what}: no space left on the target`, { cause: err });
+      return new PermanentBackendError(`no space left on the target`, { context: { file: what }, cause: err });
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
@@ -97,7 +97,7 @@ export class FileBackend implements Backend {
       const fh = await fs.open(tmp, 'r+');
       try {
         const st = await fh.stat();
-        if (st.size !== source.size) throw new TransientBackendError(`${name}: wrote ${st.size} bytes, expected ${source.size}`);
+        if (st.size !== source.size) throw new TransientBackendError(`wrote ${st.size} bytes, expected ${source.size}`, { context: { file: name } });
         await fh.sync();
       } finally {
         await fh.close();

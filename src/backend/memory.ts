@@ -15,20 +15,20 @@ export class MemoryBackend implements Backend {
     const parts: Buffer[] = [];
     for await (const c of source.open()) parts.push(c as Buffer);
     const data = Buffer.concat(parts);
-    if (data.length !== source.size) throw new TransientBackendError(`${name}: got ${data.length} bytes, expected ${source.size}`);
+    if (data.length !== source.size) throw new TransientBackendError(`got ${data.length} bytes, expected ${source.size}`, { context: { file: name } });
     this.objects.set(name, data);
   }
 
   async get(name: string, opts: GetOptions = {}): Promise<Readable> {
     const d = this.objects.get(name);
-    if (!d) throw new BackendNotFoundError(`${name}: not found`);
+    if (!d) throw new BackendNotFoundError(`not found`, { context: { file: name } });
     const r = opts.range;
     return Readable.from([r ? d.subarray(r.start, r.end ?? d.length) : d]);
   }
 
   async stat(name: string): Promise<ObjectInfo> {
     const d = this.objects.get(name);
-    if (!d) throw new BackendNotFoundError(`${name}: not found`);
+    if (!d) throw new BackendNotFoundError(`not found`, { context: { file: name } });
     return { name, size: d.length };
   }
 

@@ -74,9 +74,9 @@ export function classifyS3Error(err: unknown, what: string): BackendError {
   const name = e.name ?? e.code ?? '';
   const msg = `${what}: ${name ? `${name} ` : ''}${status ? `(HTTP ${status}) ` : ''}${e.message ?? ''}`.trim();
   if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) return new BackendNotFoundError(msg, { cause: err });
-  if (name === 'NoSuchBucket') return new PermanentBackendError(`${what}: the bucket does not exist (create it, or let backup do it with --s3-create-bucket)`, { cause: err });
+  if (name === 'NoSuchBucket') return new PermanentBackendError(`the bucket does not exist (create it, or let backup do it with --s3-create-bucket)`, { context: { file: what }, cause: err });
   if (name === 'CredentialsProviderError') {
-    return new PermanentBackendError(`${what}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)`, { cause: err });
+    return new PermanentBackendError(`no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)`, { context: { file: what }, cause: err });
   }
   if (e.code === 'ENOTFOUND' || name === 'ENOTFOUND') {
     // No such host: a typo or an S3-compatible service reached at AWS's name. Retrying
@@ -88,7 +88,7 @@ export function classifyS3Error(err: unknown, what: string): BackendError {
     return new TransientBackendError(msg, { cause: err });
   }
   if (status === 403 || name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
-    return new PermanentBackendError(`${what}: access denied (check the credentials and the bucket's permissions): ${name}`, { cause: err });
+    return new PermanentBackendError(`access denied (check the credentials and the bucket's permissions): ${name}`, { context: { file: what }, cause: err });
   }
   if (status !== undefined && status >= 400) return new PermanentBackendError(msg, { cause: err });
   // No HTTP status: a network-level failure before any answer.
@@ -114,11 +114,11 @@ function guardedBody(src: Readable, size: number, what: string, ac: AbortControl
   const count = new Transform({
     transform(chunk: Buffer, _e, cb) {
       seen += chunk.length;
-      if (seen > size) return cb(new TransientBackendError(`${what}: source longer than ${size} bytes`));
+      if (seen > size) return cb(new TransientBackendError(`source longer than ${size} bytes`, { context: { file: what } }));
       cb(null, chunk);
     },
     flush(cb) {
-      cb(seen === size ? null : new TransientBackendError(`${what}: source ended after ${seen} of ${size} bytes`));
+      cb(seen === size ? null : new TransientBackendError(`source ended after ${seen} of ${size} bytes`, { context: { file: what } }));
     },
   });
   const body = new PassThrough();

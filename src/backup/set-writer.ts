@@ -396,7 +396,7 @@ export class SetWriter {
           });
         }
       } catch (e) {
-        if (chunk > 0) throw withContext(e, `reading ${p.toString('utf8')}`); // entries already written: can't skip
+        if (chunk > 0) throw withContext(e, { action: 'reading', path: p.toString('utf8') }); // entries already written: can't skip
         this.#o.warn({ code: 'UNREADABLE_FILE', path: p, message: (e as Error).message });
         return false;
       }
@@ -469,7 +469,7 @@ export class SetWriter {
           started = chunker.emitted > 0;
         }
       } catch (err) {
-        if (started) throw withContext(err, `reading ${p.toString('utf8')}`);
+        if (started) throw withContext(err, { action: 'reading', path: p.toString('utf8') });
         this.#o.warn({ code: 'UNREADABLE_FILE', path: p, message: (err as Error).message });
         return;
       }

@@ -64,7 +64,7 @@ export class Uploader {
         this.#o.onStored?.(name, size);
       })
       .catch((e: unknown) => {
-        this.#error ??= withContext(e, `uploading ${name}`);
+        this.#error ??= withContext(e, { action: 'uploading', file: name });
       });
   }
 

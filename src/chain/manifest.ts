@@ -127,7 +127,7 @@ function words(line: Buffer): Buffer[] {
  * changed file, nothing restore or verify needs) is only collected with `withFiles`.
  */
 export function parseManifest(data: Buffer, what = 'manifest', o: { withFiles?: boolean } = {}): Manifest {
-  const bad = (msg: string) => new FormatError(`${what}: ${msg}`, { code: 'BAD_MANIFEST' });
+  const bad = (msg: string) => new FormatError(`${msg}`, { context: { file: what }, code: 'BAD_MANIFEST' });
   const m: Manifest = { volumes: [], files: [] };
   const byNumber = new Map<number, VolumeInfo>();
   let cur: Partial<VolumeInfo> & { number?: number } | undefined;

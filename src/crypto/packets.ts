@@ -114,7 +114,7 @@ export interface PacketHead {
 
 /** Reads a new-format length; returns [length, isPartial], or null at EOF. */
 async function readNewLength(r: ByteReader, what: string): Promise<[number, boolean]> {
-  const short = () => new FormatError(`${what}: packet length truncated`);
+  const short = () => new FormatError(`packet length truncated`, { context: { file: what } });
   const b0 = await r.readByte();
   if (b0 < 0) throw short();
   if (b0 < 192) return [b0, false];

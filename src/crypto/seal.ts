@@ -34,7 +34,7 @@ export function formatSeal(s: Seal): string {
 }
 
 export function parseSeal(text: string, what = 'seal'): Seal {
-  const bad = (m: string) => new FormatError(`${what}: ${m}`, { code: 'BAD_SEAL' });
+  const bad = (m: string) => new FormatError(`${m}`, { context: { file: what }, code: 'BAD_SEAL' });
   const lines = text.replace(/\r\n/g, '\n').split('\n').filter((l) => l !== '');
   if (lines[0] !== 'tapechain-seal 1') throw bad('not a tapechain seal (version 1)');
   const set = /^set (full|inc) (\d+) (\d+)$/.exec(lines[1] ?? '');
@@ -61,11 +61,11 @@ export async function verifySeal(armored: string, keys: PublicKey[], what = 'sea
   try {
     message = await openpgp.readCleartextMessage({ cleartextMessage: armored });
   } catch (e) {
-    throw new FormatError(`${what}: not a cleartext-signed message (${(e as Error).message})`, { code: 'BAD_SEAL', cause: e });
+    throw new FormatError(`not a cleartext-signed message (${(e as Error).message})`, { context: { file: what }, code: 'BAD_SEAL', cause: e });
   }
   const res = await openpgp.verify({ message, verificationKeys: keys, expectSigned: false });
   const sig = res.signatures[0];
-  if (!sig) throw new IntegrityError(`${what}: not signed`, { code: 'SEAL_UNSIGNED' });
+  if (!sig) throw new IntegrityError(`not signed`, { context: { file: what }, code: 'SEAL_UNSIGNED' });
   try {
     await sig.verified;
   } catch (e) {

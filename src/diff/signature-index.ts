@@ -27,20 +27,20 @@ export class SignatureIndex {
   readonly #scratch = Buffer.alloc(64);
 
   constructor(sig: Buffer, what = 'signature') {
-    if (sig.length < 12) throw new FormatError(`${what}: truncated librsync signature`);
+    if (sig.length < 12) throw new FormatError(`truncated librsync signature`, { context: { file: what } });
     const magic = sig.readUInt32BE(0);
     if (magic === SIG_MAGIC_MD4 || magic === SIG_MAGIC_BLAKE2) this.weakKind = 'rollsum';
     else if (magic === SIG_MAGIC_RK_MD4 || magic === SIG_MAGIC_RK_BLAKE2) this.weakKind = 'rabinkarp';
-    else throw new FormatError(`${what}: unknown librsync signature magic 0x${magic.toString(16)}`);
+    else throw new FormatError(`unknown librsync signature magic 0x${magic.toString(16)}`, { context: { file: what } });
     this.strongKind = magic === SIG_MAGIC_MD4 || magic === SIG_MAGIC_RK_MD4 ? 'md4' : 'blake2';
     this.blockLen = sig.readUInt32BE(4);
     this.strongLen = sig.readUInt32BE(8);
     const max = this.strongKind === 'md4' ? 16 : 32;
     if (this.blockLen < 1 || this.blockLen > 1 << 24 || this.strongLen < 1 || this.strongLen > max) {
-      throw new FormatError(`${what}: bad signature header (block ${this.blockLen}, strong ${this.strongLen})`);
+      throw new FormatError(`bad signature header (block ${this.blockLen}, strong ${this.strongLen})`, { context: { file: what } });
     }
     const rec = 4 + this.strongLen;
-    if ((sig.length - 12) % rec !== 0) throw new FormatError(`${what}: signature length is not a whole number of blocks`);
+    if ((sig.length - 12) % rec !== 0) throw new FormatError(`signature length is not a whole number of blocks`, { context: { file: what } });
     const n = (sig.length - 12) / rec;
     this.count = n;
     this.weak = new Uint32Array(n);

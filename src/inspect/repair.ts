@@ -97,13 +97,13 @@ async function checkRepairKey(backend: Backend, set: BackupSet, encryptor: Messa
   if (!first) return;
   const encrypted = set.encoding === 'gpg';
   if (!encrypted || !encryptor) {
-    if (encrypted !== (encryptor !== null)) throw new DecryptError(`${first.name}: the set is ${encrypted ? '' : 'not '}encrypted: give ${encrypted ? "the chain's key" : '--no-encryption'}`, { code: 'CHAIN_KEY_MISMATCH' });
+    if (encrypted !== (encryptor !== null)) throw new DecryptError(`the set is ${encrypted ? '' : 'not '}encrypted: give ${encrypted ? "the chain's key" : '--no-encryption'}`, { context: { file: first.name }, code: 'CHAIN_KEY_MISMATCH' });
     return;
   }
   if (encryptor.mode === 'public-key') {
     const info = await keyPacketInfo(await backend.get(first.name));
     const mine = [...new Set(await encryptor.recipientKeyIds())].sort().join();
-    if (info.symmetric || [...new Set(info.recipients)].sort().join() !== mine) throw new DecryptError(`${first.name}: encrypted to other keys than the ones given`, { code: 'CHAIN_KEY_MISMATCH' });
+    if (info.symmetric || [...new Set(info.recipients)].sort().join() !== mine) throw new DecryptError(`encrypted to other keys than the ones given`, { context: { file: first.name }, code: 'CHAIN_KEY_MISMATCH' });
     return;
   }
   try {
@@ -111,7 +111,7 @@ async function checkRepairKey(backend: Backend, set: BackupSet, encryptor: Messa
       /* decrypting the whole volume proves the passphrase */
     }
   } catch (e) {
-    throw new DecryptError(`${first.name}: does not decrypt with the passphrase given: ${(e as Error).message}`, { code: 'CHAIN_KEY_MISMATCH', cause: e });
+    throw new DecryptError(`does not decrypt with the passphrase given: ${(e as Error).message}`, { context: { file: first.name }, code: 'CHAIN_KEY_MISMATCH', cause: e });
   }
 }
 

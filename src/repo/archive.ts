@@ -67,7 +67,7 @@ export class ArchiveReader {
     try {
       for await (const c of decodeStored(enc, [raw], this.keys, this.decodeOptions)) parts.push(c);
     } catch (e) {
-      throw withContext(e, name);
+      throw withContext(e, { file: name });
     }
     return Buffer.concat(parts);
   }
@@ -107,7 +107,7 @@ export class ArchiveReader {
       try {
         yield* decodeStored(enc, (await this.backend.get(name)) as AsyncIterable<Buffer>, this.keys, this.decodeOptions);
       } catch (e) {
-        throw withContext(e, name);
+        throw withContext(e, { file: name });
       }
     }.bind(this);
     return this.cache && !opts.fromTarget ? this.cache.signatures(name, fetch) : fetch();
@@ -122,7 +122,7 @@ export class ArchiveReader {
     for (const v of m.volumes) {
       if (filter && !filter(v)) continue;
       const f = set.volumes.get(v.number);
-      if (!f) throw new IntegrityError(`${set.manifest?.name}: volume ${v.number} is listed but missing at the target`, { code: 'MISSING_VOLUME' });
+      if (!f) throw new IntegrityError(`volume ${v.number} is listed but missing at the target`, { context: { file: set.manifest?.name }, code: 'MISSING_VOLUME' });
       const enc = parseName(f.name)?.encoding ?? 'plain';
       refs.push({ name: f.name, size: f.size, hash: { type: v.hashType, hex: v.hash }, encoding: enc, range: { start: v.start, end: v.end }, open: () => this.backend.get(f.name) });
     }

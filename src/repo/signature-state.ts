@@ -34,7 +34,7 @@ export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string):
     }
     await tar.drain();
   } catch (err) {
-    throw withContext(err, name);
+    throw withContext(err, { file: name });
   }
 }
 

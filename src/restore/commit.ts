@@ -105,9 +105,9 @@ export class Commit {
 }
 
 /** An errno failure while writing DEST becomes a destination error naming the path. */
-export function destinationFailure(e: unknown, where: string): unknown {
+export function destinationFailure(e: unknown, where: string | undefined, doing?: string): unknown {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return e;
   const what = code === 'ENOSPC' || code === 'EDQUOT' ? 'no space left' : code === 'EXDEV' ? 'on another filesystem than DEST' : (e as Error).message.replace(/^[A-Z]+: /, '');
-  return new DestinationError(`${where}: ${what} (${code})`, { cause: e });
+  return new DestinationError(`${doing ? `${doing}: ` : ''}${what} (${code})`, { ...(where !== undefined ? { context: { path: where } } : {}), cause: e });
 }

@@ -21,7 +21,7 @@ export function prefetchVolumes(refs: VolumeRef[], dir: string, ahead = 1): Volu
         return file;
       } catch (e) {
         await rm(file, { force: true });
-        throw withContext(e, refs[i]!.name);
+        throw withContext(e, { file: refs[i]!.name });
       }
     })();
     p.catch(() => undefined); // observed when the reader gets to it

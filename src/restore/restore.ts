@@ -15,7 +15,7 @@ import type { ArchiveCache } from '../repo/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
 import type { VolumeInfo } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
-import { ChainError, DestinationError, EngineError, FormatError, NotFoundError, withContext, withSuffix } from '../errors.js';
+import { ChainError, DestinationError, FormatError, NotFoundError, withContext } from '../errors.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { logicalEntries, rawEntries, type LogicalEntry, type VolumeRef } from '../volume/set-reader.js';
@@ -66,14 +66,14 @@ async function prepareDest(dest: string, force: boolean, onWarning?: (m: string)
     st = await fs.stat(dest);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw new DestinationError(`${dest}: cannot create or use: ${code ?? (e as Error).message}`, { cause: e });
+    if (code !== 'ENOENT') throw new DestinationError(`cannot create or use: ${code ?? (e as Error).message}`, { context: { path: dest }, cause: e });
   }
   if (st) {
-    if (!st.isDirectory()) throw new DestinationError(`${dest}: exists and is not a directory`);
+    if (!st.isDirectory()) throw new DestinationError(`exists and is not a directory`, { context: { path: dest } });
     const stale = await removeStaleStaging(dest);
     if (stale.length > 0) onWarning?.(`removed ${stale.length} leftover staging director${stale.length === 1 ? 'y' : 'ies'} of an interrupted restore from ${dest}`);
     const entries = await fs.readdir(dest);
-    if (entries.length > 0 && !force) throw new DestinationError(`${dest}: directory is not empty (use --force to restore into it)`, { code: 'DEST_NOT_EMPTY' });
+    if (entries.length > 0 && !force) throw new DestinationError(`directory is not empty (use --force to restore into it)`, { context: { path: dest }, code: 'DEST_NOT_EMPTY' });
     return { created: false };
   }
   await makeDirs(dest);
@@ -96,7 +96,7 @@ async function makeDirs(dir: string): Promise<void> {
       await fs.mkdir(d);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw new DestinationError(`${dir}: cannot create or use: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+      throw new DestinationError(`cannot create or use: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { context: { path: dir }, cause: e });
     }
   }
 }
@@ -168,7 +168,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     staging = await createStaging(dest);
   } catch (e) {
     if (created) await fs.rmdir(dest).catch(() => undefined);
-    throw new DestinationError(`${dest}: not writable: ${(e as Error).message}`, { cause: e });
+    throw new DestinationError(`not writable: ${(e as Error).message}`, { context: { path: dest }, cause: e });
   }
   // Remote targets: download the next volume while the current one is applied.
   const tempParent = o.tempDir ?? tmpdir();
@@ -196,7 +196,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
       volumesRead += chosen.size;
       writer.nextSet();
     }
-    if (!found) throw new NotFoundError(`${displayIndex(sel)}: not in the backup at that time`, { code: 'PATH_NOT_FOUND' });
+    if (!found) throw new NotFoundError(`not in the backup at that time`, { context: { path: displayIndex(sel) }, code: 'PATH_NOT_FOUND' });
     await writer.finish();
     const root = Buffer.from(dest);
     try {
@@ -232,15 +232,12 @@ async function applyEntry(writer: TreeWriter, e: LogicalEntry): Promise<void> {
     else if (e.kind === 'diff') await writer.patch(e.index, e.header, e.data);
     else throw new FormatError(`unexpected ${e.kind} entry in a volume`);
   } catch (err) {
-    const e2 = destinationFailure(err, 'writing the staged copy');
-    // A failure reading the archive already names its volume (maybe a later one than
-    // the entry started in): name the path after it rather than a second volume before.
-    if (e2 instanceof EngineError && STORED_FILE_FIRST.test(e2.message)) throw withSuffix(e2, ` (restoring ${displayIndex(e.index)})`);
-    throw withContext(e2, `${e.volume}: ${displayIndex(e.index)}`);
+    // A failure reading the archive names its volume already (maybe a later one than
+    // the entry started in): that one is kept.
+    throw withContext(destinationFailure(err, undefined, 'writing the staged copy'), { file: e.volume, path: displayIndex(e.index) });
   }
 }
 
-const STORED_FILE_FIRST = /^[^\s:/]+\.(difftar|sigtar|manifest)[^\s:/]*: /;
 
 /**
  * Directory modes, owners and times, deepest first, once every entry is at its final

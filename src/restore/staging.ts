@@ -79,7 +79,7 @@ export async function removeStaleStaging(dest: string): Promise<string[]> {
     try {
       await removeTree(path.join(dest, n));
     } catch (e) {
-      throw new DestinationError(`${path.join(dest, n)}: cannot remove the leftover of an interrupted restore: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+      throw new DestinationError(`cannot remove the leftover of an interrupted restore: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { context: { path: path.join(dest, n) }, cause: e });
     }
     removed.push(n);
   }

@@ -45,7 +45,7 @@ export async function runOfflineVerify(o: OfflineVerifyOptions): Promise<Offline
   const listing = await listAll(o.backend);
   const col = buildCollection(listing);
   if (col.chains.length === 0 && col.incomplete.length === 0) throw new ChainError('NO_CHAIN', `no backup found at ${o.backend.describe()}`);
-  const { problems, report } = problemCollector(o.onProblem);
+  const { problems, report, reportError } = problemCollector(o.onProblem);
   const sizes = new Map(listing.map((f) => [f.name, f.size]));
   let files = 0;
   let sets = 0;
@@ -64,7 +64,7 @@ export async function runOfflineVerify(o: OfflineVerifyOptions): Promise<Offline
     try {
       seal = (await verifySeal(bytes.toString('utf8'), o.publicKeys, s.seal.name)).seal;
     } catch (e) {
-      report(s.seal.name, (e as Error).message.replace(`${s.seal.name}: `, ''));
+      reportError(s.seal.name, e);
       return undefined;
     }
     if (seal.type !== s.type || seal.start !== s.start || seal.end !== s.end) report(s.seal.name, 'seal describes another set than its name says');

@@ -15,14 +15,14 @@ import { formatName } from '../chain/file-naming.js';
 import { chainSets, pickForTime, setKey, type BackupSet, type Chain } from '../chain/collection.js';
 import type { Manifest } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
-import { SignatureCheck } from '../diff/signature-check.js';
 import { ChainError } from '../errors.js';
-import { sigtarEntries, type StateEntry } from '../repo/signature-state.js';
 import { ArchiveReader } from '../repo/archive.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import { rawEntries, type VolumeRef } from '../volume/set-reader.js';
 export type { Problem } from './problems.js';
-import { problemCollector, type Problem } from './problems.js';
+import { problemCollector, type Problem, type ProblemCollector } from './problems.js';
+import { MultivolRuns } from './multivol-runs.js';
+import { DigestedBytes, SignatureCursor } from './signature-cursor.js';
 import { loadVerifyState, pickSample, saveVerifyState } from '../repo/verify-state.js';
 
 export interface VerifyOptions {
@@ -50,16 +50,6 @@ export interface VerifyResult {
   volumesTotal: number;
 }
 
-const CHUNK = 65536;
-
-/** The logical (multivol-joined) view of one set's volumes, for the sigtar comparison. */
-interface Logical {
-  kind: 'snapshot' | 'diff' | 'deleted';
-  index: Index;
-  type: string;
-  sig?: SignatureCheck;
-}
-
 export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const archive = new ArchiveReader(o.backend, o.keys, o.cache);
   const col = await archive.collection();
@@ -73,7 +63,8 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   if (chains.length === 0 && col.incomplete.length === 0) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
   // a wrong or missing key is one error (exit 7 or 3), not a problem per file
   await archive.proveKey(chains.flatMap(chainSets));
-  const { problems, report } = problemCollector(o.onProblem);
+  const collector = problemCollector(o.onProblem);
+  const { problems, report, reportError } = collector;
   const sets = chains.flatMap((c) => (o.all || o.time === undefined ? chainSets(c) : pickForTime(col, o.time)!.sets));
   // Sets without a manifest next to the verified chains: a missing manifest is a problem.
   const lost = new Set(o.cache ? await o.cache.lost(archive.names) : []);
@@ -101,7 +92,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
       for (const [n, f] of s.volumes) if (!listed.has(n)) report(f.name, 'volume not listed in the manifest');
       if (!s.signature) report(s.manifest!.name, 'the set has no signature file');
     } catch (e) {
-      report(s.manifest!.name, (e as Error).message.replace(`${s.manifest!.name}: `, ''));
+      reportError(s.manifest!.name, e);
     }
   }
   const stateDir = o.cache?.dir;
@@ -123,7 +114,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
       all: refs,
       deep: new Set(deep.map((r) => r.name)),
       compareSigtar,
-      report,
+      problems: collector,
       done: (name) => {
         state.checked[name] = now;
         o.onVolume?.(name);
@@ -138,11 +129,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   return { problems, sets: sets.length, volumesChecked: checked, volumesTotal: allVolumes.length };
 }
 
-/**
- * Deep-checks the volumes of a set named in `deep` (in order); returns how many were
- * read. With a sample, a multivol run may continue into a volume that is not read:
- * runs are only judged across volumes that were read one after the other.
- */
+/** One set's deep check: which volumes, and what to hold them against. */
 interface SetCheck {
   archive: ArchiveReader;
   set: BackupSet;
@@ -152,166 +139,82 @@ interface SetCheck {
   deep: Set<string>;
   /** Hold the volumes against the signature file (every volume is read). */
   compareSigtar: boolean;
-  report: (file: string, problem: string) => void;
+  problems: ProblemCollector;
   /** Told about each volume read to the end. */
   done: (name: string) => void;
   signal?: AbortSignal;
 }
 
+/**
+ * Deep-checks the volumes of a set named in `deep` (in order), each entry through the
+ * index order check, the multivol run check and the signature-file cursor; returns
+ * how many volumes were read. The target's signature file is read (never the cache's),
+ * and the cache's copy is then held against it.
+ */
 async function verifySetVolumes(c: SetCheck): Promise<number> {
-  const { archive, set, all, deep, compareSigtar, report, done, signal } = c;
-  let sig: AsyncGenerator<StateEntry> | undefined;
-  let sigHead: StateEntry | undefined;
-  const sigName = set.signature?.name ?? '';
-  let sigBroken = !compareSigtar;
-  // The target's copy is what a restore after a lost machine depends on: read it, never
-  // the cache's, and then hold the cache's copy against it.
-  const sigDigest = createHash('sha256');
-  let sigComplete = false;
-  const fromTarget = async function* (src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    for await (const c of src) {
-      sigDigest.update(c);
-      yield c;
-    }
-    sigComplete = true;
-  };
-  if (compareSigtar) {
-    try {
-      sig = sigtarEntries(fromTarget(await archive.signatures(set, { fromTarget: true })), sigName);
-      sigHead = (await sig.next()).value ?? undefined;
-    } catch (e) {
-      report(sigName, (e as Error).message);
-      sigBroken = true;
-    }
-  }
-  const advanceSig = async () => {
-    try {
-      sigHead = (await sig!.next()).value ?? undefined;
-    } catch (e) {
-      report(sigName, (e as Error).message);
-      sigBroken = true;
-      sigHead = undefined;
-    }
-  };
-  let last: Index | undefined;
-  let run: { kind: string; index: Index; next: number; lastSize: number; volume: string } | undefined;
-  let cur: Logical | undefined;
-
-  const closeRun = () => {
-    if (run && run.lastSize === CHUNK) report(run.volume, `multivol data of ${displayIndex(run.index)} ends with a full chunk ${run.next - 1}: later chunks are missing`);
-    run = undefined;
-  };
-  /** Compares a finished logical entry with the signature file. */
-  const closeLogical = async () => {
-    if (!cur || sigBroken) return (cur = undefined);
-    const c = cur;
-    cur = undefined;
-    if (!c.sig) return;
-    const problem = await c.sig.finish();
-    if (problem) report(sigName, `signature of ${displayIndex(c.index)} does not match the data stored in the volumes (${problem})`);
-    await advanceSig(); // the signature was read alongside the data: now move on
-  };
-  const openLogical = async (kind: Logical['kind'], index: Index, type: string, volume: string) => {
-    await closeLogical();
-    cur = { kind, index, type };
-    if (sigBroken) return;
-    while (sigHead && compareIndex(sigHead.index, index) < 0) {
-      report(sigName, `${displayIndex(sigHead.index)} is in the signature file but not in the volumes`);
-      await advanceSig();
-    }
-    if (!sigHead || compareIndex(sigHead.index, index) !== 0) {
-      report(volume, `${displayIndex(index)} is in the volumes but not in the signature file`);
-      return;
-    }
-    const want = kind === 'deleted' ? 'deleted' : type === 'file' ? 'signature' : 'snapshot';
-    if (sigHead.kind !== want) report(sigName, `${displayIndex(index)} is ${sigHead.kind} in the signature file but ${kind} (${type}) in the volumes`);
-    else if (kind === 'snapshot' && type === 'file') {
-      // Checked as the data goes by; the signature file moves on when the entry ends.
-      cur.sig = await SignatureCheck.open(sigHead.signatureStream());
-      return;
-    }
-    await advanceSig();
-  };
-
+  const { archive, set, problems } = c;
+  const sigBytes = new DigestedBytes();
+  const cursor = await SignatureCursor.open(archive, set, c.compareSigtar, sigBytes, problems).catch((e: unknown) => SignatureCursor.failed(set, problems, e));
+  const runs = new MultivolRuns(problems);
+  const order: { last?: Index } = {};
   let count = 0;
-  let afterFailure = false;
-  let prevRead = false;
-  for (const ref of all) {
-    if (!deep.has(ref.name)) {
-      // The run (if any) goes on in a volume we do not read: no judgement on it.
-      run = undefined;
-      prevRead = false;
+  for (const ref of c.all) {
+    if (!c.deep.has(ref.name)) {
+      runs.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
       continue;
     }
-    if (!prevRead && all.indexOf(ref) > 0) afterFailure = true; // it may start in the middle of a run
-    prevRead = true;
-    let first: Index | undefined;
-    let lastHere: Index | undefined;
     try {
-      for await (const e of rawEntries([ref], archive.keys, archive.decodeOptions, signal ? { signal } : {})) {
-        first ??= e.index;
-        lastHere = e.index;
-        if (last && compareIndex(e.index, last) < 0) report(ref.name, `entry ${displayIndex(e.index)} is out of index order`);
-        last = e.index;
-        const multivol = e.kind === 'multivol_snapshot' || e.kind === 'multivol_diff';
-        const kind = e.kind === 'multivol_snapshot' ? 'snapshot' : e.kind === 'multivol_diff' ? 'diff' : (e.kind as Logical['kind']);
-        const continues = multivol && run && run.kind === e.kind && compareIndex(run.index, e.index) === 0;
-        if (continues) {
-          if (run!.lastSize < CHUNK) report(ref.name, `multivol data of ${displayIndex(e.index)}: chunk ${e.chunk} follows the final chunk ${run!.next - 1}`);
-          if (e.chunk !== run!.next) report(ref.name, `multivol data of ${displayIndex(e.index)}: chunk ${e.chunk} where ${run!.next} was expected`);
-          run!.next = (e.chunk ?? 0) + 1;
-        } else {
-          closeRun();
-          if (multivol) {
-            // (after a broken volume, the next one may well start inside a run)
-            if (e.chunk !== 1 && !afterFailure) report(ref.name, `multivol data of ${displayIndex(e.index)} starts at chunk ${e.chunk}`);
-            run = { kind: e.kind, index: e.index, next: (e.chunk ?? 0) + 1, lastSize: 0, volume: ref.name };
-          }
-          if (kind === 'snapshot' || kind === 'diff' || kind === 'deleted') await openLogical(kind, e.index, e.header.type, ref.name);
-          else report(ref.name, `unexpected ${e.kind} entry ${displayIndex(e.index)}`);
-        }
-        afterFailure = false;
-        let size = 0;
-        for await (const d of e.data()) {
-          size += d.length;
-          await cur?.sig?.update(d);
-        }
-        if (run) run.lastSize = size;
-      }
-      checkRange(ref, first, lastHere, report);
-      done(ref.name);
+      await checkVolume(c, ref, { runs, cursor, order });
+      c.done(ref.name);
       count++;
     } catch (e) {
-      if (signal?.aborted) throw signal.reason; // stopped, not a problem of the volume
-      report(ref.name, (e as Error).message);
+      if (c.signal?.aborted) throw c.signal.reason; // stopped, not a problem of the volume
+      problems.reportError(ref.name, e);
       // A broken volume breaks the comparison for the rest of the set.
-      sigBroken = true;
-      cur = undefined;
-      run = undefined;
-      afterFailure = true;
+      cursor.abandon();
+      runs.gap();
     }
   }
-  if (prevRead) closeRun();
-  await closeLogical();
-  if (!sigBroken) {
-    while (sigHead) {
-      report(sigName, `${displayIndex(sigHead.index)} is in the signature file but not in the volumes`);
-      await advanceSig();
-    }
-  }
-  await sig?.return(undefined);
-  if (set.signature && !compareSigtar) {
+  runs.close();
+  await cursor.finish();
+  if (set.signature && !c.compareSigtar) {
     // a sampled set: the signature file is not compared, but its stored bytes are checked
     try {
-      for await (const _ of fromTarget(await archive.signatures(set, { fromTarget: true }))) {
+      for await (const _ of sigBytes.read(await archive.signatures(set, { fromTarget: true }))) {
         /* decrypting checks MDC and signature */
       }
     } catch (e) {
-      report(sigName, (e as Error).message.replace(`${sigName}: `, ''));
+      problems.reportError(cursor.name, e);
     }
   }
-  if (sigComplete && archive.cache) await compareCachedSignatures(archive.cache, sigName, sigDigest.digest('hex'), report);
+  const digest = sigBytes.digest();
+  if (digest && archive.cache) await compareCachedSignatures(archive.cache, cursor.name, digest, problems.report);
   return count;
+}
+
+/** Reads one volume's entries through the checks; throws if the volume cannot be read. */
+async function checkVolume(c: SetCheck, ref: VolumeRef, w: { runs: MultivolRuns; cursor: SignatureCursor; order: { last?: Index } }): Promise<void> {
+  const report = c.problems.report;
+  let first: Index | undefined;
+  let lastHere: Index | undefined;
+  for await (const e of rawEntries([ref], c.archive.keys, c.archive.decodeOptions, c.signal ? { signal: c.signal } : {})) {
+    first ??= e.index;
+    lastHere = e.index;
+    if (w.order.last && compareIndex(e.index, w.order.last) < 0) report(ref.name, `entry ${displayIndex(e.index)} is out of index order`);
+    w.order.last = e.index;
+    if (!w.runs.entry(e, ref.name)) {
+      const kind = e.kind === 'multivol_snapshot' ? 'snapshot' : e.kind === 'multivol_diff' ? 'diff' : e.kind;
+      if (kind === 'snapshot' || kind === 'diff' || kind === 'deleted') await w.cursor.openEntry(kind, e.index, e.header.type, ref.name);
+      else report(ref.name, `unexpected ${e.kind} entry ${displayIndex(e.index)}`);
+    }
+    let size = 0;
+    for await (const d of e.data()) {
+      size += d.length;
+      await w.cursor.update(d);
+    }
+    w.runs.sized(size);
+  }
+  checkRange(ref, first, lastHere, report);
 }
 
 /** A cached signature file that differs from the target's verified one is reported and dropped. */

@@ -88,13 +88,13 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts:
     try {
       stream = await v.open();
     } catch (e) {
-      throw withContext(e, v.name);
+      throw withContext(e, { file: v.name });
     }
     const stored = hashing(stream as AsyncIterable<Buffer>, hash);
     const tar = new TarReader(decodeStored(v.encoding, stored, keys, opts));
     const expectHash = async (digest: string) => {
       if (v.hash && digest !== v.hash.hex) {
-        throw new IntegrityError(`${v.name}: hash mismatch (manifest ${v.hash.type} ${v.hash.hex}, stored file ${digest})`, { code: 'HASH_MISMATCH' });
+        throw new IntegrityError(`hash mismatch (manifest ${v.hash.type} ${v.hash.hex}, stored file ${digest})`, { context: { file: v.name }, code: 'HASH_MISMATCH' });
       }
     };
     // After a decode failure the streamed hash covers only part of the file: hash the
@@ -111,7 +111,7 @@ export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts:
         }
         if (digest !== undefined) await expectHash(digest);
       }
-      throw withContext(decodeErr, v.name);
+      throw withContext(decodeErr, { file: v.name });
     };
     // Entry data is pulled by the consumer, outside this generator's try: give its
     // failures the same explanation (a hash mismatch beats "truncated").
@@ -217,7 +217,7 @@ function checkOrder(prev: RawEntry, e: RawEntry): void {
   const c = compareIndex(e.index, prev.index);
   if (c > 0) return;
   const what = c === 0 ? `repeats the entry for ${displayIndex(e.index)}` : `has ${displayIndex(e.index)} after ${displayIndex(prev.index)} (out of index order)`;
-  throw new FormatError(`${e.volume}: ${what}`, { code: c === 0 ? 'ENTRY_REPEATED' : 'ENTRY_ORDER' });
+  throw new FormatError(`${what}`, { context: { file: e.volume }, code: c === 0 ? 'ENTRY_REPEATED' : 'ENTRY_ORDER' });
 }
 
 /** The chunks of one multivol run: 1, 2, … each full but the last, which is short. */
@@ -241,6 +241,6 @@ class RunCheck {
   }
 
   #fail(at: RawEntry, what: string): never {
-    throw new IntegrityError(`${at.volume}: multivol data of ${displayIndex(at.index)} ${what}`, { code: 'MULTIVOL_INCOMPLETE' });
+    throw new IntegrityError(`multivol data of ${displayIndex(at.index)} ${what}`, { context: { file: at.volume }, code: 'MULTIVOL_INCOMPLETE' });
   }
 }
