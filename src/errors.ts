@@ -222,13 +222,14 @@ export function withSuffix(err: EngineError, suffix: string): EngineError {
 }
 
 /**
- * The error with what it concerns added to its context (what is known already is
- * kept: the innermost layer knows best), keeping its class, code and exit code, so the
- * one line a user sees names what failed. A plain Error (from Node or a library) is
- * one this engine did not foresee: it becomes INTERNAL, exit 70.
+ * The error with what it concerns as its context, keeping its class, code and exit
+ * code, so the one line a user sees names what failed. An error that names its file or
+ * path already keeps that: the innermost layer knows best what failed. A plain Error
+ * (from Node or a library) is one this engine did not foresee: it becomes INTERNAL,
+ * exit 70.
  */
 export function withContext(err: unknown, context: ErrorContext): Error {
-  if (err instanceof EngineError) return rewrap(err, err.detail, { ...context, ...err.context });
+  if (err instanceof EngineError) return err.context.file !== undefined || err.context.path !== undefined ? err : rewrap(err, err.detail, context);
   const e = err instanceof Error ? err : new Error(String(err));
   return new EngineError('INTERNAL', ExitCode.INTERNAL, e.message, { cause: e, context });
 }

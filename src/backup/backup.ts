@@ -384,7 +384,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const tempParent = o.tempDir ?? tmpdir();
   await removeStaleTempDirs(tempParent);
   const tmp = await makeTempDir(tempParent, 'backup');
-  const writer = new SetWriter({
+  const writer = await SetWriter.open({
     backend: o.backend,
     spec: { type, start, end, encoding: encoder.encoding },
     encoder,

@@ -177,3 +177,80 @@ export class CheckpointFiles {
     for (const f of [this.#json, this.sigtar, this.filelist]) await fs.rm(f, { force: true });
   }
 }
+
+/** A finished volume as a checkpoint records it. */
+export function checkpointVolume(v: { number: number; size: number; sha1: string; sha256?: string; start: Index; end: Index; startBlock?: number; endBlock?: number }, name: string): CheckpointVolume {
+  return {
+    number: v.number,
+    name,
+    size: v.size,
+    sha1: v.sha1,
+    ...(v.sha256 ? { sha256: v.sha256 } : {}),
+    start: hexIndex(v.start),
+    ...(v.startBlock !== undefined ? { startBlock: v.startBlock } : {}),
+    end: hexIndex(v.end),
+    ...(v.endBlock !== undefined ? { endBlock: v.endBlock } : {}),
+  };
+}
+
+/**
+ * Keeps `checkpoint.json` true as a set is written: each volume is added as a pending
+ * step when it closes (saved before its upload starts) and becomes stored once it and
+ * every volume before it reached the target. Saves run one after another. A save that
+ * fails is reported once through `onSaveFailed` and the run goes on: the backup itself
+ * is sound, only an interruption would then cost more.
+ */
+export class CheckpointWriter {
+  readonly #files: CheckpointFiles;
+  #stored: CheckpointState;
+  readonly #steps = new Map<number, CheckpointStep>();
+  readonly #uploaded = new Set<number>();
+  #saving: Promise<void> = Promise.resolve();
+  #failed = false;
+  readonly #onSaveFailed: (e: unknown) => void;
+
+  constructor(files: CheckpointFiles, stored: CheckpointState, onSaveFailed: (e: unknown) => void) {
+    this.#files = files;
+    this.#stored = stored;
+    this.#onSaveFailed = onSaveFailed;
+  }
+
+  /** Volume `step.volume` closed: pending until it is stored. Resolves once saved. */
+  closed(step: CheckpointStep): Promise<void> {
+    this.#steps.set(step.volume.number, step);
+    return this.#save();
+  }
+
+  /** Volume `n` reached the target. */
+  uploaded(n: number): Promise<void> {
+    this.#uploaded.add(n);
+    for (const [m, step] of [...this.#steps].sort((a, b) => a[0] - b[0])) {
+      if (!this.#uploaded.has(m)) break;
+      this.#stored = withStep(this.#stored, step);
+      this.#steps.delete(m);
+    }
+    return this.#save();
+  }
+
+  /** Every save begun has ended. */
+  flush(): Promise<void> {
+    return this.#saving;
+  }
+
+  #save(): Promise<void> {
+    const pending = [...this.#steps].sort((a, b) => a[0] - b[0]).map(([, step]) => step);
+    const state: CheckpointState = { ...this.#stored, ...(pending.length ? { pending } : {}) };
+    this.#saving = this.#saving
+      .then(() => this.#files.save(state))
+      .catch((e: unknown) => {
+        if (!this.#failed) this.#onSaveFailed(e);
+        this.#failed = true;
+      });
+    return this.#saving;
+  }
+}
+
+/** The checkpoint of a set with no volume stored yet. */
+export function emptyCheckpoint(spec: Pick<CheckpointState, 'type' | 'start' | 'end' | 'encoding'>, source: string): CheckpointState {
+  return { version: 1, type: spec.type, start: spec.start, end: spec.end, encoding: spec.encoding, source, volumes: [], sigtarLength: 0, filelistLength: 0, resume: { index: [] } };
+}

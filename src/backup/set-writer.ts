@@ -1,37 +1,41 @@
 /**
  * Writes one backup set: entries go to the volume writer (and from there to the
- * uploader, volume by volume) and, in the same pass, to the signature file; at the end
- * the signature file and then the manifest are uploaded, the manifest last so that an
- * interrupted run never leaves a set that looks complete.
+ * uploader, volume by volume) and, in the same pass, to the signature file
+ * (signature-file.ts) and the manifest's file list (file-list.ts); each closed volume
+ * goes into the checkpoint (checkpoint.ts), the manifest's volume lines and the seal's
+ * list. At the end the signature file and then the manifest (manifest-writer.ts) are
+ * uploaded, the manifest last so that an interrupted run never leaves a set that looks
+ * complete, then the seal (seal-list.ts).
  */
 import { createReadStream, createWriteStream, lstatSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { once } from 'node:events';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Backend } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { formatName, parseName, sealName, type NameSpec } from '../chain/file-naming.js';
-import { fileLine, manifestHead, type FileChange, type Manifest } from '../chain/manifest.js';
+import type { FileChange, VolumeInfo } from '../chain/manifest.js';
 import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
-import { signSeal, type SealFile } from '../crypto/seal.js';
 import { DeltaBuilder } from '../diff/delta.js';
 import { SignatureIndex } from '../diff/signature-index.js';
 import { BlockSumCache } from '../diff/block-sum-cache.js';
 import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/signature.js';
 import { withContext } from '../errors.js';
-import { BufferQueue, joined } from '../util/buffer-queue.js';
 import { Spool } from '../util/spool.js';
-import { EncodedFileWriter } from '../volume/encoded-file.js';
-import { compareIndex, entryName, joinIndex, type Index } from '../volume/entry-name.js';
-import { BLOCK, ZERO_BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
+import { compareIndex, entryName, type Index } from '../volume/entry-name.js';
+import type { TarHeader } from '../volume/tar-header.js';
 import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
-import { CheckpointFiles, SyncAppender, fromHex, hexIndex, withStep, type CheckpointState, type CheckpointStep, type CheckpointVolume } from './checkpoint.js';
+import { CheckpointFiles, CheckpointWriter, SyncAppender, checkpointVolume, emptyCheckpoint, fromHex, hexIndex, type CheckpointState, type CheckpointStep } from './checkpoint.js';
 import { deletedHeader, entryType, headerFromStat } from '../source/entry-meta.js';
 import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
+import { FileList } from './file-list.js';
+import { manifestVolume, writeManifest } from './manifest-writer.js';
+import { SealList } from './seal-list.js';
+import { SignatureFileWriter } from './signature-file.js';
+import { StreamChunker } from './stream-chunker.js';
 import { Uploader } from './uploader.js';
 import type { WalkEntry, WalkWarning } from '../source/walk.js';
 
@@ -75,139 +79,37 @@ export interface SetWriterOptions {
  */
 const CHANGED_MARK_MTIME = 1;
 
-/** The entries of a file list written by SetWriter (action NUL path NUL ...), streamed. */
-async function* fileEntries(file: string): AsyncGenerator<FileChange> {
-  let rest = Buffer.alloc(0);
-  for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    const all = rest.length ? Buffer.concat([rest, c as Buffer]) : (c as Buffer);
-    let pos = 0;
-    for (;;) {
-      const a = all.indexOf(0, pos);
-      const b = a < 0 ? -1 : all.indexOf(0, a + 1);
-      if (b < 0) break;
-      yield { action: all.toString('latin1', pos, a) as FileChange['action'], path: all.subarray(a + 1, b) };
-      pos = b + 1;
-    }
-    rest = Buffer.from(all.subarray(pos));
-  }
-}
-
-/**
- * Writes a sigtar (a plain tar stream with end marker) through an encoder, and — when
- * there is a cache — a plain copy synchronously beside it (the cache's signatures, and
- * the checkpoint a resumed run starts from). A resumed run first replays `prefix`.
- */
-class SigtarWriter {
-  #w: EncodedFileWriter | undefined;
-  #bytes = 0;
-  constructor(
-    private readonly file: string,
-    private readonly encoder: Encoder,
-    readonly local: SyncAppender | undefined,
-    private readonly sha256 = false,
-    private readonly prefix?: string,
-  ) {}
-  async #open(): Promise<EncodedFileWriter> {
-    if (this.#w) return this.#w;
-    this.#w = new EncodedFileWriter(this.file, await this.encoder.transforms(), { sha256: this.sha256 });
-    if (this.prefix && this.local && this.local.length > 0) {
-      // Replay what the interrupted run wrote, from the checkpoint copy.
-      for await (const c of createReadStream(this.prefix, { end: this.local.length - 1, highWaterMark: 1 << 20 })) {
-        this.#bytes += (c as Buffer).length;
-        await this.#w.write(c as Buffer);
-      }
-    }
-    return this.#w;
-  }
-  async #write(b: Buffer): Promise<void> {
-    const w = await this.#open();
-    this.#bytes += b.length;
-    this.local?.append(b);
-    await w.write(b);
-  }
-  async add(h: TarHeader, data?: Spool): Promise<void> {
-    await this.#write(encodeHeader(h));
-    if (!data || data.size === 0) return;
-    for await (const c of data.read()) await this.#write(c);
-    const pad = padding(data.size);
-    if (pad) await this.#write(ZERO_BLOCK.subarray(0, pad));
-  }
-  async finish() {
-    // Python's TarFile.close(): two zero blocks, padded to a 10240-byte record.
-    const end = 2 * BLOCK + ((10240 - ((this.#bytes + 2 * BLOCK) % 10240)) % 10240);
-    await this.#write(Buffer.alloc(end));
-    return this.#w!.finish();
-  }
-  async abort() {
-    await this.#w?.abort();
-  }
-}
-
-/**
- * Cuts a byte stream of unknown length (a delta) into duplicity's entries: one entry
- * when it is under 64 KiB, else 64 KiB multivol chunks with a final shorter (possibly
- * empty) one. One full chunk is held back until it is known whether more follows.
- */
-class StreamChunker {
-  readonly #queue = new BufferQueue();
-  #chunks = 0;
-  constructor(private readonly out: (data: Buffer, chunk: number | undefined, final: boolean) => Promise<void>) {}
-  /** Entries emitted so far. */
-  get emitted(): number {
-    return this.#chunks;
-  }
-  push(b: Buffer): void {
-    this.#queue.push(b);
-  }
-  /** Emits every chunk that is surely not the last. */
-  async flush(): Promise<void> {
-    while (this.#queue.size > CHUNK) await this.out(joined(this.#queue.take(CHUNK)), ++this.#chunks, false);
-  }
-  async end(): Promise<void> {
-    await this.flush();
-    const rest = Buffer.concat(this.#queue.takeAll());
-    if (this.#chunks === 0 && rest.length < CHUNK) return this.out(rest, undefined, true);
-    if (rest.length === CHUNK) {
-      await this.out(rest, ++this.#chunks, false);
-      return this.out(Buffer.alloc(0), ++this.#chunks, true);
-    }
-    return this.out(rest, ++this.#chunks, true);
-  }
-}
-
 export class SetWriter {
   readonly #o: SetWriterOptions;
   readonly #uploader: Uploader;
   readonly #volumes: VolumeWriter;
-  readonly #sigtar: SigtarWriter;
-  /** The manifest's file list, one NUL-separated record per file, appended as we go. */
-  readonly #files: SyncAppender;
-  readonly #filesPath: string;
-  /** Stored files with their SHA-256, for the seal. */
-  readonly #sealed: SealFile[] = [];
-  /** Volumes an interrupted run stored (resume), then ours. */
-  readonly #prior: CheckpointVolume[];
+  readonly #sigtar: SignatureFileWriter;
+  readonly #files: FileList;
+  readonly #seal = new SealList();
+  /** The manifest's volume lines: an interrupted run's, then ours. */
+  readonly #manifestVolumes: VolumeInfo[];
+  readonly #checkpoint: CheckpointWriter | undefined;
   /** The entry being stored (for the checkpoint's resume point). */
   #current: { index: Index; stat?: Stats } | undefined;
   /** Resume: blocks up to this point are already stored. */
   #skip: { index: Index; block?: number } | undefined;
   /** The last entry whose signature-file record was written: it is complete. */
   #sigDone: Index | undefined;
-  /** The checkpoint of the stored volumes (those of an interrupted run, then ours). */
-  #stored: CheckpointState | undefined;
-  /** Volumes closed, in the checkpoint as pending until they and all before are stored. */
-  readonly #steps = new Map<number, CheckpointStep>();
-  readonly #uploaded = new Set<number>();
   readonly stats: SetStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, volumes: 0, storedBytes: 0, deltaBytes: 0 };
 
-  constructor(o: SetWriterOptions) {
+  private constructor(o: SetWriterOptions, files: FileList) {
     this.#o = o;
+    this.#files = files;
     const cp = o.checkpoint;
     const resume = cp?.resume;
-    this.#prior = resume?.volumes ?? [];
-    if (cp) this.#stored = resume ?? this.#emptyCheckpoint(cp.source);
+    const prior = resume?.volumes ?? [];
+    this.#manifestVolumes = prior.map((v) => manifestVolume({ ...v, start: fromHex(v.start), end: fromHex(v.end) }));
+    for (const v of prior) this.#seal.add(v.name, v.size, v.sha256);
     if (resume) this.#skip = { index: fromHex(resume.resume.index), ...(resume.resume.block !== undefined ? { block: resume.resume.block } : {}) };
-    for (const v of this.#prior) if (v.sha256) this.#sealed.push({ name: v.name, size: v.size, sha256: v.sha256 });
+    if (cp) {
+      const unsaved = (e: unknown) => o.warn({ code: 'CHECKPOINT_UNSAVED', path: Buffer.from(cp.files.dir), message: `cannot save the checkpoint (${(e as Error).message}): an interruption would start this set over` });
+      this.#checkpoint = new CheckpointWriter(cp.files, resume ?? emptyCheckpoint(o.spec, cp.source), unsaved);
+    }
     this.#uploader = new Uploader(o.backend, {
       concurrency: o.uploadConcurrency ?? 1,
       maxStaged: o.maxStaged ?? 2,
@@ -216,10 +118,7 @@ export class SetWriter {
         this.stats.storedBytes += size;
         o.onStored?.(name, size);
         const n = parseName(name);
-        if (n?.kind === 'volume' && n.volume !== undefined) {
-          this.#uploaded.add(n.volume);
-          void this.#storedUpTo();
-        }
+        if (n?.kind === 'volume' && n.volume !== undefined) void this.#checkpoint?.uploaded(n.volume);
       },
     });
     this.#volumes = new VolumeWriter({
@@ -228,49 +127,39 @@ export class SetWriter {
       encoder: o.encoder,
       nameFor: (n) => this.name('volume', n),
       sha256: o.seal !== undefined,
-      firstNumber: this.#prior.length + 1,
-      onVolume: async (v) => {
-        this.stats.volumes++;
-        const name = this.name('volume', v.number);
-        if (v.sha256) this.#sealed.push({ name, size: v.size, sha256: v.sha256 });
-        if (cp) {
-          // Named as pending before it can reach the target: a run killed once it is
-          // there resumes after it (see settle).
-          this.#steps.set(v.number, this.#stepAt(v, name));
-          await this.#saveCheckpoint();
-        }
-        await this.#uploader.enqueue(name, v.path, v.size);
-      },
+      firstNumber: prior.length + 1,
+      onVolume: (v) => this.#volumeClosed(v),
     });
-    this.#filesPath = cp ? cp.files.filelist : path.join(o.tmp, 'filelist');
-    this.#files = new SyncAppender(this.#filesPath, resume ? resume.filelistLength : undefined);
     const local = cp ? new SyncAppender(cp.files.sigtar, resume ? resume.sigtarLength : undefined) : undefined;
-    this.#sigtar = new SigtarWriter(path.join(o.tmp, this.name('signature')), o.encoder, local, o.seal !== undefined, cp?.files.sigtar);
+    this.#sigtar = new SignatureFileWriter(path.join(o.tmp, this.name('signature')), o.encoder, local, o.seal !== undefined, cp?.files.sigtar);
   }
 
-  #emptyCheckpoint(source: string): CheckpointState {
-    return { version: 1, ...this.#o.spec, source, volumes: [], sigtarLength: 0, filelistLength: 0, resume: { index: [] } };
+  static async open(o: SetWriterOptions): Promise<SetWriter> {
+    const resume = o.checkpoint?.resume;
+    const files = await FileList.open(o.checkpoint ? o.checkpoint.files.filelist : path.join(o.tmp, 'filelist'), resume?.filelistLength);
+    return new SetWriter(o, files);
+  }
+
+  /** A volume is closed: into the manifest, the seal and (as pending) the checkpoint, then uploaded. */
+  async #volumeClosed(v: FinishedVolume): Promise<void> {
+    this.stats.volumes++;
+    const name = this.name('volume', v.number);
+    this.#manifestVolumes.push(manifestVolume(v));
+    this.#seal.add(name, v.size, v.sha256);
+    // Named as pending before it can reach the target: a run killed once it is there
+    // resumes after it (see settle).
+    await this.#checkpoint?.closed(this.#stepAt(v, name));
+    await this.#uploader.enqueue(name, v.path, v.size);
   }
 
   /** What volume `v` adds to the checkpoint once it is stored. */
   #stepAt(v: FinishedVolume, name: string): CheckpointStep {
-    const volume: CheckpointVolume = {
-      number: v.number,
-      name,
-      size: v.size,
-      sha1: v.sha1,
-      ...(v.sha256 ? { sha256: v.sha256 } : {}),
-      start: hexIndex(v.start),
-      ...(v.startBlock !== undefined ? { startBlock: v.startBlock } : {}),
-      end: hexIndex(v.end),
-      ...(v.endBlock !== undefined ? { endBlock: v.endBlock } : {}),
-    };
     const cur = this.#current && compareIndex(this.#current.index, v.end) === 0 ? this.#current.stat : undefined;
     const done = this.#sigDone !== undefined && compareIndex(this.#sigDone, v.end) === 0;
     this.#sigtar.local?.sync();
     this.#files.sync();
     return {
-      volume,
+      volume: checkpointVolume(v, name),
       sigtarLength: this.#sigtar.local?.length ?? 0,
       filelistLength: this.#files.length,
       resume: done
@@ -281,26 +170,6 @@ export class SetWriter {
             ...(cur?.isFile() ? { size: cur.size, mtime: Math.floor(cur.mtimeMs / 1000) } : {}),
           },
     };
-  }
-
-  /** Moves the volumes whose upload and all before it are done from pending to stored. */
-  async #storedUpTo(): Promise<void> {
-    for (const [n, step] of [...this.#steps].sort((a, b) => a[0] - b[0])) {
-      if (!this.#uploaded.has(n)) break;
-      this.#stored = withStep(this.#stored!, step);
-      this.#steps.delete(n);
-    }
-    await this.#saveCheckpoint();
-  }
-
-  #saving: Promise<void> = Promise.resolve();
-  async #saveCheckpoint(): Promise<void> {
-    const cp = this.#o.checkpoint;
-    if (!cp || !this.#stored) return;
-    const pending = [...this.#steps].sort((a, b) => a[0] - b[0]).map(([, step]) => step);
-    const state: CheckpointState = { ...this.#stored, ...(pending.length ? { pending } : {}) };
-    this.#saving = this.#saving.then(() => cp.files.save(state)).catch(() => undefined);
-    await this.#saving;
   }
 
   /** Adds a tar block unless an interrupted run already stored it. */
@@ -330,7 +199,7 @@ export class SetWriter {
   }
 
   #list(action: FileChange['action'], index: Index): void {
-    this.#files.append(Buffer.concat([Buffer.from(`${action}\0`), joinIndex(index), Buffer.from([0])]));
+    this.#files.add(action, index);
   }
 
   /**
@@ -488,74 +357,51 @@ export class SetWriter {
     }
   }
 
-  /** Closes the last volume, uploads the signature file and then the manifest. */
+  /** Closes the last volume, uploads the signature file and then the manifest (and the seal). */
   async finish(): Promise<void> {
     await this.#volumes.finish();
     const sig = await this.#sigtar.finish();
-    if (sig.sha256) this.#sealed.push({ name: this.name('signature'), size: sig.size, sha256: sig.sha256 });
+    this.#seal.add(this.name('signature'), sig.size, sig.sha256);
     await this.#uploader.enqueue(this.name('signature'), sig.path, sig.size);
-    const head = {
-      hostname: this.#o.hostname,
-      localdir: this.#o.localdir,
-      volumes: [
-        ...this.#prior.map((v) => ({ ...v, start: fromHex(v.start), end: fromHex(v.end) })),
-        ...this.#volumes.volumes.map((v) => ({
-          number: v.number,
-          start: v.start,
-          end: v.end,
-          ...(v.startBlock !== undefined ? { startBlock: v.startBlock } : {}),
-          ...(v.endBlock !== undefined ? { endBlock: v.endBlock } : {}),
-          sha1: v.sha1,
-        })),
-      ].map(({ number, start, end, startBlock, endBlock, sha1 }) => ({
-        number,
-        start,
-        end,
-        ...(startBlock !== undefined ? { startBlock } : {}),
-        ...(endBlock !== undefined ? { endBlock } : {}),
-        hashType: 'SHA1' as const,
-        hash: sha1,
-      })),
-    };
     const manName = this.name('manifest');
-    const plainManifest = this.#o.encoder.encoding !== 'gpg';
-    const mw = new EncodedFileWriter(path.join(this.#o.tmp, manName), plainManifest ? [] : await this.#o.encoder.transforms(), { sha256: this.#o.seal !== undefined });
-    // A plain copy for the cache, written alongside.
-    const plainPath = path.join(this.#o.tmp, 'plain-manifest');
-    const plain = createWriteStream(plainPath, { flags: 'wx', mode: 0o600 });
-    const plainDone = finished(plain);
-    for await (const part of this.#manifestParts(head)) {
-      await mw.write(part);
-      if (!plain.write(part)) await once(plain, 'drain');
-    }
-    plain.end();
-    await plainDone;
-    const man = await mw.finish();
-    if (man.sha256) this.#sealed.push({ name: manName, size: man.size, sha256: man.sha256 });
+    const files = {
+      path: path.join(this.#o.tmp, manName),
+      plainPath: path.join(this.#o.tmp, 'plain-manifest'),
+      transforms: this.#o.encoder.encoding === 'gpg' ? await this.#o.encoder.transforms() : [],
+      sha256: this.#o.seal !== undefined,
+    };
+    const man = await writeManifest(files, { hostname: this.#o.hostname, localdir: this.#o.localdir, volumes: this.#manifestVolumes }, this.#files);
+    this.#seal.add(manName, man.size, man.sha256);
     // The manifest goes last, after everything else is stored.
     await this.#uploader.drain();
     await this.#uploader.enqueue(manName, man.path, man.size);
     await this.#uploader.drain();
     if (this.#o.seal) await this.#writeSeal(this.#o.seal);
-    // Only a stored set goes to the cache (duplicity keeps such local copies too), so
-    // the next incremental needs no download and no secret key.
-    if (this.#o.cache && this.#sigtar.local) {
-      const gz = path.join(this.#o.tmp, 'local-signatures.gz');
-      this.#sigtar.local.flush();
-      await pipeline(createReadStream(this.#o.checkpoint!.files.sigtar), createGzip({ level: 1 }), createWriteStream(gz));
-      await this.#o.cache.adopt(this.name('signature'), gz).catch(() => undefined);
-      await this.#o.cache.adopt(manName, plainPath).catch(() => undefined);
-    }
-    await this.#saving;
+    await this.#adoptIntoCache(manName, files.plainPath);
+    await this.#checkpoint?.flush();
     this.#sigtar.local?.close();
     this.#files.close();
     await this.#o.checkpoint?.files.clear();
   }
 
+  /**
+   * Only a stored set goes to the cache (duplicity keeps such local copies too), so the
+   * next incremental needs no download and no secret key. A failure to keep a copy is
+   * no failure of the backup: the next run fetches the file from the target.
+   */
+  async #adoptIntoCache(manName: string, plainManifest: string): Promise<void> {
+    if (!this.#o.cache || !this.#sigtar.local) return;
+    const gz = path.join(this.#o.tmp, 'local-signatures.gz');
+    this.#sigtar.local.flush();
+    await pipeline(createReadStream(this.#o.checkpoint!.files.sigtar), createGzip({ level: 1 }), createWriteStream(gz));
+    await this.#o.cache.adopt(this.name('signature'), gz).catch(() => undefined);
+    await this.#o.cache.adopt(manName, plainManifest).catch(() => undefined);
+  }
+
   /** Signs the list of stored files and uploads it after the manifest. */
   async #writeSeal(o: { key: SecretKey; previous: string | null }): Promise<void> {
     const spec = this.#o.spec;
-    const text = await signSeal({ type: spec.type, start: spec.start, end: spec.end, previous: o.previous, files: this.#sealed }, o.key);
+    const text = await this.#seal.sign(spec, o.key, o.previous);
     const name = sealName(spec.type, spec.start, spec.end);
     const file = path.join(this.#o.tmp, name);
     await writeFile(file, text);
@@ -565,31 +411,6 @@ export class SetWriter {
 
   get stored(): string[] {
     return this.#uploader.stored;
-  }
-
-  /**
-   * The manifest in pieces: its head, then the file list read back from disk in
-   * batches of lines (the list of a large tree never sits whole in memory).
-   */
-  async *#manifestParts(head: Omit<Manifest, 'files'>): AsyncGenerator<Buffer> {
-    this.#files.sync();
-    const entries = () => (this.#files.length === 0 ? (async function* () {})() : fileEntries(this.#filesPath));
-    let count = 0;
-    for await (const _ of entries()) count++;
-    yield manifestHead(head, count);
-    let batch: Buffer[] = [];
-    let size = 0;
-    for await (const f of entries()) {
-      const line = fileLine(f);
-      batch.push(line);
-      size += line.length;
-      if (size >= 64 * 1024) {
-        yield Buffer.concat(batch);
-        batch = [];
-        size = 0;
-      }
-    }
-    if (batch.length) yield Buffer.concat(batch);
   }
 
   async abort(): Promise<void> {

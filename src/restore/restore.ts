@@ -15,7 +15,7 @@ import type { ArchiveCache } from '../repo/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
 import type { VolumeInfo } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
-import { ChainError, DestinationError, FormatError, NotFoundError, withContext } from '../errors.js';
+import { ChainError, DestinationError, EngineError, FormatError, NotFoundError, withContext, withSuffix } from '../errors.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { logicalEntries, rawEntries, type LogicalEntry, type VolumeRef } from '../volume/set-reader.js';
@@ -232,9 +232,11 @@ async function applyEntry(writer: TreeWriter, e: LogicalEntry): Promise<void> {
     else if (e.kind === 'diff') await writer.patch(e.index, e.header, e.data);
     else throw new FormatError(`unexpected ${e.kind} entry in a volume`);
   } catch (err) {
+    const e2 = destinationFailure(err, undefined, 'writing the staged copy');
     // A failure reading the archive names its volume already (maybe a later one than
-    // the entry started in): that one is kept.
-    throw withContext(destinationFailure(err, undefined, 'writing the staged copy'), { file: e.volume, path: displayIndex(e.index) });
+    // the entry started in): the path follows it.
+    if (e2 instanceof EngineError && e2.context.file !== undefined) throw withSuffix(e2, ` (restoring ${displayIndex(e.index)})`);
+    throw withContext(e2, { file: e.volume, path: displayIndex(e.index) });
   }
 }
 

@@ -18,7 +18,7 @@ export interface WalkEntry {
 }
 
 export interface WalkWarning {
-  code: 'UNREADABLE_DIR' | 'UNREADABLE_FILE' | 'VANISHED' | 'SKIPPED_SOCKET' | 'CHANGED_WHILE_READ' | 'TARGET_IN_SOURCE' | 'CLOCK_SKEW';
+  code: 'UNREADABLE_DIR' | 'UNREADABLE_FILE' | 'VANISHED' | 'SKIPPED_SOCKET' | 'CHANGED_WHILE_READ' | 'TARGET_IN_SOURCE' | 'CLOCK_SKEW' | 'CHECKPOINT_UNSAVED';
   path: Buffer;
   message: string;
 }
