@@ -49,7 +49,7 @@ export type ErrorCode =
   | 'USAGE' | 'CONFIG' | 'CLOCK_BEHIND' | 'SOURCE_MISMATCH' | 'CHAIN_KEY_MISMATCH' | 'REPAIR_REFUSED'
   // nothing to work on
   | 'NOT_FOUND' | 'NO_CHAIN' | 'NO_SET_AT_TIME' | 'PATH_NOT_FOUND'
-  | 'SOURCE' | 'DESTINATION' | 'DEST_NOT_EMPTY' | 'UNSAFE_PATH' | 'LOCKED' | 'CANCELLED'
+  | 'SOURCE' | 'STRICT' | 'DESTINATION' | 'DEST_NOT_EMPTY' | 'UNSAFE_PATH' | 'LOCKED' | 'CANCELLED'
   | 'BACKEND_NOT_FOUND' | 'BACKEND_TRANSIENT' | 'BACKEND_PERMANENT'
   // keys
   | 'DECRYPT' | 'BAD_PASSPHRASE' | 'BAD_KEY_PASSPHRASE' | 'NO_KEY' | 'WRONG_KEY'
@@ -58,6 +58,7 @@ export type ErrorCode =
   | 'MISSING_SIGNATURE' | 'MULTIVOL_INCOMPLETE' | 'SIGNATURE_INVALID' | 'SIGNATURE_MISSING'
   | 'SIGNATURE_UNKNOWN_KEY' | 'BAD_SEAL' | 'SEAL_UNSIGNED' | 'SEAL_SIGNATURE'
   // malformed archive data
+  | 'BAD_OPTION'
   | 'FORMAT' | 'BAD_MANIFEST' | 'BAD_DELTA' | 'DIFF_WITHOUT_BASIS' | 'TRAILING_DATA' | 'ENTRY_ORDER' | 'ENTRY_REPEATED'
   | 'INTERNAL';
 
@@ -73,6 +74,8 @@ export interface ErrorContext {
   file?: string;
   /** An entry of the backed-up tree, or a path of the source or DEST. */
   path?: string;
+  /** An option of the operation, by its name in the options object ("compressLevel"). */
+  option?: string;
 }
 
 export interface EngineErrorOptions {
@@ -82,7 +85,7 @@ export interface EngineErrorOptions {
 
 /** "uploading vol3: a/b: detail": the context's parts that are set, then the detail. */
 export function renderError(detail: string, c: ErrorContext): string {
-  const subject = [c.file, c.path].filter((x) => x !== undefined).join(': ');
+  const subject = [c.option, c.file, c.path].filter((x) => x !== undefined).join(': ');
   const head = c.action ? `${c.action} ${subject}`.trim() : subject;
   return head ? `${head}: ${detail}` : detail;
 }
@@ -109,8 +112,8 @@ export class EngineError extends Error {
 }
 
 export class UsageError extends EngineError {
-  constructor(message: string, options?: EngineErrorOptions) {
-    super('USAGE', ExitCode.USAGE, message, options);
+  constructor(message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
+    super(options?.code ?? 'USAGE', ExitCode.USAGE, message, options);
   }
 }
 
@@ -127,8 +130,8 @@ export class NotFoundError extends EngineError {
 }
 
 export class SourceError extends EngineError {
-  constructor(message: string, options?: EngineErrorOptions) {
-    super('SOURCE', ExitCode.SOURCE, message, options);
+  constructor(message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
+    super(options?.code ?? 'SOURCE', ExitCode.SOURCE, message, options);
   }
 }
 

@@ -5,6 +5,7 @@
 import { CommanderError } from 'commander';
 import { EngineError, ExitCode } from '../errors.js';
 import { processIo, type CliIo } from './io.js';
+import { renderForCli } from './render-error.js';
 import { createProgram } from './program.js';
 
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
@@ -31,7 +32,7 @@ export function reportError(e: unknown, io: CliIo): number {
     return ExitCode.USAGE; // commander already printed the message
   }
   if (e instanceof EngineError) {
-    io.stderr(`tapechain: ${e.message.split('\n')[0]}\n`);
+    io.stderr(`tapechain: ${renderForCli(e)}\n`);
     return e.exitCode;
   }
   const err = e as NodeJS.ErrnoException;

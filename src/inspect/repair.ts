@@ -15,14 +15,14 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createGunzip } from 'node:zlib';
+import { keyMismatch } from '../repo/key-check.js';
 import type { Backend } from '../backend/backend.js';
 import { listAll } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { buildCollection, type BackupSet } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 import { parseManifest } from '../chain/manifest.js';
-import { DEFAULT_COMPRESS_LEVEL, decodeStored, gpgEncoder, gzipEncoder, plainEncoder, type DecryptKeys, type Encoder } from '../crypto/index.js';
-import { keyPacketInfo } from '../crypto/decrypt.js';
+import { DEFAULT_COMPRESS_LEVEL, gpgEncoder, gzipEncoder, plainEncoder, type DecryptKeys, type Encoder } from '../crypto/index.js';
 import type { MessageEncryptor } from '../crypto/encrypt.js';
 import { DecryptError } from '../errors.js';
 import { makeTempDir } from '../util/temp-dir.js';
@@ -95,24 +95,8 @@ async function manifestProblem(backend: Backend, local: string, set: BackupSet):
 async function checkRepairKey(backend: Backend, set: BackupSet, encryptor: MessageEncryptor | null, keys: DecryptKeys): Promise<void> {
   const first = [...set.volumes.entries()].sort((a, b) => a[0] - b[0])[0]?.[1];
   if (!first) return;
-  const encrypted = set.encoding === 'gpg';
-  if (!encrypted || !encryptor) {
-    if (encrypted !== (encryptor !== null)) throw new DecryptError(`the set is ${encrypted ? '' : 'not '}encrypted: give ${encrypted ? "the chain's key" : '--no-encryption'}`, { context: { file: first.name }, code: 'CHAIN_KEY_MISMATCH' });
-    return;
-  }
-  if (encryptor.mode === 'public-key') {
-    const info = await keyPacketInfo(await backend.get(first.name));
-    const mine = [...new Set(await encryptor.recipientKeyIds())].sort().join();
-    if (info.symmetric || [...new Set(info.recipients)].sort().join() !== mine) throw new DecryptError(`encrypted to other keys than the ones given`, { context: { file: first.name }, code: 'CHAIN_KEY_MISMATCH' });
-    return;
-  }
-  try {
-    for await (const _ of decodeStored('gpg', (await backend.get(first.name)) as AsyncIterable<Buffer>, keys)) {
-      /* decrypting the whole volume proves the passphrase */
-    }
-  } catch (e) {
-    throw new DecryptError(`does not decrypt with the passphrase given: ${(e as Error).message}`, { context: { file: first.name }, code: 'CHAIN_KEY_MISMATCH', cause: e });
-  }
+  const why = await keyMismatch(backend, first.name, encryptor, keys, 'whole');
+  if (why) throw new DecryptError(`the set ${why}`, { context: { file: first.name }, code: 'CHAIN_KEY_MISMATCH' });
 }
 
 /**

@@ -73,7 +73,7 @@ async function prepareDest(dest: string, force: boolean, onWarning?: (m: string)
     const stale = await removeStaleStaging(dest);
     if (stale.length > 0) onWarning?.(`removed ${stale.length} leftover staging director${stale.length === 1 ? 'y' : 'ies'} of an interrupted restore from ${dest}`);
     const entries = await fs.readdir(dest);
-    if (entries.length > 0 && !force) throw new DestinationError(`directory is not empty (use --force to restore into it)`, { context: { path: dest }, code: 'DEST_NOT_EMPTY' });
+    if (entries.length > 0 && !force) throw new DestinationError('directory is not empty', { context: { path: dest }, code: 'DEST_NOT_EMPTY' });
     return { created: false };
   }
   await makeDirs(dest);

@@ -245,7 +245,7 @@ describe('choosing full or incremental', () => {
     fs.cpSync(src, join(dir, 'copy'), { recursive: true });
     const r = await runCli(['backup', join(dir, 'copy'), target], env);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/backs up ".*alias", not ".*copy": use --allow-source-mismatch/);
+    expect(r.stderr).toMatch(/backs up ".*alias", not ".*copy" \(use --allow-source-mismatch/);
     expect(setTimes(target)).toHaveLength(2);
     const ok = await runCli(['backup', '--allow-source-mismatch', join(dir, 'copy'), target], env);
     expect(ok.stdout).toMatch(/^Incremental/);

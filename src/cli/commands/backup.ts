@@ -9,6 +9,16 @@ import { displayIndex, type Index } from '../../volume/entry-name.js';
 import { BackupReporter } from '../progress.js';
 import { formatTimestamp, parseInterval } from '../../chain/time.js';
 import { DEFAULT_COMPRESS_LEVEL } from '../../crypto/chunked-deflate.js';
+import { DEFAULT_VOLSIZE, MIN_VOLSIZE, resolveBackupOptions } from '../../backup/options.js';
+
+const MIB = 1 << 20;
+
+/** A number flag as typed; its range is the engine's to check (backup/options.ts). */
+function numberFlag(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag}: expected a number, got "${value}"`);
+  return n;
+}
 import { CancelledError, ExitCode, UsageError, withSuffix } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import { addCacheOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
@@ -38,7 +48,6 @@ interface BackupFlags extends CommonFlags {
  * The smallest --volsize: four 64 KiB tar blocks of file data and their headers. duplicity
  * asks for 1 MiB; smaller volumes serve tests and the sample archive.
  */
-const MIN_VOLSIZE_MIB = 0.25;
 
 export function registerBackup(program: Command, io: CliIo, setExit: (c: number) => void): void {
   // --include/--exclude keep their relative order (duplicity: first match wins).
@@ -63,7 +72,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--json', 'JSON lines of events and a final summary on stdout')
     .option('-q, --quiet', 'no progress display and no statistics')
     .option('--no-encryption', 'write gzip volumes and a plain manifest instead of OpenPGP')
-    .option('--volsize <MiB>', `volume size in MiB (at least ${MIN_VOLSIZE_MIB})`, '200')
+    .option('--volsize <MiB>', `volume size in MiB (at least ${MIN_VOLSIZE / MIB})`, String(DEFAULT_VOLSIZE / MIB))
     .option('--compress-level <0-9>', 'zlib level inside the encryption (0: none, 1: fast, 9: smallest)', String(DEFAULT_COMPRESS_LEVEL));
   cmd
     .option('--passphrase-file <file>', 'passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)')
@@ -90,10 +99,8 @@ Examples:
   tapechain backup --exclude '**/node_modules' --exclude-if-present .nobackup --dry-run /home/me /mnt/backup/home`,
   );
   cmd.action(async (source: string, target: string, flags: BackupFlags) => {
-    const volsize = Number(flags.volsize);
-    if (!Number.isFinite(volsize) || volsize < MIN_VOLSIZE_MIB) throw new UsageError(`--volsize: expected a number of MiB >= ${MIN_VOLSIZE_MIB}, got "${flags.volsize}"`);
-    const level = Number(flags.compressLevel);
-    if (!Number.isInteger(level) || level < 0 || level > 9) throw new UsageError(`--compress-level: expected 0-9, got "${flags.compressLevel}"`);
+    const volsize = numberFlag('--volsize', flags.volsize);
+    const level = numberFlag('--compress-level', flags.compressLevel);
     let fullIfOlderThan: number | undefined;
     if (flags.fullIfOlderThan !== undefined) {
       fullIfOlderThan = parseInterval(flags.fullIfOlderThan);
@@ -102,18 +109,14 @@ Examples:
     const { signing, encryptor } = await writingKeys(flags, io);
     // Reading the chain (incrementals) must not demand signatures: that is restore's job.
     const keys = { ...(await readingKeys({ ...flags, signKey: undefined, publicKey: [] }, io, signing?.key)), requireSignature: false, tolerateUnknownSigners: true };
-    const uploadConcurrency = Number(flags.uploadConcurrency);
-    const maxStaged = Number(flags.maxStaged);
-    if (!Number.isInteger(uploadConcurrency) || uploadConcurrency < 1) throw new UsageError(`--upload-concurrency: expected a whole number >= 1, got "${flags.uploadConcurrency}"`);
-    if (!Number.isInteger(maxStaged) || maxStaged < 1) throw new UsageError(`--max-staged: expected a whole number >= 1, got "${flags.maxStaged}"`);
+    const uploadConcurrency = numberFlag('--upload-concurrency', flags.uploadConcurrency);
+    const maxStaged = numberFlag('--max-staged', flags.maxStaged);
     const backend = await backendFor(target, flags, io);
-    if (flags.s3CreateBucket) await createBucket(backend, io);
     await checkSource(source); // before the lock: a typo must not touch the target
     const selection = new Selection({ rules, ...(flags.excludeIfPresent ? { excludeIfPresent: flags.excludeIfPresent } : {}), excludeOtherFilesystems: flags.excludeOtherFilesystems ?? false });
     const cache = cacheFor(target, flags, io);
     const report = new BackupReporter(io, { json: flags.json ?? false, quiet: flags.quiet ?? false });
-    report.startScan(source);
-    const options = {
+    const options = resolveBackupOptions({
       ...(io.signal ? { signal: io.signal } : {}),
       source,
       backend,
@@ -128,7 +131,7 @@ Examples:
       allowClockSkew: flags.allowClockSkew ?? false,
       strict: flags.strict ?? false,
       compressLevel: level,
-      volsize: Math.round(volsize * 1024 * 1024),
+      volsize: Math.round(volsize * MIB),
       uploadConcurrency,
       maxStaged,
       dryRun: flags.dryRun ?? false,
@@ -141,7 +144,9 @@ Examples:
         if (p.resumed || p.reason.startsWith('not resuming')) io.stderr(`${p.reason[0]!.toUpperCase()}${p.reason.slice(1)}\n`);
         else if (p.type === 'full') io.stderr(`Starting a new chain with a full backup: ${p.reason}\n`);
       },
-    };
+    });
+    report.startScan(source);
+    if (flags.s3CreateBucket) await createBucket(backend, io);
     // A dry run writes nothing, so it takes no lock.
     let r;
     try {

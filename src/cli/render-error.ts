@@ -1,0 +1,29 @@
+/**
+ * An engine error as the one line the CLI prints: its context rendered with options
+ * named as their flags, and a hint keyed by its code — what to type next, which the
+ * engine, not knowing the command line, does not say.
+ */
+import { EngineError, renderError, type ErrorCode } from '../errors.js';
+
+/** Engine option names -> the flags that set them. */
+const FLAGS: Record<string, string> = {
+  compressLevel: '--compress-level',
+  volsize: '--volsize',
+  maxStaged: '--max-staged',
+  uploadConcurrency: '--upload-concurrency',
+};
+
+const HINTS: Partial<Record<ErrorCode, string>> = {
+  CHAIN_KEY_MISMATCH: "give the chain's key, or start a new chain with backup --full",
+  SOURCE_MISMATCH: 'use --allow-source-mismatch to continue it, or --full',
+  CLOCK_BEHIND: 'fix the clock, or allow it with --allow-clock-skew (this set is then named after that one)',
+  STRICT: '--strict: a warning fails the run',
+  DEST_NOT_EMPTY: 'use --force to restore into it (a merge: what the backup lacks stays)',
+};
+
+export function renderForCli(e: EngineError): string {
+  const option = e.context.option !== undefined ? (FLAGS[e.context.option] ?? e.context.option) : undefined;
+  const line = renderError(e.detail, { ...e.context, ...(option !== undefined ? { option } : {}) }).split('\n')[0]!;
+  const hint = HINTS[e.code];
+  return hint ? `${line} (${hint})` : line;
+}
