@@ -130,9 +130,11 @@ export function describeBackendContract(name: string, make: () => Promise<Backen
 
     test('errors are BackendErrors with a kind', async () => {
       const b = await make();
-      try {
-        await b.get('nope');
-      } catch (e) {
+      for (const call of [() => b.get('nope'), () => b.stat('nope'), () => b.get('nope', { range: { start: 0, end: 10 } })]) {
+        const e = await call().then(
+          () => undefined,
+          (err: unknown) => err,
+        );
         expect(e).toBeInstanceOf(BackendError);
         expect((e as BackendError).kind).toBe('not-found');
       }

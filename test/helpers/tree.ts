@@ -3,7 +3,7 @@
  * mtime, content hash, symlink target, and (as root) owner, keyed by raw path bytes.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -52,9 +52,13 @@ export function treeDiff(a: Map<string, string>, b: Map<string, string>): string
   return out;
 }
 
-/** Incompressible bytes (so small volume sizes really split the data). */
-function bytes(n: number, _seed: number): Buffer {
-  return randomBytes(n);
+/**
+ * Incompressible bytes (so small volume sizes really split the data), the same for the
+ * same seed: an AES-CTR keystream keyed by it.
+ */
+export function bytes(n: number, seed: number): Buffer {
+  const key = createHash('sha256').update(`tree seed ${seed}`).digest().subarray(0, 16);
+  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n));
 }
 
 /** The tricky tree of the core round-trip tests. */

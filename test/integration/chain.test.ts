@@ -3,7 +3,7 @@
  * time restores exactly, by tapechain and by real duplicity. Chains mixed with
  * duplicity's own incrementals, in both directions.
  */
-import { describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { expectDuplicityRestore, expectTapechainRestore, setTimes } from '../hel
 import { tempDirs } from '../helpers/tmp.js';
 import { duplicity } from '../helpers/tools.js';
 import { describeTree } from '../helpers/tree.js';
+import { nextSecond } from '../helpers/wait.js';
 
 const tmp = tempDirs();
 const T0 = Date.UTC(2026, 0, 1) / 1000;
@@ -92,17 +93,22 @@ describe('a four-set chain over a tree that changes in every way', () => {
   const target = join(dir, 'target');
   const env = { PASSPHRASE: 'chain pw', XDG_CACHE_HOME: join(dir, 'cache') };
   const snapshots: Map<string, string>[] = [];
+  const runs: { code: number; stdout: string }[] = [];
 
-  test('backup: one full, then three incrementals', async () => {
+  // The chain every test here reads: made once, never changed by a test.
+  beforeAll(async () => {
     fs.mkdirSync(src);
     for (const [i, apply] of states.entries()) {
       apply(src);
       fs.utimesSync(src, T0 + i, T0 + i);
-      const r = await runCli(['backup', '--volsize', '1', src, target], env);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(i === 0 ? /^Full backup/ : /^Incremental backup/);
+      runs.push(await runCli(['backup', '--volsize', '1', src, target], env));
       snapshots.push(describeTree(src));
     }
+  }, 300_000);
+
+  test('backup: one full, then three incrementals', () => {
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 0]);
+    for (const [i, r] of runs.entries()) expect(r.stdout).toMatch(i === 0 ? /^Full backup/ : /^Incremental backup/);
     expect(setTimes(target)).toHaveLength(4);
     const incVolumes = fs.readdirSync(target).filter((n) => n.startsWith('duplicity-inc.') && n.includes('.vol'));
     const incBytes = incVolumes.reduce((a, n) => a + fs.statSync(join(target, n)).size, 0);
@@ -152,13 +158,13 @@ describe('a four-set chain over a tree that changes in every way', () => {
   });
 
   test('the cache is rebuilt from the target when it is missing', async () => {
-    fs.rmSync(join(dir, 'cache'), { recursive: true, force: true });
-    const r = await runCli(['ls', target], env);
+    const fresh = join(dir, 'fresh-cache');
+    const r = await runCli(['ls', target], { ...env, XDG_CACHE_HOME: fresh });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('renamed-project/src/main.c');
-    const cacheDirs = fs.readdirSync(join(dir, 'cache', 'tapechain'));
+    const cacheDirs = fs.readdirSync(join(fresh, 'tapechain'));
     expect(cacheDirs).toHaveLength(1);
-    expect(fs.readdirSync(join(dir, 'cache', 'tapechain', cacheDirs[0]!)).filter((n) => n.endsWith('.sigtar.gz'))).toHaveLength(4);
+    expect(fs.readdirSync(join(fresh, 'tapechain', cacheDirs[0]!)).filter((n) => n.endsWith('.sigtar.gz'))).toHaveLength(4);
   });
 });
 
@@ -181,7 +187,7 @@ describe('chains mixed with duplicity', () => {
       fs.utimesSync(src, T0 + 10 + i, T0 + 10 + i);
       await runners[i]!();
       snaps.push(describeTree(src));
-      await new Promise((r) => setTimeout(r, 1000)); // duplicity needs a new second per set
+      await nextSecond(); // duplicity needs a new second per set
     }
     const times = setTimes(target);
     expect(times).toHaveLength(4);
@@ -201,7 +207,7 @@ describe('chains mixed with duplicity', () => {
     expect(duplicity(['full', '--volsize', '1', '--archive-dir', join(dir, 'dc'), '--name', 'f', src, `file://${target}`], dir, env).status).toBe(0);
     const s0 = describeTree(src);
     state1(src);
-    await new Promise((r) => setTimeout(r, 1000));
+    await nextSecond();
     const r = await runCli(['backup', src, target], env);
     expect(r.stdout).toMatch(/^Incremental/);
     const s1 = describeTree(src);
@@ -226,7 +232,7 @@ describe('choosing full or incremental', () => {
     expect((await runCli(['backup', src, target], env)).stdout).toMatch(/^Full/);
     expect((await runCli(['backup', src, target], env)).stdout).toMatch(/^Incremental/);
     expect((await runCli(['backup', '--full-if-older-than', '1D', src, target], env)).stdout).toMatch(/^Incremental/);
-    await new Promise((r) => setTimeout(r, 1100));
+    await nextSecond();
     const old = await runCli(['backup', '--full-if-older-than', '1s', src, target], env);
     expect(old.stdout).toMatch(/^Full/);
     expect(old.stderr).toMatch(/older than --full-if-older-than/);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseManifest } from '../../src/chain/manifest.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDirs } from '../helpers/tmp.js';
+import { nextSecond } from '../helpers/wait.js';
 
 const tmp = tempDirs();
 
@@ -26,7 +27,7 @@ describe('the manifest file list, written line by line from disk', () => {
     expect(listed).toContain('new dir 7/file "42".txt');
 
     // A later second: like duplicity, change detection compares whole-second mtimes.
-    await new Promise((r) => setTimeout(r, 1100));
+    await nextSecond();
     fs.writeFileSync(join(src, 'dir 3', 'file "1".txt'), 'changed, and longer\n');
     fs.rmSync(join(src, 'dir 29'), { recursive: true });
     expect((await runCli(['backup', '--no-encryption', '--archive-dir', cache, src, target])).code).toBe(0);

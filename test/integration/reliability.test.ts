@@ -21,6 +21,7 @@ import { killWhen } from '../helpers/kill.js';
 import { tempDirs } from '../helpers/tmp.js';
 import { describeTree, treeDiff } from '../helpers/tree.js';
 import { lockObjects, storedVolumes } from '../helpers/target.js';
+import { until } from '../helpers/wait.js';
 
 const tmp = tempDirs();
 const bin = 'bin/tapechain';
@@ -67,7 +68,7 @@ describe('locking', () => {
     const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
     const a = spawn(bin, ['backup', '--compress-level', '9', src, target], { env });
     const aDone = new Promise<number>((r) => a.on('exit', (c) => r(c ?? -1)));
-    while (lockObjects(target).length === 0) await new Promise((r) => setTimeout(r, 20));
+    await until(() => lockObjects(target).length > 0, 'the first backup to take its lock');
     // a holds the lock, stopped so it is still running however slowly b starts
     a.kill('SIGSTOP');
     const b = spawnSync(bin, ['backup', src, target], { env });
@@ -157,7 +158,7 @@ describe('changing and odd input', () => {
     // a writer appends while the backup reads
     const writer = spawn('sh', ['-c', `while true; do head -c 65536 /dev/urandom >> '${join(src, 'growing.log')}'; done`]);
     try {
-      await new Promise((r) => setTimeout(r, 50));
+      await until(() => fs.statSync(join(src, 'growing.log')).size > 30 << 20, 'the writer to append');
       const r = await runCli(['backup', '--compress-level', '0', src, target], env);
       expect(r.stderr).toMatch(/growing\.log: changed while being read \(grew past its \d+ bytes at stat; stored the first \d+ bytes\)/);
       expect(r.stderr).not.toMatch(/app\.sock.*warning|warning.*steady/);

@@ -19,6 +19,7 @@ import { describeS3, newBucket, S3_CREDS, S3_ENDPOINT, S3_ENV } from '../helpers
 import { tempDirs } from '../helpers/tmp.js';
 import { duplicity } from '../helpers/tools.js';
 import { describeTree, makeTrickyTree, treeDiff } from '../helpers/tree.js';
+import { nextSecond, until } from '../helpers/wait.js';
 
 const tmp = tempDirs();
 
@@ -85,7 +86,7 @@ describeS3('S3 target', () => {
     const r = await runCli(['restore', '--s3-endpoint', S3_ENDPOINT!, `s3://${bucket}/dup`, join(dir, 'out')], env);
     expect(r.code).toBe(0);
     expect(treeDiff(want, describeTree(join(dir, 'out')))).toEqual([]);
-    await new Promise((res) => setTimeout(res, 1000));
+    await nextSecond(); // a new set needs a later second
     fs.writeFileSync(join(src, 'after duplicity.txt'), 'x');
     const inc = await runCli(['backup', '--s3-endpoint', S3_ENDPOINT!, src, `s3://${bucket}/dup`], env);
     expect(inc.stdout).toMatch(/^Incremental/);
@@ -123,7 +124,7 @@ describeS3('S3 target', () => {
     // Now a permanent failure on volume 2 of a new full: the run fails, no manifest appears.
     const before = (await listAll(s3)).map((o) => o.name);
     const broken = new RetryBackend(new FaultyBackend(s3, [{ method: 'put', match: /vol2\./, kind: 'permanent' }]), { baseDelayMs: 10 });
-    await new Promise((r) => setTimeout(r, 1000));
+    await nextSecond(); // a new full needs a later second
     await expect(runBackup({ source: src, backend: broken, encryptor: enc, keys: { passphrase: Buffer.from('pw') }, volsize: 1 << 20, tempDir: temp, full: true })).rejects.toThrow(/vol2/);
     const after = (await listAll(s3)).map((o) => o.name).filter((n) => !before.includes(n));
     expect(after.some((n) => n.includes('manifest'))).toBe(false);
@@ -152,11 +153,7 @@ describeS3('S3 target, kill -9', () => {
     const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
     let done = false;
     void exited.then(() => (done = true));
-    for (;;) {
-      const names = (await listAll(watcher)).map((o) => o.name);
-      if (names.some((n) => n.includes('.vol2.')) || done) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until(async () => done || (await listAll(watcher)).some((o) => o.name.includes('.vol2.')), 'volume 2 on S3');
     p.kill('SIGKILL');
     expect(await exited).toBeNull(); // killed, not finished
     await watcher.close();

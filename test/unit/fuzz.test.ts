@@ -70,7 +70,10 @@ describe('fuzz', () => {
     const r = rng(1);
     const seen = { ok: 0, error: 0 };
     for (let i = 0; i < ITER; i++) seen[await expectClassified(async () => parseManifest(mutate(valid, r)))]++;
-    expect(seen.ok + seen.error).toBe(ITER);
+    // every outcome is a parse or a FormatError (expectClassified fails otherwise); and
+    // the mutations, most of which break the format, are mostly refused
+    expect(await expectClassified(async () => parseManifest(valid))).toBe('ok');
+    expect(seen.error).toBeGreaterThan(ITER / 3);
   });
 
   test('tar reader', async () => {

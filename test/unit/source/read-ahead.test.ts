@@ -3,6 +3,7 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readAhead } from '../../../src/source/read-ahead.js';
 import { tempDirs } from '../../helpers/tmp.js';
+import { turns } from '../../helpers/wait.js';
 
 const tmp = tempDirs();
 
@@ -22,7 +23,7 @@ describe('readAhead', () => {
     const seen: string[] = [];
     let maxAhead = 0;
     for await (const { item, whole } of readAhead(source(), (n) => ({ path: Buffer.from(join(dir, n)), stat: statSync(join(dir, n)) }), { depth: 8 })) {
-      await new Promise((r) => setTimeout(r, 1));
+      await turns(20); // a consumer slower than the reads
       maxAhead = Math.max(maxAhead, pulled - seen.length - 1);
       const i = names.indexOf(item);
       expect((await whole!).data.equals(Buffer.alloc(i * 100, i))).toBe(true);
@@ -42,7 +43,7 @@ describe('readAhead', () => {
       }
     }
     for await (const { item } of readAhead(source(), () => undefined, { barrier: (x) => x === 'BARRIER' })) {
-      await new Promise((r) => setTimeout(r, 5));
+      await turns(20);
       log.push(`use ${item}`);
     }
     expect(log.indexOf('pull c')).toBeGreaterThan(log.indexOf('use BARRIER'));
