@@ -55,11 +55,12 @@ export interface SetWriterOptions {
   spec: Omit<NameSpec, 'kind' | 'volume'>;
   encoder: Encoder;
   tmp: string;
-  volsize?: number;
+  /** Options resolved by the backup (backup/options.ts): no defaults here. */
+  volsize: number;
   hostname: string;
   localdir: Buffer;
-  uploadConcurrency?: number;
-  maxStaged?: number;
+  uploadConcurrency: number;
+  maxStaged: number;
   signal?: AbortSignal;
   warn: (w: WalkWarning) => void;
   /** Told about each stored file. */
@@ -111,8 +112,8 @@ export class SetWriter {
       this.#checkpoint = new CheckpointWriter(cp.files, resume ?? emptyCheckpoint(o.spec, cp.source), unsaved);
     }
     this.#uploader = new Uploader(o.backend, {
-      concurrency: o.uploadConcurrency ?? 1,
-      maxStaged: o.maxStaged ?? 2,
+      concurrency: o.uploadConcurrency,
+      maxStaged: o.maxStaged,
       ...(o.signal ? { signal: o.signal } : {}),
       onStored: (name, size) => {
         this.stats.storedBytes += size;
@@ -123,7 +124,7 @@ export class SetWriter {
     });
     this.#volumes = new VolumeWriter({
       dir: o.tmp,
-      ...(o.volsize ? { volsize: o.volsize } : {}),
+      volsize: o.volsize,
       encoder: o.encoder,
       nameFor: (n) => this.name('volume', n),
       sha256: o.seal !== undefined,

@@ -13,10 +13,10 @@ import type { Backend } from '../backend/backend.js';
 import { withContext } from '../errors.js';
 
 export interface UploaderOptions {
-  /** Parallel uploads. @default 1 */
-  concurrency?: number;
-  /** Finished files allowed to wait or be in flight. @default 2 */
-  maxStaged?: number;
+  /** Parallel uploads (1: strictly in order). */
+  concurrency: number;
+  /** Finished files allowed to wait or be in flight. */
+  maxStaged: number;
   signal?: AbortSignal;
   /** Called after each file is stored. @default nothing */
   onStored?: (name: string, size: number) => void;
@@ -30,11 +30,11 @@ export class Uploader {
   #error: unknown;
   readonly stored: string[] = [];
 
-  constructor(backend: Backend, o: UploaderOptions = {}) {
+  constructor(backend: Backend, o: UploaderOptions) {
     this.#backend = backend;
     this.#o = o;
-    this.#queue = new PQueue({ concurrency: Math.max(1, o.concurrency ?? 1) });
-    this.#maxStaged = Math.max(1, o.maxStaged ?? 2);
+    this.#queue = new PQueue({ concurrency: o.concurrency });
+    this.#maxStaged = o.maxStaged;
   }
 
   #check(): void {

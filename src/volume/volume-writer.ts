@@ -37,8 +37,8 @@ export interface FinishedVolume extends EncodedFileResult {
 export interface VolumeWriterOptions {
   /** Directory for temp files. */
   dir: string;
-  /** Stored-size cap per volume in bytes. @default 200 MiB */
-  volsize?: number;
+  /** Stored-size cap per volume in bytes. */
+  volsize: number;
   encoder: Encoder;
   /** File name for volume n (also used for the temp file). */
   nameFor: (n: number) => string;
@@ -64,7 +64,7 @@ export class VolumeWriter {
   readonly volumes: FinishedVolume[] = [];
 
   constructor(o: VolumeWriterOptions) {
-    this.#o = { volsize: 200 << 20, sha256: false, firstNumber: 1, ...o };
+    this.#o = { sha256: false, firstNumber: 1, ...o };
     this.#number = this.#o.firstNumber - 1;
   }
 
