@@ -41,7 +41,7 @@ export interface S3Options {
   prefix?: string;
   /** Custom endpoint (B2, Ceph, MinIO…), e.g. https://s3.us-west-004.backblazeb2.com */
   endpoint?: string;
-  /** @default env AWS_REGION, else us-east-1 */
+  /** @default us-east-1 (the CLI passes AWS_REGION) */
   region?: string;
   /** Virtual-host style even with an endpoint. @default false */
   virtualHost?: boolean;
@@ -163,7 +163,7 @@ export class S3Backend implements Backend {
     this.#partSize = Math.max(5 << 20, o.partSize ?? 64 << 20);
     this.#partConcurrency = o.partConcurrency ?? 2;
     this.#client = new S3Client({
-      region: o.region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
+      region: o.region ?? 'us-east-1', // the CLI passes AWS_REGION when no --s3-region is given
       ...(o.endpoint ? { endpoint: o.endpoint, forcePathStyle: !o.virtualHost } : {}),
       ...(o.credentials ? { credentials: o.credentials } : {}),
       requestChecksumCalculation: 'WHEN_REQUIRED',

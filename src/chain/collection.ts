@@ -109,8 +109,18 @@ export function buildCollection(files: Iterable<RemoteFile>): Collection {
     else strays.push(f);
   }
   const all = [...sets.values()];
-  const complete = all.filter((s) => s.manifest).sort((a, b) => a.end - b.end || a.start - b.start);
-  const incomplete = all.filter((s) => !s.manifest);
+  const { chains, orphans, superseded } = linkChains(all.filter((s) => s.manifest));
+  return { chains, incomplete: all.filter((s) => !s.manifest), orphans, strays, superseded, unknown };
+}
+
+/**
+ * Links complete sets into chains, in time order: each full starts one; an incremental
+ * joins the chain that ends where it starts, or replaces that chain's last incremental
+ * when both start together and it ends later (a re-run of that increment); otherwise
+ * it is an orphan.
+ */
+function linkChains(sets: BackupSet[]): { chains: Chain[]; orphans: BackupSet[]; superseded: BackupSet[] } {
+  const complete = sets.sort((a, b) => a.end - b.end || a.start - b.start);
   const chains: Chain[] = [];
   const orphans: BackupSet[] = [];
   const superseded: BackupSet[] = [];
@@ -139,8 +149,9 @@ export function buildCollection(files: Iterable<RemoteFile>): Collection {
     if (!placed) orphans.push(s);
   }
   chains.sort((a, b) => a.start - b.start);
-  return { chains, incomplete, orphans, strays, superseded, unknown };
+  return { chains, orphans, superseded };
 }
+
 
 /** The sets of a chain in order. */
 export function chainSets(c: Chain): BackupSet[] {

@@ -122,6 +122,34 @@ function words(line: Buffer): Buffer[] {
   return out;
 }
 
+type OpenVolume = Partial<VolumeInfo> & { number?: number };
+
+/** A volume's StartingPath or EndingPath line: the path, and a block number for a multivol chunk. */
+function volumePath(cur: OpenVolume, key: 'startingpath' | 'endingpath', w: Buffer[], bad: (m: string) => Error): void {
+  if (w.length < 2) throw bad(`volume ${cur.number}: empty ${key}`);
+  const index = pathToIndex(unquote(w[1]!));
+  const block = w[2] ? parseInt(w[2].toString('latin1'), 10) : undefined;
+  if (block !== undefined && !Number.isSafeInteger(block)) throw bad(`volume ${cur.number}: bad block number`);
+  if (key === 'startingpath') {
+    cur.start = index;
+    if (block !== undefined) cur.startBlock = block;
+  } else {
+    cur.end = index;
+    if (block !== undefined) cur.endBlock = block;
+  }
+}
+
+/** A volume's Hash line; duplicity prefers SHA1 over MD5 when both are present. */
+function volumeHash(cur: OpenVolume, w: Buffer[], bad: (m: string) => Error): void {
+  const type = w[1]?.toString('latin1').toUpperCase();
+  const hex = w[2]?.toString('latin1').toLowerCase();
+  if (!hex || !/^[0-9a-f]+$/.test(hex)) throw bad(`volume ${cur.number}: bad hash line`);
+  if ((type === 'SHA1' || type === 'MD5') && (type === 'SHA1' || cur.hashType !== 'SHA1' || !cur.hash)) {
+    cur.hashType = type;
+    cur.hash = hex;
+  }
+}
+
 /**
  * Parses a manifest; `what` names the file in errors. The file list (one line per
  * changed file, nothing restore or verify needs) is only collected with `withFiles`.
@@ -130,7 +158,7 @@ export function parseManifest(data: Buffer, what = 'manifest', o: { withFiles?: 
   const bad = (msg: string) => new FormatError(`${msg}`, { context: { file: what }, code: 'BAD_MANIFEST' });
   const m: Manifest = { volumes: [], files: [] };
   const byNumber = new Map<number, VolumeInfo>();
-  let cur: Partial<VolumeInfo> & { number?: number } | undefined;
+  let cur: OpenVolume | undefined;
   let inFilelist = false;
   const finish = () => {
     if (!cur || cur.number === undefined) return;
@@ -158,28 +186,9 @@ export function parseManifest(data: Buffer, what = 'manifest', o: { withFiles?: 
       finish();
       inFilelist = true;
     } else if (cur && (key === 'startingpath' || key === 'endingpath')) {
-      if (w.length < 2) throw bad(`volume ${cur.number}: empty ${key}`);
-      const index = pathToIndex(unquote(w[1]!));
-      const block = w[2] ? parseInt(w[2].toString('latin1'), 10) : undefined;
-      if (block !== undefined && !Number.isSafeInteger(block)) throw bad(`volume ${cur.number}: bad block number`);
-      if (key === 'startingpath') {
-        cur.start = index;
-        if (block !== undefined) cur.startBlock = block;
-      } else {
-        cur.end = index;
-        if (block !== undefined) cur.endBlock = block;
-      }
+      volumePath(cur, key, w, bad);
     } else if (cur && key === 'hash') {
-      const type = w[1]?.toString('latin1').toUpperCase();
-      const hex = w[2]?.toString('latin1').toLowerCase();
-      if (!hex || !/^[0-9a-f]+$/.test(hex)) throw bad(`volume ${cur.number}: bad hash line`);
-      // duplicity prefers SHA1 over MD5 when both are present
-      if (type === 'SHA1' || (type === 'MD5' && cur.hashType !== 'SHA1') || !cur.hash) {
-        if (type === 'SHA1' || type === 'MD5') {
-          cur.hashType = type;
-          cur.hash = hex;
-        }
-      }
+      volumeHash(cur, w, bad);
     } else if (inFilelist || (cur && (key === 'new' || key === 'changed' || key === 'deleted'))) {
       if (o.withFiles && (key === 'new' || key === 'changed' || key === 'deleted') && w[1]) {
         m.files.push({ action: key, path: unquote(w[1]) });

@@ -163,7 +163,12 @@ export class DeltaBuilder {
     this.matched += len;
   }
 
-  /** The hot loop for rollsum signatures (duplicity's kind). */
+  /**
+   * The hot loop for rollsum signatures (duplicity's kind).
+   *
+   * Kept as one function: it runs once per input byte; the rolling sums, the table
+   * probe and the literal run stay in locals, which a call per byte would not allow.
+   */
   #searchRollsum(final: boolean): void {
     const sig = this.#sig;
     const bl = sig.blockLen;

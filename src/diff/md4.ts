@@ -16,7 +16,12 @@ const TAIL = new Uint8Array(128);
 const TAIL_WORDS = new Int32Array(TAIL.buffer);
 const STATE = new Int32Array(4);
 
-/** Processes `count` 64-byte blocks from word index `q0` of `w`, updating `s`. */
+/**
+ * Processes `count` 64-byte blocks from word index `q0` of `w`, updating `s`.
+ *
+ * Kept as one function: MD4's 48 steps, unrolled, with the state in locals: the inner
+ * loop of every signature and delta, where a call per step would cost its speed.
+ */
 function blocks(s: Int32Array, w: Int32Array, q0: number, count: number): void {
   let a = s[0]!, b = s[1]!, c = s[2]!, d = s[3]!, t = 0;
   for (let blk = 0; blk < count; blk++) {

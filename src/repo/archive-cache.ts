@@ -18,7 +18,7 @@ import { setKey } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 
 /** `$XDG_CACHE_HOME/tapechain` or `~/.cache/tapechain`. */
-export function defaultArchiveDir(env: Record<string, string | undefined> = process.env): string {
+export function defaultArchiveDir(env: Record<string, string | undefined>): string {
   return path.join(env['XDG_CACHE_HOME'] || path.join(homedir(), '.cache'), 'tapechain');
 }
 

@@ -37,10 +37,13 @@ export interface RestoreOptions {
   path?: Index;
   /** Restore into a non-empty destination, replacing what is there. @default false */
   force?: boolean;
-  /** @default true when root */
+  /** chown what is restored to the stored owners. @default true when `uid` is 0 */
   restoreOwnership?: boolean;
+  /** The user this restore runs as. @default process.getuid() */
+  uid?: number;
   /** Temp directory for downloaded volumes (remote targets). @default os.tmpdir() */
   tempDir?: string;
+  /** Use the stored numeric ids, not the names looked up on this host. @default false */
   numericOwner?: boolean;
   /** Told which sets were picked, before anything is read. */
   onPicked?: (sets: BackupSet[]) => void;
@@ -155,11 +158,17 @@ function readingLists(plan: RestorePlan, prefetchDir: string | undefined): { ref
   }));
 }
 
+/**
+ * Restores into a staging directory inside DEST (every volume read, every entry
+ * applied, every check passed), then merges the staged tree into DEST with a journal:
+ * a failure anywhere leaves DEST as it was (commit.ts).
+ */
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const plan = await planRestore(o);
-  const { sets, archive } = plan;
   const sel = o.path ?? [];
   const dest = path.resolve(o.dest);
+  const owner = o.restoreOwnership ?? (o.uid ?? process.getuid?.()) === 0;
+  const numeric = o.numericOwner ?? false;
   const { created } = await prepareDest(dest, o.force ?? false, o.onWarning);
   // staging inside DEST changes its times: a failed restore puts them back
   const destTimes = created ? undefined : await fs.stat(dest);
@@ -167,37 +176,18 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   try {
     staging = await createStaging(dest);
   } catch (e) {
-    if (created) await fs.rmdir(dest).catch(() => undefined);
+    if (created) await fs.rmdir(dest).catch(() => undefined); // ours, and empty: nothing is lost if it stays
     throw new DestinationError(`not writable: ${(e as Error).message}`, { context: { path: dest }, cause: e });
   }
   // Remote targets: download the next volume while the current one is applied.
   const tempParent = o.tempDir ?? tmpdir();
   await removeStaleTempDirs(tempParent);
   const prefetchDir = o.backend.properties.local ? undefined : await makeTempDir(tempParent, 'restore');
-  const owner = o.restoreOwnership ?? process.getuid?.() === 0;
-  const numeric = o.numericOwner ?? false;
-  const writer = new TreeWriter(Buffer.from(staging.tree), {
-    restoreOwnership: owner,
-    numericOwner: numeric,
-    ...(o.onWarning ? { onWarning: o.onWarning } : {}),
-  });
+  const writer = new TreeWriter(Buffer.from(staging.tree), { restoreOwnership: owner, numericOwner: numeric, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
   const commit = new Commit(staging.trash);
   let committed = false;
-  let volumesRead = 0;
   try {
-    let found = sel.length === 0;
-    for (const { refs, chosen } of readingLists(plan, prefetchDir)) {
-      const raw = rawEntries(refs, archive.keys, archive.decodeOptions, { select: (r) => chosen.has(r.name), ...(o.signal ? { signal: o.signal } : {}) });
-      for await (const e of logicalEntries(raw)) {
-        if (!isWithin(e.index, sel)) continue;
-        found = true;
-        await applyEntry(writer, e);
-      }
-      volumesRead += chosen.size;
-      writer.nextSet();
-    }
-    if (!found) throw new NotFoundError(`not in the backup at that time`, { context: { path: displayIndex(sel) }, code: 'PATH_NOT_FOUND' });
-    await writer.finish();
+    const volumesRead = await stageEntries(plan, writer, sel, prefetchDir, o.signal);
     const root = Buffer.from(dest);
     try {
       await commit.merge(Buffer.from(staging.tree), root, (n) => isStagingName(n.toString('latin1')));
@@ -209,7 +199,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     await removeTree(staging.root).catch(() => o.onWarning?.(`could not remove ${staging.root}`));
     const restored = await applyDirectoryMeta(root, writer, sel.length === 0, { owner, numeric, onWarning: o.onWarning });
     await commit.closeOpened(restored);
-    return { sets, files: writer.files, patched: writer.patched, volumesRead };
+    return { sets: plan.sets, files: writer.files, patched: writer.patched, volumesRead };
   } catch (e) {
     const failed = committed ? [] : await commit.rollback();
     if (o.signal?.aborted && !committed) throw o.signal.reason; // whatever the abort surfaced as
@@ -218,11 +208,33 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   } finally {
     if (!committed) {
       await removeTree(staging.root).catch(() => o.onWarning?.(`could not remove ${staging.root}`));
+      // best effort: DEST's content is back; only its times could stay changed
       if (destTimes) await fs.utimes(dest, destTimes.atime, destTimes.mtime).catch(() => undefined);
     }
+    // a DEST this run created holds nothing of the user's
     if (created && !committed) await fs.rm(dest, { recursive: true, force: true }).catch(() => undefined);
     if (prefetchDir) await fs.rm(prefetchDir, { recursive: true, force: true });
   }
+}
+
+/** Reads the planned volumes set by set into `writer` (the staging tree); returns the volumes read. */
+async function stageEntries(plan: RestorePlan, writer: TreeWriter, sel: Index, prefetchDir: string | undefined, signal: AbortSignal | undefined): Promise<number> {
+  const { archive } = plan;
+  let found = sel.length === 0;
+  let volumesRead = 0;
+  for (const { refs, chosen } of readingLists(plan, prefetchDir)) {
+    const raw = rawEntries(refs, archive.keys, archive.decodeOptions, { select: (r) => chosen.has(r.name), ...(signal ? { signal } : {}) });
+    for await (const e of logicalEntries(raw)) {
+      if (!isWithin(e.index, sel)) continue;
+      found = true;
+      await applyEntry(writer, e);
+    }
+    volumesRead += chosen.size;
+    writer.nextSet();
+  }
+  if (!found) throw new NotFoundError('not in the backup at that time', { context: { path: displayIndex(sel) }, code: 'PATH_NOT_FOUND' });
+  await writer.finish();
+  return volumesRead;
 }
 
 async function applyEntry(writer: TreeWriter, e: LogicalEntry): Promise<void> {

@@ -26,8 +26,8 @@ import type { TarHeader } from '../volume/tar-header.js';
 import { lstatOrNull } from '../util/fs-facts.js';
 
 export interface TreeWriterOptions {
-  /** chown restored entries (needs root). @default true when running as root */
-  restoreOwnership?: boolean;
+  /** chown restored entries (needs root); resolved by the restore. */
+  restoreOwnership: boolean;
   /** Use stored numeric ids, not names looked up on this host. @default false */
   numericOwner?: boolean;
   onWarning?: (message: string) => void;
@@ -44,6 +44,30 @@ const SLASH = Buffer.from('/');
 const SMALL_FILE = 1 << 20;
 /** Writes of one large file under way at once. */
 const WRITES_IN_FLIGHT = 4;
+
+/**
+ * A file's data when it is small (up to SMALL_FILE: written at once, synchronously);
+ * otherwise the same data as a stream again, what was read first included.
+ */
+async function smallFile(data: AsyncIterable<Buffer>): Promise<{ parts: Buffer[]; rest?: undefined } | { parts?: undefined; rest: AsyncIterable<Buffer> }> {
+  const it = data[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let size = 0;
+  let r = await it.next();
+  for (; !r.done && size <= SMALL_FILE; r = await it.next()) {
+    parts.push(r.value);
+    size += r.value.length;
+  }
+  if (r.done && size <= SMALL_FILE) return { parts };
+  const first = r;
+  return {
+    rest: (async function* () {
+      yield* parts;
+      if (!first.done) yield first.value;
+      for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+    })(),
+  };
+}
 
 /** An entry's mtime for the utimes calls: a Date, since Node turns negative seconds (before 1970) into now. */
 function fileTime(h: TarHeader): Date {
@@ -67,10 +91,10 @@ export class TreeWriter {
   /** No set applied yet: the staging directory holds only what this set wrote. */
   #fresh = true;
 
-  constructor(root: Buffer, o: TreeWriterOptions = {}) {
+  constructor(root: Buffer, o: TreeWriterOptions) {
     this.root = root;
     this.#o = o;
-    this.#owner = o.restoreOwnership ?? process.getuid?.() === 0;
+    this.#owner = o.restoreOwnership;
     this.#scratch = Buffer.concat([root, Buffer.from(`/.tapechain-scratch-${randomBytes(4).toString('hex')}`)]);
   }
 
@@ -151,70 +175,64 @@ export class TreeWriter {
 
   /** Writes a snapshot entry; `data` is the file content for regular files. */
   async snapshot(index: Index, h: TarHeader, data: AsyncIterable<Buffer>): Promise<void> {
-    if (h.type === 'file' && index.length > 0) {
-      // The header's size is one chunk's for a multivol file: read to know.
-      const it = data[Symbol.asyncIterator]();
-      const parts: Buffer[] = [];
-      let size = 0;
-      let r = await it.next();
-      for (; !r.done && size <= SMALL_FILE; r = await it.next()) {
-        parts.push(r.value);
-        size += r.value.length;
-      }
-      if (r.done && size <= SMALL_FILE) {
-        const parent = (await this.#parents(index))!;
-        this.#writeSmall(parent, this.#path(index), h, parts);
-        this.files++;
-        return;
-      }
-      const first = r;
-      data = (async function* () {
-        yield* parts;
-        if (!first.done) yield first.value;
-        for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
-      })();
-    }
     if (index.length === 0) {
       if (h.type !== 'directory') throw new FormatError('archive root is not a directory');
       this.rootHeader = h;
       return;
     }
+    if (h.type === 'file') {
+      // The header's size is one chunk's for a multivol file: read to know.
+      const small = await smallFile(data);
+      if (small.parts) {
+        this.#writeSmall((await this.#parents(index))!, this.#path(index), h, small.parts);
+        this.files++;
+        return;
+      }
+      data = small.rest;
+    }
     const parent = (await this.#parents(index))!;
     const p = this.#path(index);
-    if (h.type === 'directory') {
-      const st = await this.#clearFor(p, true);
-      if (!st) await fs.mkdir(p, { mode: 0o700 });
-      else await fs.chmod(p, 0o700);
-      this.#okDirs.add(p.toString('latin1'));
-      this.#dirs.set(p.toString('latin1'), { path: p, depth: index.length, header: h });
-      return;
-    }
+    if (h.type === 'directory') return this.#directory(index, p, h);
     await this.#clearFor(p, false);
     const tmp = this.#tempName(parent);
     try {
-      switch (h.type) {
-        case 'file':
-          await this.#writeFile(tmp, h, data);
-          this.files++;
-          break;
-        case 'symlink':
-          await fs.symlink(h.linkname, tmp);
-          await this.#owners(tmp, h, true);
-          await fs.lutimes(tmp, fileTime(h), fileTime(h)).catch(() => undefined);
-          break;
-        case 'fifo':
-        case 'char':
-        case 'block':
-          if (!(await this.#special(tmp, h))) {
-            this.#o.onWarning?.(`${displayIndex(index)}: device nodes need root; skipped`);
-            return;
-          }
-          break;
-      }
+      if (!(await this.#entryAt(tmp, index, h, data))) return;
       await fs.rename(tmp, p);
     } catch (e) {
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      await fs.rm(tmp, { force: true }).catch(() => undefined); // the failure at hand is the one to report
       throw e;
+    }
+  }
+
+  async #directory(index: Index, p: Buffer, h: TarHeader): Promise<void> {
+    const st = await this.#clearFor(p, true);
+    if (!st) await fs.mkdir(p, { mode: 0o700 });
+    else await fs.chmod(p, 0o700);
+    this.#okDirs.add(p.toString('latin1'));
+    this.#dirs.set(p.toString('latin1'), { path: p, depth: index.length, header: h });
+  }
+
+  /** Makes a non-directory entry at `tmp`; false when it is skipped (a device node without root). */
+  async #entryAt(tmp: Buffer, index: Index, h: TarHeader, data: AsyncIterable<Buffer>): Promise<boolean> {
+    switch (h.type) {
+      case 'file':
+        await this.#writeFile(tmp, h, data);
+        this.files++;
+        return true;
+      case 'symlink':
+        await fs.symlink(h.linkname, tmp);
+        await this.#owners(tmp, h, true);
+        // some filesystems cannot set a symlink's own times: the link itself is what matters
+        await fs.lutimes(tmp, fileTime(h), fileTime(h)).catch(() => undefined);
+        return true;
+      case 'fifo':
+      case 'char':
+      case 'block':
+        if (await this.#special(tmp, h)) return true;
+        this.#o.onWarning?.(`${displayIndex(index)}: device nodes need root; skipped`);
+        return false;
+      default:
+        return true;
     }
   }
 

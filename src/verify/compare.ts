@@ -26,6 +26,8 @@ export interface CompareOptions {
   time?: number;
   /** Compare owners. @default true when root (only root restores them) */
   owners?: boolean;
+  /** The user this comparison runs as. @default process.getuid() */
+  uid?: number;
   signal?: AbortSignal;
 }
 
@@ -42,6 +44,6 @@ export async function compareWithSource(source: string, o: CompareOptions, onPro
       yield kind === 'signature' ? { kind, index: e.index, header: e.header, signature: e.signatureStream() } : { kind, index: e.index, header: e.header };
     }
   })();
-  await compareLive(archived, { root, owners: o.owners ?? process.getuid?.() === 0, report, ...(o.signal ? { signal: o.signal } : {}) });
+  await compareLive(archived, { root, owners: o.owners ?? (o.uid ?? process.getuid?.()) === 0, report, ...(o.signal ? { signal: o.signal } : {}) });
   return problems;
 }

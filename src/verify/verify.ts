@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { ReadBackend } from '../backend/backend.js';
 import { localName, type ArchiveCache } from '../repo/archive-cache.js';
 import { formatName } from '../chain/file-naming.js';
-import { chainSets, pickForTime, setKey, type BackupSet, type Chain } from '../chain/collection.js';
+import { chainSets, pickForTime, setKey, type BackupSet, type Collection } from '../chain/collection.js';
 import type { Manifest } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import { ChainError } from '../errors.js';
@@ -50,51 +50,25 @@ export interface VerifyResult {
   volumesTotal: number;
 }
 
+/**
+ * Verifies the chain at `time` (or every chain): the key once, the target's listing,
+ * each set's manifest against its volumes, then each volume read and checked
+ * (verifySetVolumes); a sample reads the least recently checked volumes only.
+ */
 export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const archive = new ArchiveReader(o.backend, o.keys, o.cache);
   const col = await archive.collection();
-  let chains: Chain[];
-  if (o.all) chains = col.chains;
-  else {
-    const p = pickForTime(col, o.time ?? Number.MAX_SAFE_INTEGER);
-    chains = p ? [p.chain] : [];
-  }
+  const picked = o.all ? undefined : pickForTime(col, o.time ?? Number.MAX_SAFE_INTEGER);
+  const chains = o.all ? col.chains : picked ? [picked.chain] : [];
   // A target whose only sets lost their manifests is damaged, not empty: name them.
   if (chains.length === 0 && col.incomplete.length === 0) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
   // a wrong or missing key is one error (exit 7 or 3), not a problem per file
   await archive.proveKey(chains.flatMap(chainSets));
   const collector = problemCollector(o.onProblem);
-  const { problems, report, reportError } = collector;
-  const sets = chains.flatMap((c) => (o.all || o.time === undefined ? chainSets(c) : pickForTime(col, o.time)!.sets));
-  // Sets without a manifest next to the verified chains: a missing manifest is a problem.
-  const lost = new Set(o.cache ? await o.cache.lost(archive.names) : []);
-  for (const s of col.incomplete) {
-    const name = formatName({ kind: 'manifest', type: s.type, start: s.start, end: s.end, encoding: s.encoding });
-    const copy = lost.has(localName(name) ?? '') ? '; the local cache holds a copy that `tapechain repair` can put back' : '';
-    report(name, `missing at the target: the set has no manifest (incomplete, or its manifest was removed)${copy}`);
-  }
-  for (const s of col.orphans) report(s.manifest!.name, 'incremental set that no chain accepts (orphaned)');
-  for (const f of col.unknown) report(f.name, 'unknown file at the target (not part of any backup set)');
-  for (const f of col.strays) report(f.name, 'belongs to no backup set');
-
-  const manifests = new Map<BackupSet, Manifest>();
-  const allVolumes: string[] = [];
-  for (const s of sets) {
-    try {
-      const m = await archive.manifest(s, { fromTarget: true });
-      manifests.set(s, m);
-      for (const v of m.volumes) {
-        const f = s.volumes.get(v.number);
-        if (!f) report(`${s.manifest!.name}`, `volume ${v.number} is listed but missing at the target`);
-        else allVolumes.push(f.name);
-      }
-      const listed = new Set(m.volumes.map((v) => v.number));
-      for (const [n, f] of s.volumes) if (!listed.has(n)) report(f.name, 'volume not listed in the manifest');
-      if (!s.signature) report(s.manifest!.name, 'the set has no signature file');
-    } catch (e) {
-      reportError(s.manifest!.name, e);
-    }
-  }
+  const { problems } = collector;
+  const sets = o.all || o.time === undefined ? chains.flatMap(chainSets) : picked ? picked.sets : [];
+  await reportListing(col, archive, o.cache, collector);
+  const { manifests, allVolumes } = await checkManifests(archive, sets, collector);
   const stateDir = o.cache?.dir;
   const state = stateDir ? await loadVerifyState(stateDir) : { checked: {} as Record<string, number> };
   const sample = o.samplePercent !== undefined ? pickSample(allVolumes, state, o.samplePercent) : undefined;
@@ -106,14 +80,13 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     const refs = archive.volumeRefs(s, m, (v) => s.volumes.has(v.number));
     const deep = refs.filter((r) => !sample || sample.has(r.name));
     if (deep.length === 0) continue;
-    // The sigtar comparison needs every volume of the set; with a sample it is skipped.
-    const compareSigtar = deep.length === m.volumes.length && s.signature !== undefined;
     checked += await verifySetVolumes({
       archive,
       set: s,
       all: refs,
       deep: new Set(deep.map((r) => r.name)),
-      compareSigtar,
+      // The sigtar comparison needs every volume of the set; with a sample it is skipped.
+      compareSigtar: deep.length === m.volumes.length && s.signature !== undefined,
       problems: collector,
       done: (name) => {
         state.checked[name] = now;
@@ -124,9 +97,47 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   }
   if (stateDir) {
     state.last = { time: now, ok: problems.length === 0, problems: problems.length, volumes: checked, offline: false, sets: sets.map(setKey), manifests: [...archive.storedDigests.values()] };
+    // the record only feeds --sample and status: a cache that cannot take it changes no result
     await saveVerifyState(stateDir, state).catch(() => undefined);
   }
   return { problems, sets: sets.length, volumesChecked: checked, volumesTotal: allVolumes.length };
+}
+
+
+/** Problems the listing shows: sets without a manifest, orphans, unknown and stray files. */
+async function reportListing(col: Collection, archive: ArchiveReader, cache: ArchiveCache | undefined, p: ProblemCollector): Promise<void> {
+  const lost = new Set(cache ? await cache.lost(archive.names) : []);
+  for (const s of col.incomplete) {
+    const name = formatName({ kind: 'manifest', type: s.type, start: s.start, end: s.end, encoding: s.encoding });
+    const copy = lost.has(localName(name) ?? '') ? '; the local cache holds a copy that `tapechain repair` can put back' : '';
+    p.report(name, `missing at the target: the set has no manifest (incomplete, or its manifest was removed)${copy}`);
+  }
+  for (const s of col.orphans) p.report(s.manifest!.name, 'incremental set that no chain accepts (orphaned)');
+  for (const f of col.unknown) p.report(f.name, 'unknown file at the target (not part of any backup set)');
+  for (const f of col.strays) p.report(f.name, 'belongs to no backup set');
+}
+
+/** Each set's manifest, read from the target, against the volumes there; every volume present, in order. */
+async function checkManifests(archive: ArchiveReader, sets: BackupSet[], p: ProblemCollector): Promise<{ manifests: Map<BackupSet, Manifest>; allVolumes: string[] }> {
+  const manifests = new Map<BackupSet, Manifest>();
+  const allVolumes: string[] = [];
+  for (const s of sets) {
+    try {
+      const m = await archive.manifest(s, { fromTarget: true });
+      manifests.set(s, m);
+      for (const v of m.volumes) {
+        const f = s.volumes.get(v.number);
+        if (!f) p.report(s.manifest!.name, `volume ${v.number} is listed but missing at the target`);
+        else allVolumes.push(f.name);
+      }
+      const listed = new Set(m.volumes.map((v) => v.number));
+      for (const [n, f] of s.volumes) if (!listed.has(n)) p.report(f.name, 'volume not listed in the manifest');
+      if (!s.signature) p.report(s.manifest!.name, 'the set has no signature file');
+    } catch (e) {
+      p.reportError(s.manifest!.name, e);
+    }
+  }
+  return { manifests, allVolumes };
 }
 
 /** One set's deep check: which volumes, and what to hold them against. */

@@ -65,11 +65,6 @@ function opensRun(e: RawEntry): boolean {
   return (e.kind === 'multivol_snapshot' || e.kind === 'multivol_diff') && e.header.size === CHUNK_SIZE;
 }
 
-/**
- * Raw tar entries of the given volumes, in order, with per-volume hash checks. With
- * `select`, only the chosen volumes are read, plus any volume that a multivol run
- * continues into: whatever a manifest's index ranges claim, a run is read to its end.
- */
 export interface ReadOptions {
   /** Read only the volumes chosen (and those a multivol run continues into). @default all */
   select?: (v: VolumeRef) => boolean;
@@ -77,6 +72,14 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Raw tar entries of the given volumes, in order, with per-volume hash checks. With
+ * `select`, only the chosen volumes are read, plus any volume that a multivol run
+ * continues into: whatever a manifest's index ranges claim, a run is read to its end.
+ *
+ * Kept as one function: a generator whose state (the volume being read, its hash,
+ * whether a multivol run is open and so the next volume must be read) spans its yields.
+ */
 export async function* rawEntries(volumes: VolumeRef[], keys: DecryptKeys, opts: DecryptOptions = {}, ro: ReadOptions = {}): AsyncGenerator<RawEntry> {
   const { select, signal } = ro;
   let runOpen = false;

@@ -38,7 +38,13 @@ export class TarReader {
     return b.subarray(0, size);
   }
 
-  /** The next entry, or null at the end of the archive. */
+  /**
+   * The next entry, or null at the end of the archive.
+   *
+   * Kept as one function: one entry is a loop over header blocks — pax and GNU
+   * long-name headers first, each changing the entry that follows — whose state (the
+   * pending pax records, long name and link) lives across the loop's turns.
+   */
   async next(): Promise<TarHeader | null> {
     if (this.#ended) return null;
     await this.#skipPending();
