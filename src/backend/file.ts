@@ -105,7 +105,7 @@ export class FileBackend implements Backend {
       await fs.rename(tmp, final);
       await this.#syncDir();
     } catch (e) {
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      await fs.rm(tmp, { force: true }).catch(() => undefined); // the put's own failure is the one to report
       throw classifyFsError(e, `writing ${name}`);
     }
   }

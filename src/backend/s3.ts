@@ -263,6 +263,7 @@ export class S3Backend implements Backend {
       if (failed) throw failed.reason;
       await this.#client.send(new CompleteMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: opts.signal });
     } catch (e) {
+      // the upload's own failure is the one to report; an upload left unaborted is what cleanup lists
       await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
       throw e;
     }

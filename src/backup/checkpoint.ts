@@ -159,7 +159,7 @@ export class CheckpointFiles {
       const s = JSON.parse(readFileSync(this.#json, 'utf8')) as CheckpointState;
       return s.version === 1 ? s : undefined;
     } catch {
-      return undefined;
+      return undefined; // none, or torn by a crash while saved in place by an older version: start the set over
     }
   }
   async save(s: CheckpointState): Promise<void> {

@@ -395,8 +395,9 @@ export class SetWriter {
     const gz = path.join(this.#o.tmp, 'local-signatures.gz');
     this.#sigtar.local.flush();
     await pipeline(createReadStream(this.#o.checkpoint!.files.sigtar), createGzip({ level: 1 }), createWriteStream(gz));
-    await this.#o.cache.adopt(this.name('signature'), gz).catch(() => undefined);
-    await this.#o.cache.adopt(manName, plainManifest).catch(() => undefined);
+    const cacheMiss = (e: unknown) => this.#o.warn({ code: 'CACHE_UNWRITABLE', path: Buffer.from(this.#o.cache!.dir), message: `cannot keep a copy in the cache (${(e as Error).message}): the next run downloads it` });
+    await this.#o.cache.adopt(this.name('signature'), gz).catch(cacheMiss);
+    await this.#o.cache.adopt(manName, plainManifest).catch(cacheMiss);
   }
 
   /** Signs the list of stored files and uploads it after the manifest. */

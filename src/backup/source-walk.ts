@@ -53,6 +53,7 @@ async function targetInSource(backend: ReadBackend, srcAbs: string): Promise<Buf
     try {
       return await fs.realpath(p);
     } catch {
+      // not there (yet): the target is created later; resolve what exists above it
       const parent = path.dirname(p);
       return parent === p ? p : path.join(await real(parent), path.basename(p));
     }

@@ -77,6 +77,6 @@ export class Uploader {
   /** After a failure elsewhere: drop what is queued and wait for what is in flight. */
   async abort(): Promise<void> {
     this.#queue.clear();
-    await this.#queue.onIdle().catch(() => undefined);
+    await this.#queue.onIdle().catch(() => undefined); // the failure that caused the abort is reported by the caller
   }
 }

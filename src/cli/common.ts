@@ -120,7 +120,7 @@ export async function withLock<T>(backend: Backend, cache: ArchiveCache | undefi
   } finally {
     await lock.release();
     // A run refused before it stored anything leaves no empty cache folder behind.
-    if (fresh) await rmdir(cache.dir).catch(() => undefined);
+    if (fresh) await rmdir(cache.dir).catch(() => undefined); // not empty after all: the run stored something
   }
 }
 

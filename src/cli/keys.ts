@@ -9,6 +9,7 @@ import { Signer, type SigningKeyLike } from '../crypto/signature-packet.js';
 import type { DecryptKeys } from '../crypto/decrypt.js';
 import { PublicKeyEncryptor, SymmetricEncryptor, type MessageEncryptor } from '../crypto/encrypt.js';
 import { ConfigError, UsageError } from '../errors.js';
+import { readingKeys as policyKeys } from '../repo/reading-keys.js';
 import type { CliIo } from './io.js';
 
 export interface KeyFlags {
@@ -54,27 +55,21 @@ export async function encryptionKeys(flags: KeyFlags): Promise<PublicKey[]> {
 }
 
 /**
- * Keys to read archives with: the passphrase, secret keys (--decrypt-key, and a
- * --sign-key, which is often the same key), and the keys signatures must come from.
- * Naming --sign-key or --public-key makes signatures mandatory.
+ * Keys to read archives with, from the flags: the passphrase, secret keys
+ * (--decrypt-key, and a --sign-key, which is often the same key), and the public keys
+ * signatures may come from; which of them read a chain is repo/reading-keys.ts's rule.
  */
 export async function readingKeys(flags: KeyFlags, io: CliIo, signing?: SecretKey): Promise<DecryptKeys> {
-  const keys: DecryptKeys = {};
   const pass = findPassphrase(flags, io);
-  if (pass) keys.passphrase = pass;
-  const secret: SecretKey[] = [];
-  if (flags.decryptKey) secret.push(await readSecretKey(flags.decryptKey, pass?.toString('utf8'), '--decrypt-key'));
-  if (signing) secret.push(signing);
-  else if (flags.signKey) {
-    const pub = await readPublicKeys(flags.signKey, '--sign-key');
-    keys.verifyKeys = [...pub];
-  }
-  if (secret.length) keys.secretKeys = secret;
-  const verify: PublicKey[] = [...(keys.verifyKeys ?? []), ...secret, ...(await encryptionKeys(flags))];
-  for (const f of flags.publicKey ?? []) verify.push(...(await readPublicKeys(f, '--public-key')));
-  if (verify.length) keys.verifyKeys = verify;
-  if (flags.signKey || flags.publicKey?.length) keys.requireSignature = true;
-  return keys;
+  const secretKeys: SecretKey[] = [];
+  if (flags.decryptKey) secretKeys.push(await readSecretKey(flags.decryptKey, pass?.toString('utf8'), '--decrypt-key'));
+  if (signing) secretKeys.push(signing);
+  const publicKeys: PublicKey[] = [];
+  // a --sign-key given without its secret (the signing key of a reading command): its public part
+  if (!signing && flags.signKey) publicKeys.push(...(await readPublicKeys(flags.signKey, '--sign-key')));
+  publicKeys.push(...(await encryptionKeys(flags)));
+  for (const f of flags.publicKey ?? []) publicKeys.push(...(await readPublicKeys(f, '--public-key')));
+  return policyKeys({ ...(pass ? { passphrase: pass } : {}), secretKeys, publicKeys, signaturesRequired: flags.signKey !== undefined || (flags.publicKey?.length ?? 0) > 0 });
 }
 
 /**

@@ -4,6 +4,7 @@
  * incomplete set (which cleanup removes later), never a complete-looking set with
  * missing volumes. Cache copies follow on the next run (the target is authoritative).
  */
+import { unwrap } from '../backend/wrappers.js';
 import type { Backend } from '../backend/backend.js';
 import { listAll } from '../backend/backend.js';
 import { buildCollection, setFiles, setKey, type BackupSet, type RemoteFile } from '../chain/collection.js';
@@ -65,4 +66,32 @@ export async function deleteItems(backend: Backend, items: DeletionItem[], onDel
 
 export function isMultipartCapable(b: unknown): b is MultipartCapable {
   return typeof (b as MultipartCapable).listIncompleteUploads === 'function';
+}
+
+/** An upload younger than this may belong to a backup that is running now. */
+export const UPLOAD_GRACE_MS = 86400_000;
+
+export interface UploadCleanup {
+  key: string;
+  /** aborted (with `force`), would abort (without), or kept: started within UPLOAD_GRACE_MS. */
+  action: 'aborted' | 'would abort' | 'kept';
+}
+
+/**
+ * Unfinished multipart uploads of an S3 target (none for other backends): those older
+ * than UPLOAD_GRACE_MS (or of unknown age) are aborted with `force`, else listed. Run
+ * it under cleanup's exclusive lock, like every deletion.
+ */
+export async function cleanupUploads(backend: Backend, force: boolean, now = Date.now(), onEach?: (u: UploadCleanup) => void): Promise<UploadCleanup[]> {
+  const inner = unwrap(backend);
+  if (!isMultipartCapable(inner)) return [];
+  const out: UploadCleanup[] = [];
+  for (const u of await inner.listIncompleteUploads()) {
+    const old = !u.initiated || u.initiated.getTime() < now - UPLOAD_GRACE_MS;
+    if (force && old) await inner.abortUpload(u.key, u.uploadId);
+    const done: UploadCleanup = { key: u.key, action: !old ? 'kept' : force ? 'aborted' : 'would abort' };
+    out.push(done);
+    onEach?.(done);
+  }
+  return out;
 }

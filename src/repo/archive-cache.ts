@@ -77,7 +77,9 @@ export class ArchiveCache {
     try {
       return await fs.readFile(path.join(this.dir, local));
     } catch {
+      // not cached (or unreadable): the target has it
       const data = await fetch();
+      // a cache that cannot keep a copy only costs a download next time
       await this.#writeAtomic(local, (f) => fs.writeFile(f, data, { mode: 0o600 })).catch(() => undefined);
       return data;
     }
@@ -187,7 +189,7 @@ export class ArchiveCache {
     try {
       return await fs.readdir(this.dir);
     } catch {
-      return [];
+      return []; // no cache folder yet: nothing cached
     }
   }
 }

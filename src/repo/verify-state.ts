@@ -46,7 +46,7 @@ export async function loadVerifyState(dir: string): Promise<VerifyState> {
     const s = JSON.parse(await readFile(join(dir, FILE), 'utf8')) as VerifyState;
     return { checked: s.checked ?? {}, ...(s.last ? { last: s.last } : {}) };
   } catch {
-    return { checked: {} };
+    return { checked: {} }; // never verified from this cache (or the record is damaged): start over
   }
 }
 

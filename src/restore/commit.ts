@@ -80,6 +80,7 @@ export class Commit {
    */
   async closeOpened(restored: Set<string>): Promise<void> {
     const opened = this.#journal.filter((s) => s.kind === 'opened' && !restored.has(s.dir.toString('latin1')));
+    // a directory gone since (removed by the restored tree) has no mode to put back
     for (const s of opened.reverse()) if (s.kind === 'opened') await fs.chmod(s.dir, s.mode).catch(() => undefined);
   }
 

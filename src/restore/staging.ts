@@ -71,7 +71,7 @@ export async function removeStaleStaging(dest: string): Promise<string[]> {
   try {
     names = await fs.readdir(dest);
   } catch {
-    return [];
+    return []; // no DEST yet: nothing left over in it
   }
   const removed: string[] = [];
   for (const n of names) {

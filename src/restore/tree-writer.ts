@@ -337,7 +337,7 @@ export class TreeWriter {
       await fs.rename(tmp, p);
       this.patched++;
     } catch (e) {
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      await fs.rm(tmp, { force: true }).catch(() => undefined); // the failure at hand is the one to report
       throw e;
     } finally {
       await basis.close();

@@ -16,7 +16,7 @@ function load(file: string): Db {
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    return db;
+    return db; // no passwd/group file (a container): names are not looked up, ids are kept
   }
   for (const line of text.split('\n')) {
     const f = line.split(':');

@@ -106,6 +106,6 @@ export class EncodedFileWriter {
   /** Stops writing after a failure; the caller removes the file. */
   async abort(): Promise<void> {
     this.#head.destroy();
-    await this.#done.catch(() => undefined);
+    await this.#done.catch(() => undefined); // aborting: the pipeline's end, not its error, is awaited
   }
 }

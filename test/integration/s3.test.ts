@@ -7,7 +7,9 @@ import { expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { runBackup } from '../../src/backup/backup.js';
+import { cleanupUploads } from '../../src/inspect/prune.js';
 import { listAll } from '../../src/backend/backend.js';
 import { FaultyBackend } from '../../src/backend/faulty.js';
 import { S3Backend } from '../../src/backend/s3.js';
@@ -164,5 +166,28 @@ describeS3('S3 target, kill -9', () => {
     const r = await runCli(['restore', '--s3-endpoint', S3_ENDPOINT!, target, join(dir, 'out')], { ...S3_ENV, PASSPHRASE: 'k', XDG_CACHE_HOME: join(dir, 'cache2') });
     expect(r.code).toBe(0);
     expect(treeDiff(describeTree(src), describeTree(join(dir, 'out')))).toEqual([]);
+  });
+});
+
+describeS3('S3 target, cleanup', () => {
+  test('an unfinished multipart upload is kept while young, listed, and aborted by cleanup --force once old', async () => {
+    const bucket = await newBucket('multipart');
+    const client = new S3Client({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, credentials: S3_CREDS });
+    try {
+      const started = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'bk/duplicity-full.20260101T000000Z.vol1.difftar.gpg' }));
+      expect(started.UploadId).toBeTruthy();
+      const env = { ...S3_ENV };
+      const young = await runCli(['cleanup', '--force', '--s3-endpoint', S3_ENDPOINT!, `s3://${bucket}/bk`], env);
+      expect(young.code).toBe(0);
+      expect(young.stdout).toMatch(/keeping \(started less than a day ago\) unfinished multipart upload of .*vol1/);
+      const s3 = new S3Backend({ bucket, prefix: 'bk', endpoint: S3_ENDPOINT!, credentials: S3_CREDS });
+      const inTwoDays = Date.now() + 2 * 86400_000;
+      expect(await cleanupUploads(s3, false, inTwoDays)).toEqual([{ key: expect.stringContaining('vol1'), action: 'would abort' }]);
+      expect(await cleanupUploads(s3, true, inTwoDays)).toEqual([{ key: expect.stringContaining('vol1'), action: 'aborted' }]);
+      expect((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+      await s3.close();
+    } finally {
+      client.destroy();
+    }
   });
 });

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { unwrap } from '../../backend/wrappers.js';
 import { formatTimestamp, parseUserTime } from '../../chain/time.js';
 import { UsageError } from '../../errors.js';
-import { deleteItems, isMultipartCapable, planCleanup, planPrune, type DeletionItem } from '../../inspect/prune.js';
+import { cleanupUploads, deleteItems, planCleanup, planPrune, type DeletionItem } from '../../inspect/prune.js';
 import { bytes } from '../format.js';
 import { addCacheOption, addLockOption, addTargetOptions, backendFor, cacheFor, withLock, type CommonFlags } from '../common.js';
 import type { CliIo } from '../io.js';
@@ -91,20 +90,11 @@ Examples:
       const plan = await planCleanup(backend, (names) => cache.lost(names));
       for (const s of plan.kept) io.stdout(`keeping the incomplete set ending ${formatTimestamp(s.end)}: its manifest is missing at the target, but the local cache holds a copy (tapechain repair --force ${target})\n`);
       await listOrDelete(io, backend, plan.items, flags.force ?? false, 'clean up');
+      await cleanupUploads(backend, flags.force ?? false, Date.now(), (u) =>
+        io.stdout(`${u.action === 'kept' ? 'keeping (started less than a day ago)' : u.action} unfinished multipart upload of ${u.key}\n`),
+      );
     };
     if (flags.force) await withLock(backend, cache, 'cleanup', flags, io, run);
     else await run();
-    const inner = unwrap(backend);
-    if (isMultipartCapable(inner)) {
-      // Uploads younger than a day may belong to a backup that is running now.
-      const dayAgo = Date.now() - 86400_000;
-      for (const u of await inner.listIncompleteUploads()) {
-        const old = !u.initiated || u.initiated.getTime() < dayAgo;
-        if (flags.force && old) {
-          await inner.abortUpload(u.key, u.uploadId);
-          io.stdout(`aborted unfinished multipart upload of ${u.key}\n`);
-        } else io.stdout(`${old ? 'would abort' : 'keeping (started less than a day ago)'} unfinished multipart upload of ${u.key}\n`);
-      }
-    }
   });
 }
