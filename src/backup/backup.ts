@@ -1,8 +1,16 @@
 /**
- * One backup run. Decides full or incremental (a chain exists, --full,
- * --full-if-older-than), checks that an incremental continues the chain with the same
- * key and source, then streams the source through SetWriter: a full stores every path,
- * an incremental stores what changed against the chain's signatures.
+ * One backup run, as its data flows (one file each):
+ *
+ *   options.ts      the options, defaulted and validated once
+ *   plan.ts         which set: resume an interrupted one (resume.ts), an incremental on
+ *                   the latest chain (same key, host, source) or a new full; its times
+ *   source-walk.ts  the source walked through the selection; for an incremental, merged
+ *                   with the chain's signatures into changes (changes.ts)
+ *   set-writer.ts   entries -> volumes (volume/), alongside the signature file
+ *                   (signature-file.ts), the manifest's file list (file-list.ts), the
+ *                   checkpoint (checkpoint.ts) and the seal's list (seal-list.ts); then
+ *                   the manifest (manifest-writer.ts), last
+ *   uploader.ts     finished files to the target while the next volume is built
  *
  * Nothing is deleted from the target, so a failed run leaves earlier chains as they
  * were; the manifest is uploaded last, so an interrupted set is visibly incomplete.
