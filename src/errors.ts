@@ -46,11 +46,11 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
  */
 export type ErrorCode =
   // usage and configuration
-  | 'USAGE' | 'CONFIG' | 'CLOCK_BEHIND' | 'SOURCE_MISMATCH' | 'CHAIN_KEY_MISMATCH' | 'REPAIR_REFUSED'
+  | 'USAGE' | 'CONFIG' | 'NO_PASSPHRASE' | 'CLOCK_BEHIND' | 'SOURCE_MISMATCH' | 'CHAIN_KEY_MISMATCH' | 'REPAIR_REFUSED'
   // nothing to work on
   | 'NOT_FOUND' | 'NO_CHAIN' | 'NO_SET_AT_TIME' | 'PATH_NOT_FOUND'
   | 'SOURCE' | 'STRICT' | 'DESTINATION' | 'DEST_NOT_EMPTY' | 'UNSAFE_PATH' | 'LOCKED' | 'CANCELLED'
-  | 'BACKEND_NOT_FOUND' | 'BACKEND_TRANSIENT' | 'BACKEND_PERMANENT'
+  | 'BACKEND_NOT_FOUND' | 'BACKEND_TRANSIENT' | 'BACKEND_PERMANENT' | 'NO_BUCKET' | 'NO_CREDENTIALS'
   // keys
   | 'DECRYPT' | 'BAD_PASSPHRASE' | 'BAD_KEY_PASSPHRASE' | 'NO_KEY' | 'WRONG_KEY'
   // stored data that does not match its promises
@@ -118,8 +118,8 @@ export class UsageError extends EngineError {
 }
 
 export class ConfigError extends EngineError {
-  constructor(message: string, options?: EngineErrorOptions) {
-    super('CONFIG', ExitCode.CONFIG, message, options);
+  constructor(message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
+    super(options?.code ?? 'CONFIG', ExitCode.CONFIG, message, options);
   }
 }
 
@@ -146,8 +146,8 @@ export type BackendErrorKind = 'not-found' | 'transient' | 'permanent';
 
 export class BackendError extends EngineError {
   readonly kind: BackendErrorKind;
-  constructor(kind: BackendErrorKind, message: string, options?: EngineErrorOptions) {
-    super(`BACKEND_${kind === 'not-found' ? 'NOT_FOUND' : kind === 'transient' ? 'TRANSIENT' : 'PERMANENT'}`, ExitCode.BACKEND, message, options);
+  constructor(kind: BackendErrorKind, message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
+    super(options?.code ?? `BACKEND_${kind === 'not-found' ? 'NOT_FOUND' : kind === 'transient' ? 'TRANSIENT' : 'PERMANENT'}`, ExitCode.BACKEND, message, options);
     this.kind = kind;
   }
 }
@@ -165,7 +165,7 @@ export class TransientBackendError extends BackendError {
 }
 
 export class PermanentBackendError extends BackendError {
-  constructor(message: string, options?: EngineErrorOptions) {
+  constructor(message: string, options?: EngineErrorOptions & { code?: ErrorCode }) {
     super('permanent', message, options);
   }
 }

@@ -74,9 +74,9 @@ export function classifyS3Error(err: unknown, what: string): BackendError {
   const name = e.name ?? e.code ?? '';
   const msg = `${what}: ${name ? `${name} ` : ''}${status ? `(HTTP ${status}) ` : ''}${e.message ?? ''}`.trim();
   if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) return new BackendNotFoundError(msg, { cause: err });
-  if (name === 'NoSuchBucket') return new PermanentBackendError(`the bucket does not exist (create it, or let backup do it with --s3-create-bucket)`, { context: { file: what }, cause: err });
+  if (name === 'NoSuchBucket') return new PermanentBackendError('the bucket does not exist', { context: { file: what }, code: 'NO_BUCKET', cause: err });
   if (name === 'CredentialsProviderError') {
-    return new PermanentBackendError(`no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)`, { context: { file: what }, cause: err });
+    return new PermanentBackendError('no S3 credentials', { context: { file: what }, code: 'NO_CREDENTIALS', cause: err });
   }
   if (e.code === 'ENOTFOUND' || name === 'ENOTFOUND') {
     // No such host: a typo or an S3-compatible service reached at AWS's name. Retrying

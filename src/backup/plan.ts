@@ -49,10 +49,10 @@ export async function planSet(o: ResolvedBackupOptions, archive: ArchiveReader, 
 
 function decide(o: ResolvedBackupOptions, col: Collection, now: number): { chain?: Chain; reason: string } {
   const chain = col.chains[col.chains.length - 1];
-  if (o.full) return { reason: '--full given' };
+  if (o.full) return { reason: 'a full backup was asked for' };
   if (!chain) return { reason: '' }; // the first backup: nothing to explain
   if (o.fullIfOlderThan !== undefined && chain.full.start < now - o.fullIfOlderThan) {
-    return { reason: `the chain's full (${formatTimestamp(chain.full.start)}) is older than --full-if-older-than` };
+    return { reason: `the chain's full (${formatTimestamp(chain.full.start)}) is older than the age given for a new full` };
   }
   if (chainSets(chain).some((s) => !s.signature)) return { reason: 'the latest chain lacks signature files' };
   return { chain, reason: '' };

@@ -28,7 +28,7 @@ export function planRetention(col: Collection, p: RetentionPolicy): Removal[] {
   chains.forEach((c, i) => {
     if (i === newest) return;
     let reason: string | undefined;
-    if (p.olderThan !== undefined && c.end < p.olderThan) reason = 'chain ended before --older-than';
+    if (p.olderThan !== undefined && c.end < p.olderThan) reason = 'chain ended before the time given';
     if (p.keepFull !== undefined && i < chains.length - p.keepFull) reason ??= `not among the newest ${p.keepFull} chain(s)`;
     if (reason) {
       gone.add(i);

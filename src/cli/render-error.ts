@@ -14,6 +14,11 @@ const FLAGS: Record<string, string> = {
 };
 
 const HINTS: Partial<Record<ErrorCode, string>> = {
+  NO_BUCKET: 'create it, or let backup do it with --s3-create-bucket',
+  NO_CREDENTIALS: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile',
+  NO_PASSPHRASE: 'set PASSPHRASE or use --passphrase-file',
+  NO_KEY: 'give the secret key with --decrypt-key',
+  SIGNATURE_UNKNOWN_KEY: '--public-key or --sign-key',
   CHAIN_KEY_MISMATCH: "give the chain's key, or start a new chain with backup --full",
   SOURCE_MISMATCH: 'use --allow-source-mismatch to continue it, or --full',
   CLOCK_BEHIND: 'fix the clock, or allow it with --allow-clock-skew (this set is then named after that one)',

@@ -92,7 +92,7 @@ const ALGO_IDS: Record<string, number> = { aes128: 7, aes192: 8, aes256: 9, came
 /** The session key from PKESK packets, unwrapped by openpgp.js with a secret key. */
 async function sessionKeyFromPkesk(pkesks: Buffer[], keys: SecretKey[]): Promise<SessionKey> {
   const wanted = pkesks.map((b) => b.subarray(1, 9).toString('hex').toUpperCase());
-  if (keys.length === 0) throw new DecryptError(`encrypted to public key ${wanted.join(', ')}: give the secret key with --decrypt-key`, { code: 'NO_KEY' });
+  if (keys.length === 0) throw new DecryptError(`encrypted to public key ${wanted.join(', ')}, and no secret key was given`, { code: 'NO_KEY' });
   const openpgp = await loadOpenpgp();
   const message = await openpgp.readMessage({ binaryMessage: Buffer.concat(pkesks.map((b) => packet(TAG.PKESK, b))) });
   let res;
@@ -228,7 +228,7 @@ class SignatureCheck {
       return;
     }
     if (candidates.length === 0) {
-      throw new IntegrityError(`signed by key ${keyId || '(unknown)'}, whose public key was not given (--public-key or --sign-key)`, { code: 'SIGNATURE_UNKNOWN_KEY' });
+      throw new IntegrityError(`signed by key ${keyId || '(unknown)'}, whose public key was not given`, { code: 'SIGNATURE_UNKNOWN_KEY' });
     }
     verifySignature(sig, hash, candidates[0]!);
     this.checked++;
@@ -350,7 +350,7 @@ export async function* decryptMessage(source: AsyncIterable<Uint8Array> | Iterab
       }
       if (!sk) {
         if (errors.length) throw errors[0];
-        throw new ConfigError('passphrase-encrypted: no passphrase given (set PASSPHRASE or use --passphrase-file)');
+        throw new ConfigError('passphrase-encrypted: no passphrase given', { code: 'NO_PASSPHRASE' });
       }
       const sigs = new SignatureCheck(keys, opts);
       yield* innerLiteral(decryptSeipd(r, head, sk), sigs);

@@ -120,7 +120,7 @@ export async function acquireLock(backend: Backend, cacheDir: string | undefined
       await backend.put(name, lockBody(me));
     } catch (e) {
       if (kind !== 'shared' || !(e instanceof PermanentBackendError)) throw e;
-      o.onWarning?.(`cannot write a lock on ${backend.describe()} (${(e as Error).message}): going on without one; a prune --force meanwhile could delete what this run reads`);
+      o.onWarning?.(`cannot write a lock on ${backend.describe()} (${(e as Error).message}): going on without one; a prune meanwhile could delete what this run reads`);
       return { release: async () => undefined };
     }
     try {

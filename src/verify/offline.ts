@@ -91,7 +91,7 @@ async function verifySealedSet(c: SealCheck, s: BackupSet, previousSeal: Buffer 
   c.sets++;
   const label = s.manifest?.name ?? [...s.volumes.values()][0]?.name ?? `set ending ${s.end}`;
   if (!s.seal) {
-    c.p.report(label, 'set has no seal (made without --sign-key, or the seal was removed)');
+    c.p.report(label, 'set has no seal (made without a signing key, or the seal was removed)');
     return undefined;
   }
   const bytes = await getBytes(c.o.backend, s.seal.name);

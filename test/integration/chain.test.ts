@@ -235,7 +235,7 @@ describe('choosing full or incremental', () => {
     await nextSecond();
     const old = await runCli(['backup', '--full-if-older-than', '1s', src, target], env);
     expect(old.stdout).toMatch(/^Full/);
-    expect(old.stderr).toMatch(/older than --full-if-older-than/);
+    expect(old.stderr).toMatch(/older than the age given for a new full/);
     expect((await runCli(['backup', '--full', src, target], env)).stdout).toMatch(/^Full/);
     const st = JSON.parse((await runCli(['status', '--json', target], env)).stdout);
     expect(st.chains.map((c: { sets: unknown[] }) => c.sets.length)).toEqual([3, 1, 1]);
