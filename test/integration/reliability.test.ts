@@ -2,8 +2,8 @@
  * A nightly job meets concurrent runs, stale locks, files that change under it,
  * sockets, full disks and kill -9. Each case: a clear result, the earlier chain intact.
  */
-import { describe, expect, test } from '@jest/globals';
-import { spawn, spawnSync } from 'node:child_process';
+import { afterEach, describe, expect, test } from '@jest/globals';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -91,10 +91,17 @@ describe('readers and writers together', () => {
     return { dir, src, target, env };
   }
 
+  // A child left stopped by a failed assertion must not outlive its test.
+  const stopped: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of stopped.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+
   /** Starts `args`, stops it once it holds its lock on `target`; the caller continues it. */
   async function heldStopped(args: string[], target: string, env: NodeJS.ProcessEnv) {
     const before = new Set(lockObjects(target));
     const child = spawn(bin, args, { env });
+    stopped.push(child);
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const done = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
