@@ -198,6 +198,16 @@ export class ChainError extends EngineError {
   }
 }
 
+/**
+ * A broken invariant of this engine's own (a bug, exit 70): raised on purpose where
+ * the code relies on a condition its callers must keep, so the failure is named.
+ */
+export class InternalError extends EngineError {
+  constructor(message: string, options?: EngineErrorOptions) {
+    super('INTERNAL', ExitCode.INTERNAL, message, options);
+  }
+}
+
 /** A run stopped on request: by SIGINT (exit 130), SIGTERM (143) or an abort. */
 export class CancelledError extends EngineError {
   readonly signal: 'SIGINT' | 'SIGTERM' | undefined;

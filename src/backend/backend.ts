@@ -15,6 +15,7 @@
  * permanent. Methods may run concurrently up to `properties.maxConnections`.
  */
 import type { Readable } from 'node:stream';
+import { FormatError } from '../errors.js';
 
 export interface PutSource {
   /** Exact byte length; the backend checks it. */
@@ -101,7 +102,7 @@ export async function getBytes(b: ReadBackend, name: string, max = 64 << 20): Pr
   let n = 0;
   for await (const c of await b.get(name)) {
     n += (c as Buffer).length;
-    if (n > max) throw new Error(`${name} is larger than ${max} bytes`);
+    if (n > max) throw new FormatError(`larger than ${max} bytes: not a manifest, signature or seal this engine wrote`, { context: { file: name } });
     parts.push(c as Buffer);
   }
   return Buffer.concat(parts);

@@ -17,6 +17,7 @@ import { loadOpenpgp, type PublicKey } from './keys.js';
 import { PartialPacketFramer, TAG, packet } from './packets.js';
 import { DEFAULT_CODED_COUNT, decodeCount, deriveKey, encodeSpec, type S2kSpec } from './s2k.js';
 import type { Signer } from './signature-packet.js';
+import { UsageError } from '../errors.js';
 
 const S2K_SHA256 = 8;
 
@@ -156,7 +157,7 @@ export class PublicKeyEncryptor implements MessageEncryptor {
   readonly #signer: Signer | undefined;
 
   constructor(recipients: PublicKey[], opts: { signer?: Signer } = {}) {
-    if (recipients.length === 0) throw new Error('expected at least one recipient key');
+    if (recipients.length === 0) throw new UsageError('public-key encryption: expected at least one recipient key, got none');
     this.#keys = recipients;
     this.#signer = opts.signer;
   }

@@ -5,7 +5,7 @@
  * (one salt per run), one per file for gpg-made ones.
  */
 import { createHash } from 'node:crypto';
-import { FormatError } from '../errors.js';
+import { FormatError, InternalError } from '../errors.js';
 
 export const HASH_NAMES: Record<number, string> = { 1: 'md5', 2: 'sha1', 3: 'ripemd160', 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
 
@@ -25,7 +25,7 @@ export function decodeCount(c: number): number {
 export const DEFAULT_CODED_COUNT = 255;
 
 export function encodeSpec(s: S2kSpec, codedCount: number): Buffer {
-  if (s.type !== 3 || !s.salt) throw new Error('only iterated+salted S2K is written');
+  if (s.type !== 3 || !s.salt) throw new InternalError('only iterated+salted S2K is written');
   return Buffer.concat([Buffer.from([3, s.hashAlgo]), s.salt, Buffer.from([codedCount])]);
 }
 

@@ -10,7 +10,7 @@
  *   digest = H(data || hashed || 0x04 0xFF || uint32(hashed.length))
  */
 import { createHash, createPrivateKey, createPublicKey, privateEncrypt, publicDecrypt, sign as edSign, verify as edVerify, constants, type Hash, type KeyObject } from 'node:crypto';
-import { ConfigError, FormatError, IntegrityError } from '../errors.js';
+import { ConfigError, FormatError, IntegrityError, InternalError } from '../errors.js';
 import { HASH_NAMES } from './s2k.js';
 
 const SHA512 = 10;
@@ -100,7 +100,7 @@ function mpi(b: Buffer): Buffer {
 }
 
 function subpacket(type: number, body: Buffer): Buffer {
-  if (body.length + 1 >= 192) throw new Error('subpacket too long');
+  if (body.length + 1 >= 192) throw new InternalError('signature subpacket too long for a one-byte length');
   return Buffer.concat([Buffer.from([body.length + 1, type]), body]);
 }
 

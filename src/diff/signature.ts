@@ -7,6 +7,7 @@ import type { BlockSumCache } from './block-sum-cache.js';
 import { md4Into } from './md4.js';
 import { Md4x4, md4x4 } from './md4x4.js';
 import { rollsum } from './rollsum.js';
+import { InternalError } from '../errors.js';
 
 export const SIG_MAGIC_MD4 = 0x72730136;
 export const SIG_MAGIC_BLAKE2 = 0x72730137;
@@ -60,7 +61,7 @@ export class SignatureBuilder {
     this.#block = Buffer.allocUnsafe(blockLen);
     const expected = o.size === undefined ? Infinity : Math.ceil(o.size / blockLen) * (4 + strongLen);
     this.#out = Buffer.allocUnsafe(Math.max(4 + strongLen, Math.min(4096, expected)));
-    if (o.cache && (o.cache.blockLen !== blockLen || o.cache.strongLen !== strongLen)) throw new Error('block sum cache of another shape');
+    if (o.cache && (o.cache.blockLen !== blockLen || o.cache.strongLen !== strongLen)) throw new InternalError('block sum cache of another shape');
     this.#cache = o.cache;
     const head = Buffer.alloc(12);
     head.writeUInt32BE(SIG_MAGIC_MD4, 0);
