@@ -5,7 +5,7 @@
 // tapechain, duplicity and restic (each when installed) and `tar | gpg --symmetric` on
 // full backup, `--mutate 1`, incremental, restore latest, verify, and verify against the
 // live tree (tapechain --compare, duplicity --compare-data). Prints a table
-// (wall, CPU, peak RSS, stored bytes) with ratios against duplicity and restic measured
+// (wall, CPU, cores busy = CPU / wall, peak RSS, stored bytes) with ratios against duplicity and restic measured
 // in the same run — these machines are noisy, so only ratios compare — and writes JSON
 // to .bench/. Default settings for every tool: passphrase encryption with compression
 // (restic: its own format, zstd, deduplicated; its verify is `check --read-data`).
@@ -137,10 +137,10 @@ for (const step of ['full', 'inc', 'restore', 'verify', 'compare']) {
     if (!r) continue;
     const d = results.duplicity?.[step];
     const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : '-');
-    rows.push([step, n, fmt(r.wall), fmt(r.cpu), fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[step]?.wall)]);
+    rows.push([step, n, fmt(r.wall), fmt(r.cpu), r.cpu != null ? fmt(r.cpu / r.wall, 2) : '-', fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[step]?.wall)]);
   }
 }
-const head = ['step', 'tool', 'wall s', 'cpu s', 'peak RSS MiB', 'stored MiB', 'wall vs duplicity', 'bytes vs duplicity', 'wall vs restic'];
+const head = ['step', 'tool', 'wall s', 'cpu s', 'cores busy', 'peak RSS MiB', 'stored MiB', 'wall vs duplicity', 'bytes vs duplicity', 'wall vs restic'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
 const line = (r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ');
 console.log(`\ncorpus ${mib(corpusBytes)} MiB (${size}), ${os.cpus().length} cores, node ${process.version}`);
