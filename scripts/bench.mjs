@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- --size 1GiB] [--keep] [--only tapechain,duplicity,restic,tar-gpg]
+//                 [--files N [--files-only]]
 //
 // Builds the shared benchmark corpus (scripts/make-corpus.mjs), then times in ONE run:
 // tapechain, duplicity and restic (each when installed) and `tar | gpg --symmetric` on
@@ -9,6 +10,10 @@
 // in the same run — these machines are noisy, so only ratios compare — and writes JSON
 // to .bench/. Default settings for every tool: passphrase encryption with compression
 // (restic: its own format, zstd, deduplicated; its verify is `check --read-data`).
+// --files N adds a tree of N small files (100 B - 8 KiB, ~4 KiB on average, 100 to a
+// directory): a full backup and an incremental with nothing changed, where per-file
+// cost (lstat, open, read, headers, signatures) is all there is; --files-only runs
+// just those rows.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -49,12 +54,15 @@ const du = (p) => Number(execFileSync('du', ['-sb', p]).toString().split('\t')[0
 /** Bytes a step added to a target (restic's repository has subdirectories). */
 const added = (target, before) => du(target) - before;
 
+const filesOnly = args.includes('--files-only');
 const corpus = path.join(work, 'corpus');
-console.error(`bench: corpus ${size} in ${work}`);
-execFileSync('node', [path.join(root, 'scripts/make-corpus.mjs'), corpus, '--size', size, '--seed', '1'], { stdio: 'inherit' });
-const corpusBytes = du(corpus);
+if (!filesOnly) {
+  console.error(`bench: corpus ${size} in ${work}`);
+  execFileSync('node', [path.join(root, 'scripts/make-corpus.mjs'), corpus, '--size', size, '--seed', '1'], { stdio: 'inherit' });
+}
+const corpusBytes = filesOnly ? 0 : du(corpus);
 
-const tools = {
+const toolsFor = (corpus) => ({
   tapechain: (t, cache) => ({
     full: `'${root}/bin/tapechain' backup --archive-dir '${cache}' '${corpus}' '${t}'`,
     inc: `'${root}/bin/tapechain' backup --archive-dir '${cache}' '${corpus}' '${t}'`,
@@ -87,26 +95,28 @@ const tools = {
     verify: `gpg --batch -q --pinentry-mode loopback --passphrase '${PASS}' -d '${t}/full.tar.gpg' | tar -tf - >/dev/null`,
     env: { GNUPGHOME: path.join(work, 'gnupg') },
   }),
-};
+});
+const tools = toolsFor(corpus);
 fs.mkdirSync(path.join(work, 'gnupg'), { mode: 0o700 });
 
 const needs = { duplicity: 'duplicity', restic: 'restic', 'tar-gpg': 'gpg' };
 const names = Object.keys(tools).filter((n) => only.includes(n) && (!needs[n] || has(needs[n])));
-const results = {};
+const results = Object.fromEntries(names.map((n) => [n, {}]));
 const steps = {};
-for (const n of names) {
+for (const n of filesOnly ? [] : names) {
   const t = path.join(work, `target-${n}`);
   fs.mkdirSync(t, { recursive: true });
   steps[n] = tools[n](t, path.join(work, `cache-${n}`));
-  results[n] = {};
   if (steps[n].prepare) execFileSync('sh', ['-c', steps[n].prepare], { env: { ...process.env, ...steps[n].env }, stdio: 'inherit' });
   const before = du(t);
   console.error(`bench: ${n} full`);
   results[n].full = { ...measure(`${n} full`, steps[n].full, steps[n].env), stored: added(t, before) };
 }
-console.error('bench: mutate 1%');
-execFileSync('node', [path.join(root, 'scripts/make-corpus.mjs'), corpus, '--mutate', '1', '--seed', '2'], { stdio: 'inherit' });
-for (const n of names) {
+if (!filesOnly) {
+  console.error('bench: mutate 1%');
+  execFileSync('node', [path.join(root, 'scripts/make-corpus.mjs'), corpus, '--mutate', '1', '--seed', '2'], { stdio: 'inherit' });
+}
+for (const n of filesOnly ? [] : names) {
   const t = path.join(work, `target-${n}`);
   if (steps[n].inc) {
     const before = du(t);
@@ -128,27 +138,75 @@ for (const n of names) {
   }
 }
 
+
+/** N small files, seeded: half text-like (compressible), half random; 100 to a directory. */
+function smallFileTree(dir, n) {
+  let x = 12345;
+  const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const words = 'backup chain volume delta signature manifest restore verify tape archive'.split(' ');
+  for (let i = 0; i < n; i++) {
+    const d = path.join(dir, `d${Math.floor(i / 100)}`);
+    if (i % 100 === 0) fs.mkdirSync(d, { recursive: true });
+    const size = 100 + Math.floor(rnd() * 8092);
+    let data;
+    if (i % 2 === 0) {
+      const parts = [];
+      let len = 0;
+      while (len < size) {
+        const w = words[Math.floor(rnd() * words.length)] + (rnd() < 0.1 ? '\n' : ' ');
+        parts.push(w);
+        len += w.length;
+      }
+      data = Buffer.from(parts.join('')).subarray(0, size);
+    } else data = Buffer.from(Array.from({ length: size }, () => Math.floor(rnd() * 256)));
+    fs.writeFileSync(path.join(d, `f${i}.${i % 2 === 0 ? 'txt' : 'bin'}`), data);
+  }
+}
+
+const fileCount = Number(opt('files', '0'));
+if (fileCount > 0) {
+  const small = path.join(work, 'small-files');
+  console.error(`bench: ${fileCount} small files`);
+  smallFileTree(small, fileCount);
+  const smallTools = toolsFor(small);
+  for (const n of names) {
+    const t = path.join(work, `small-target-${n}`);
+    fs.mkdirSync(t, { recursive: true });
+    const st = smallTools[n](t, path.join(work, `small-cache-${n}`));
+    if (st.prepare) execFileSync('sh', ['-c', st.prepare], { env: { ...process.env, ...st.env }, stdio: 'inherit' });
+    let before = du(t);
+    console.error(`bench: ${n} full, ${fileCount} files`);
+    results[n].filesFull = { ...measure(`${n} full`, st.full, st.env), stored: added(t, before) };
+    if (st.inc) {
+      before = du(t);
+      console.error(`bench: ${n} incremental, nothing changed`);
+      results[n].filesInc = { ...measure(`${n} inc`, st.inc, st.env), stored: added(t, before) };
+    }
+  }
+}
+
 const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
 const mib = (b) => (b === undefined ? '-' : (b / 1048576).toFixed(1));
 const rows = [];
-for (const step of ['full', 'inc', 'restore', 'verify', 'compare']) {
+for (const step of ['full', 'inc', 'restore', 'verify', 'compare', 'filesFull', 'filesInc']) {
   for (const n of names) {
     const r = results[n][step];
     if (!r) continue;
     const d = results.duplicity?.[step];
     const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : '-');
-    rows.push([step, n, fmt(r.wall), fmt(r.cpu), r.cpu != null ? fmt(r.cpu / r.wall, 2) : '-', fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[step]?.wall)]);
+    const label = step === 'filesFull' ? 'full, small files' : step === 'filesInc' ? 'inc, no change' : step;
+    rows.push([label, n, fmt(r.wall), fmt(r.cpu), r.cpu != null ? fmt(r.cpu / r.wall, 2) : '-', fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[step]?.wall)]);
   }
 }
 const head = ['step', 'tool', 'wall s', 'cpu s', 'cores busy', 'peak RSS MiB', 'stored MiB', 'wall vs duplicity', 'bytes vs duplicity', 'wall vs restic'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
 const line = (r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ');
-console.log(`\ncorpus ${mib(corpusBytes)} MiB (${size}), ${os.cpus().length} cores, node ${process.version}`);
+console.log(`\n${filesOnly ? '' : `corpus ${mib(corpusBytes)} MiB (${size}), `}${fileCount > 0 ? `${fileCount} small files, ` : ''}${os.cpus().length} cores, node ${process.version}`);
 console.log(line(head));
 for (const r of rows) console.log(line(r));
 const outDir = path.join(root, '.bench');
 fs.mkdirSync(outDir, { recursive: true });
 const file = path.join(outDir, `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-fs.writeFileSync(file, JSON.stringify({ size, corpusBytes, node: process.version, cores: os.cpus().length, results }, null, 2));
+fs.writeFileSync(file, JSON.stringify({ size, corpusBytes, files: fileCount, node: process.version, cores: os.cpus().length, results }, null, 2));
 console.log(`\nresults: ${path.relative(root, file)}`);
 if (!keep) fs.rmSync(work, { recursive: true, force: true });
