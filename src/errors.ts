@@ -46,7 +46,7 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
  */
 export type ErrorCode =
   // usage and configuration
-  | 'USAGE' | 'CONFIG' | 'NO_PASSPHRASE' | 'CLOCK_BEHIND' | 'SOURCE_MISMATCH' | 'CHAIN_KEY_MISMATCH' | 'REPAIR_REFUSED'
+  | 'USAGE' | 'BAD_OPTION' | 'CONFIG' | 'NO_PASSPHRASE' | 'CLOCK_BEHIND' | 'SOURCE_MISMATCH' | 'CHAIN_KEY_MISMATCH' | 'REPAIR_REFUSED'
   // nothing to work on
   | 'NOT_FOUND' | 'NO_CHAIN' | 'NO_SET_AT_TIME' | 'PATH_NOT_FOUND'
   | 'SOURCE' | 'STRICT' | 'DESTINATION' | 'DEST_NOT_EMPTY' | 'UNSAFE_PATH' | 'LOCKED' | 'CANCELLED'
@@ -58,7 +58,6 @@ export type ErrorCode =
   | 'MISSING_SIGNATURE' | 'MULTIVOL_INCOMPLETE' | 'SIGNATURE_INVALID' | 'SIGNATURE_MISSING'
   | 'SIGNATURE_UNKNOWN_KEY' | 'BAD_SEAL' | 'SEAL_UNSIGNED' | 'SEAL_SIGNATURE'
   // malformed archive data
-  | 'BAD_OPTION'
   | 'FORMAT' | 'BAD_MANIFEST' | 'BAD_DELTA' | 'DIFF_WITHOUT_BASIS' | 'TRAILING_DATA' | 'ENTRY_ORDER' | 'ENTRY_REPEATED'
   | 'INTERNAL';
 
@@ -90,6 +89,11 @@ export function renderError(detail: string, c: ErrorContext): string {
   return head ? `${head}: ${detail}` : detail;
 }
 
+/** `message` as the error's detail and context rendered at the time it is read. */
+function renderedMessage(e: EngineError): void {
+  Object.defineProperty(e, 'message', { get: () => renderError(e.detail, e.context), enumerable: false, configurable: true });
+}
+
 /**
  * Base class: a stable machine-readable `code`, the exit code it maps to, the
  * `detail` of what went wrong and the `context` it concerns. `message` is the two
@@ -107,7 +111,7 @@ export class EngineError extends Error {
     this.exitCode = exitCode;
     this.detail = detail;
     this.context = options?.context ?? {};
-    Object.defineProperty(this, 'message', { get: () => renderError(this.detail, this.context), enumerable: false, configurable: true });
+    renderedMessage(this);
   }
 }
 
@@ -223,7 +227,7 @@ function rewrap(err: EngineError, detail: string, context: ErrorContext): Engine
   Object.assign(wrapped, err);
   Object.defineProperty(wrapped, 'detail', { value: detail, enumerable: true });
   wrapped.context = context;
-  Object.defineProperty(wrapped, 'message', { get: () => renderError(wrapped.detail, wrapped.context), enumerable: false, configurable: true });
+  renderedMessage(wrapped);
   Object.defineProperty(wrapped, 'stack', { value: err.stack, enumerable: false, writable: true });
   Object.defineProperty(wrapped, 'cause', { value: err, enumerable: false, writable: true });
   return wrapped;

@@ -7,7 +7,7 @@
  * checkpoint is dropped and a new set is written, with the reason told.
  */
 import * as fs from 'node:fs/promises';
-import type { Collection } from '../chain/collection.js';
+import { setKey, type Collection } from '../chain/collection.js';
 import { keyMismatch } from '../repo/key-check.js';
 import { sameSource } from '../source/source-dir.js';
 import { compareIndex, type Index } from '../volume/entry-name.js';
@@ -47,8 +47,7 @@ function settleCheckpoint(st: CheckpointState | undefined, col: Collection): Che
 }
 
 function incompleteSetOf(st: CheckpointState, col: Collection) {
-  const key = `${st.type}:${st.start}:${st.end}`;
-  return [...col.incomplete].find((s) => `${s.type}:${s.start}:${s.end}` === key);
+  return col.incomplete.find((s) => setKey(s) === setKey(st));
 }
 
 /** Why an interrupted set cannot be continued (undefined: it can). */

@@ -16,7 +16,7 @@ import { createGzip } from 'node:zlib';
 import type { Backend } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { formatName, parseName, sealName, type NameSpec } from '../chain/file-naming.js';
-import type { FileChange, VolumeInfo } from '../chain/manifest.js';
+import type { VolumeInfo } from '../chain/manifest.js';
 import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { DeltaBuilder } from '../diff/delta.js';
@@ -199,9 +199,6 @@ export class SetWriter {
     this.#sigDone = index;
   }
 
-  #list(action: FileChange['action'], index: Index): void {
-    this.#files.add(action, index);
-  }
 
   /**
    * Stores the whole current state of a path (new, or changed type/metadata); `whole`
@@ -212,7 +209,7 @@ export class SetWriter {
     if (!type) return;
     this.#current = { index: e.index, stat: e.stat };
     if (type === 'file') {
-      if (await this.#snapshotFile(e.index, e.path, e.stat, whole)) this.#list(isNew ? 'new' : 'changed', e.index);
+      if (await this.#snapshotFile(e.index, e.path, e.stat, whole)) this.#files.add(isNew ? 'new' : 'changed', e.index);
       return;
     }
     let link: Buffer = Buffer.alloc(0);
@@ -235,7 +232,7 @@ export class SetWriter {
     this.stats.deleted++;
     this.#current = { index };
     await this.#add({ index, header: deletedHeader(entryName('deleted', index)) });
-    if (wasFile) this.#list('deleted', index);
+    if (wasFile) this.#files.add('deleted', index);
     await this.#addSignature(index, deletedHeader(entryName('deleted', index)));
   }
 
@@ -351,7 +348,7 @@ export class SetWriter {
       this.stats.changed++;
       this.stats.bytesRead += seen.read;
       this.stats.deltaBytes += delta.written;
-      this.#list('changed', index);
+      this.#files.add('changed', index);
       await this.#addSignature(index, this.#signatureHeader(index, st, sigSpool.size, changed), sigSpool);
     } finally {
       sigSpool.dispose();

@@ -7,7 +7,7 @@ import { ArchiveCache, cacheName, defaultArchiveDir } from '../repo/archive-cach
 import type { BackupSet } from '../chain/collection.js';
 import { describeTime, parseInterval, parseUserTime } from '../chain/time.js';
 import { pickedLine } from './format.js';
-import { acquireLock, LOCK_KIND, type LockedOperation } from '../repo/lock.js';
+import { acquireLock, type LockedOperation } from '../repo/lock.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { readOnly, type Backend, type ReadBackend } from '../backend/backend.js';
 import { openBackend } from '../backend/registry.js';
@@ -104,15 +104,10 @@ export function addLockOption(cmd: Command): Command {
   return cmd.option('--lock-stale-after <age>', 'break a lock older than AGE (s m h D W M Y)', '24h');
 }
 
-/**
- * Runs `f` holding the lock `operation` takes on the target (repo/lock.ts). A reader
- * of a target that holds nothing yet takes none: there is nothing to protect, and
- * writing a lock object would create the target.
- */
+/** Runs `f` holding the lock `operation` takes on the target (repo/lock.ts). */
 export async function withLock<T>(backend: Backend, cache: ArchiveCache | undefined, operation: LockedOperation, flags: { lockStaleAfter?: string }, io: CliIo, f: () => Promise<T>): Promise<T> {
   const staleAfter = parseInterval(flags.lockStaleAfter ?? '24h');
   if (staleAfter === undefined) throw new UsageError(`--lock-stale-after: expected an interval such as 24h or 2D, got "${flags.lockStaleAfter}"`);
-  if (LOCK_KIND[operation] === 'shared' && !(await holdsAnything(backend))) return f();
   const fresh = cache !== undefined && !existsSync(cache.dir);
   const lock = await acquireLock(backend, cache?.dir, { operation, staleAfter, onWarning: (m) => io.stderr(`warning: ${m}\n`) });
   try {
@@ -128,13 +123,4 @@ export async function withLock<T>(backend: Backend, cache: ArchiveCache | undefi
 export async function whileReading<T>(target: string, flags: CommonFlags, io: CliIo, operation: 'restore' | 'verify' | 'ls' | 'status', f: (backend: ReadBackend) => Promise<T>): Promise<T> {
   const backend = await backendFor(target, flags, io);
   return withLock(backend, undefined, operation, {}, io, () => f(readOnly(backend)));
-}
-
-async function holdsAnything(backend: Backend): Promise<boolean> {
-  try {
-    for await (const _ of backend.list('duplicity-')) return true;
-  } catch (e) {
-    if (!(e instanceof NotFoundError)) throw e;
-  }
-  return false;
 }

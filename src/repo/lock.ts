@@ -21,7 +21,8 @@
  * atomic between processes of this machine), as the cache is theirs to change.
  *
  * A reader whose credentials may not write to the target (a read-only key) goes on
- * without a lock, with a warning.
+ * without a lock, with a warning; so does a reader of a target that holds no backup:
+ * there is nothing to protect, and a lock object would create the target.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -113,6 +114,7 @@ export async function acquireLock(backend: Backend, cacheDir: string | undefined
   const staleAfter = o.staleAfter ?? 86400;
   const me: LockInfo = { host, pid: process.pid, started: now, operation: o.operation, kind, token: randomBytes(8).toString('hex') };
   const ctx = { host, now, staleAfter, ...(o.onWarning ? { onWarning: o.onWarning } : {}) };
+  if (kind === 'shared' && !(await holdsBackup(backend))) return { release: async () => undefined };
   const localFile = cacheDir && kind !== 'shared' ? await takeLocalLock(cacheDir, me, ctx) : undefined;
   const name = `${LOCK_PREFIX}-${me.token}.json`;
   try {
@@ -147,6 +149,15 @@ export async function acquireLock(backend: Backend, cacheDir: string | undefined
       if (localFile) await fs.rm(localFile, { force: true });
     },
   };
+}
+
+async function holdsBackup(backend: Backend): Promise<boolean> {
+  try {
+    for await (const _ of backend.list('duplicity-')) return true;
+  } catch (e) {
+    if (!(e instanceof BackendNotFoundError)) throw e;
+  }
+  return false;
 }
 
 interface StaleContext {
