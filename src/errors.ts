@@ -250,3 +250,53 @@ export function withContext(err: unknown, context: ErrorContext): Error {
   const e = err instanceof Error ? err : new Error(String(err));
   return new EngineError('INTERNAL', ExitCode.INTERNAL, e.message, { cause: e, context });
 }
+
+/**
+ * An error as structured-clone data, to cross from a worker thread: a class instance
+ * arrives as a plain object, so the class goes by name and the fields as data.
+ */
+export interface ErrorWire {
+  name: string;
+  message: string;
+  stack?: string;
+  engine?: { code: ErrorCode; exitCode: ExitCodeValue; detail: string; context: ErrorContext; kind?: BackendErrorKind; signal?: 'SIGINT' | 'SIGTERM' };
+  /** A Node system error's fields (ENOENT, EACCES…). */
+  system?: { code?: string; errno?: number; syscall?: string; path?: string };
+}
+
+const ENGINE_CLASSES: Record<string, { prototype: EngineError }> = {
+  EngineError, UsageError, ConfigError, NotFoundError, SourceError, DestinationError, BackendError, BackendNotFoundError,
+  TransientBackendError, PermanentBackendError, IntegrityError, DecryptError, FormatError, ChainError, InternalError, CancelledError,
+};
+
+export function errorToWire(err: unknown): ErrorWire {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const w: ErrorWire = { name: e.name, message: e.message, ...(e.stack !== undefined ? { stack: e.stack } : {}) };
+  if (e instanceof EngineError) {
+    w.engine = { code: e.code, exitCode: e.exitCode, detail: e.detail, context: e.context };
+    if (e instanceof BackendError) w.engine.kind = e.kind;
+    if (e instanceof CancelledError && e.signal) w.engine.signal = e.signal;
+  } else {
+    const s = e as NodeJS.ErrnoException;
+    if (s.code !== undefined) w.system = { code: s.code, ...(s.errno !== undefined ? { errno: s.errno } : {}), ...(s.syscall ? { syscall: s.syscall } : {}), ...(s.path ? { path: s.path } : {}) };
+  }
+  return w;
+}
+
+/** The error `errorToWire` described, of the same class (engine errors) or with the same system fields. */
+export function errorFromWire(w: ErrorWire): Error {
+  if (w.engine) {
+    const e = Object.create((ENGINE_CLASSES[w.name] ?? EngineError).prototype) as EngineError;
+    Object.assign(e, { name: w.name, code: w.engine.code, exitCode: w.engine.exitCode, detail: w.engine.detail, context: w.engine.context });
+    if (w.engine.kind) Object.assign(e, { kind: w.engine.kind });
+    if (w.engine.signal) Object.assign(e, { signal: w.engine.signal });
+    renderedMessage(e);
+    Object.defineProperty(e, 'stack', { value: w.stack, enumerable: false, writable: true });
+    return e;
+  }
+  const e = new Error(w.message);
+  e.name = w.name;
+  if (w.stack) e.stack = w.stack;
+  if (w.system) Object.assign(e, w.system);
+  return e;
+}

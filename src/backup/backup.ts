@@ -25,7 +25,6 @@ import type { SecretKey } from '../crypto/keys.js';
 import { SourceError } from '../errors.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { ArchiveReader } from '../repo/archive.js';
-import { readAhead } from '../source/read-ahead.js';
 import type { Selection } from '../source/selection.js';
 import { checkSource } from '../source/source-dir.js';
 import type { WalkWarning } from '../source/walk.js';
@@ -71,6 +70,11 @@ export interface BackupOptions {
   maxStaged?: number;
   /** @default 1 */
   uploadConcurrency?: number;
+  /**
+   * Volumes built at once, each on a worker thread of its own; 1 builds them one after
+   * the other on the main thread (the single-lane engine). @default os.availableParallelism()
+   */
+  jobs?: number;
   signal?: AbortSignal;
   /** Which paths to back up. @default everything */
   selection?: Selection;
@@ -177,16 +181,16 @@ async function sealFor(o: ResolvedBackupOptions, plan: SetPlan): Promise<{ key: 
 }
 
 /**
- * Writes the planned set from `changes` in a temp directory of its own: small files are
- * read ahead while earlier entries are stored; entries an interrupted run stored are
- * skipped. On failure the set's uploads stop and the temp directory goes; what was
- * stored stays for the next run to continue.
+ * Writes the planned set from `changes` in a temp directory of its own; entries an
+ * interrupted run stored are skipped. On failure the set's workers and uploads stop
+ * and the temp directory goes; what was stored stays for the next run to continue.
  */
 async function writeSet(o: ResolvedBackupOptions, plan: SetPlan, changes: AsyncIterable<Change>, counts: SourceCounts, warn: (w: WalkWarning) => void, cp: CheckpointFiles | undefined): Promise<{ stats: SetStats; names: string[] }> {
   const seal = await sealFor(o, plan);
   await removeStaleTempDirs(o.tempDir);
   const tmp = await makeTempDir(o.tempDir, 'backup');
   let writer: SetWriter | undefined;
+  const progress = () => writer && o.onProgress?.({ ...writer.stats, sourceFiles: counts.files, sourceBytes: counts.bytes });
   try {
     writer = await SetWriter.open({
       backend: o.backend,
@@ -198,6 +202,8 @@ async function writeSet(o: ResolvedBackupOptions, plan: SetPlan, changes: AsyncI
       localdir: Buffer.from(o.source),
       uploadConcurrency: o.uploadConcurrency,
       maxStaged: o.maxStaged,
+      jobs: o.jobs,
+      onProgress: progress,
       ...(o.signal ? { signal: o.signal } : {}),
       warn,
       ...(o.onStored ? { onStored: o.onStored } : {}),
@@ -206,15 +212,13 @@ async function writeSet(o: ResolvedBackupOptions, plan: SetPlan, changes: AsyncI
       ...(cp ? { checkpoint: { files: cp, source: o.source, ...(plan.resume ? { resume: plan.resume } : {}) } } : {}),
     });
     const stored = plan.resume ? storedBefore(plan.resume) : undefined;
-    const indexOf = (c: Change) => (c.op === 'deleted' ? c.index : c.entry.index);
-    const ahead = readAhead(changes, (c) => (c.op === 'snapshot' && !stored?.(c.entry.index) ? c.entry : undefined), { barrier: (c) => c.op === 'diff' });
-    for await (const { item: c, whole } of ahead) {
+    for await (const c of changes) {
       if (o.signal?.aborted) throw o.signal.reason;
-      if (stored?.(indexOf(c))) continue;
-      if (c.op === 'snapshot') await writer.snapshot(c.entry, c.isNew, whole);
+      if (stored?.(c.op === 'deleted' ? c.index : c.entry.index)) continue;
+      if (c.op === 'snapshot') await writer.snapshot(c.entry, c.isNew);
       else if (c.op === 'deleted') await writer.deleted(c.index, c.old.kind === 'signature');
       else await writer.diff(c.entry, await c.old.signature());
-      o.onProgress?.({ ...writer.stats, sourceFiles: counts.files, sourceBytes: counts.bytes });
+      progress();
     }
     await writer.finish();
     return { stats: writer.stats, names: writer.stored };

@@ -10,6 +10,11 @@ import type { FileChange } from '../chain/manifest.js';
 import { joinIndex, type Index } from '../volume/entry-name.js';
 import { SyncAppender } from './checkpoint.js';
 
+/** One record of the list: action NUL path NUL. */
+export function fileListRecord(action: FileChange['action'], index: Index): Buffer {
+  return Buffer.concat([Buffer.from(`${action}\0`), joinIndex(index), Buffer.from([0])]);
+}
+
 export class FileList {
   readonly path: string;
   readonly #out: SyncAppender;
@@ -28,8 +33,14 @@ export class FileList {
   }
 
   add(action: FileChange['action'], index: Index): void {
-    this.#out.append(Buffer.concat([Buffer.from(`${action}\0`), joinIndex(index), Buffer.from([0])]));
+    this.#out.append(fileListRecord(action, index));
     this.#count++;
+  }
+
+  /** `count` records made elsewhere (fileListRecord), as one piece. */
+  addRecords(records: Buffer, count: number): void {
+    this.#out.append(records);
+    this.#count += count;
   }
 
   /** Records in the list. */

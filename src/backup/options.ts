@@ -2,7 +2,7 @@
  * A backup's options, defaulted and validated once: every part of the run reads the
  * resolved form, and the CLI only turns its strings into numbers.
  */
-import { hostname as osHostname, tmpdir } from 'node:os';
+import { availableParallelism, hostname as osHostname, tmpdir } from 'node:os';
 import { DEFAULT_COMPRESS_LEVEL, gpgEncoder, gzipEncoder, plainEncoder, type Encoder } from '../crypto/index.js';
 import { UsageError } from '../errors.js';
 import type { BackupOptions } from './backup.js';
@@ -15,7 +15,7 @@ export const DEFAULT_MAX_STAGED = 2;
 export const DEFAULT_UPLOAD_CONCURRENCY = 1;
 
 export type ResolvedBackupOptions = BackupOptions &
-  Required<Pick<BackupOptions, 'compressLevel' | 'volsize' | 'tempDir' | 'now' | 'hostname' | 'maxStaged' | 'uploadConcurrency'>> & {
+  Required<Pick<BackupOptions, 'compressLevel' | 'volsize' | 'tempDir' | 'now' | 'hostname' | 'maxStaged' | 'uploadConcurrency' | 'jobs'>> & {
     /** How stored files are encoded: OpenPGP, gzip, or plain. */
     encoder: Encoder;
   };
@@ -37,7 +37,10 @@ export function resolveBackupOptions(o: BackupOptions): ResolvedBackupOptions {
   const uploadConcurrency = o.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
   wholeAtLeast('maxStaged', maxStaged, 1);
   wholeAtLeast('uploadConcurrency', uploadConcurrency, 1);
+  const jobs = o.jobs ?? availableParallelism();
+  wholeAtLeast('jobs', jobs, 1);
   return {
+    jobs,
     ...o,
     compressLevel,
     volsize,

@@ -1,15 +1,16 @@
 /**
- * Writes one backup set: entries go to the volume writer (and from there to the
- * uploader, volume by volume) and, in the same pass, to the signature file
- * (signature-file.ts) and the manifest's file list (file-list.ts); each closed volume
- * goes into the checkpoint (checkpoint.ts), the manifest's volume lines and the seal's
- * list. At the end the signature file and then the manifest (manifest-writer.ts) are
- * uploaded, the manifest last so that an interrupted run never leaves a set that looks
- * complete, then the seal (seal-list.ts).
+ * Writes one backup set. Entries are cut into batches of about one volume's input
+ * (batch.ts), each encoded whole — read, signed, diffed, tarred, compressed, encrypted —
+ * on a worker thread of its own (or, with one job, here); the results are taken in
+ * batch order: their volumes numbered and, with the records of the entries they hold,
+ * appended to the signature file (signature-file.ts) and the manifest's file list
+ * (file-list.ts), named in the checkpoint (checkpoint.ts), the manifest's volume lines
+ * and the seal's list, and uploaded in order. At the end the signature file and then
+ * the manifest (manifest-writer.ts) are uploaded, the manifest last so that an
+ * interrupted run never leaves a set that looks complete, then the seal (seal-list.ts).
  */
-import { createReadStream, createWriteStream, lstatSync, type Stats } from 'node:fs';
-import * as fs from 'node:fs/promises';
-import { writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -19,26 +20,16 @@ import { formatName, parseName, sealName, type NameSpec } from '../chain/file-na
 import type { VolumeInfo } from '../chain/manifest.js';
 import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
-import { DeltaBuilder } from '../diff/delta.js';
-import { SignatureIndex } from '../diff/signature-index.js';
-import { BlockSumCache } from '../diff/block-sum-cache.js';
-import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/signature.js';
-import { withContext } from '../errors.js';
-import { Spool } from '../util/spool.js';
-import { compareIndex, entryName, type Index } from '../volume/entry-name.js';
-import type { TarHeader } from '../volume/tar-header.js';
-import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
-import { CheckpointFiles, CheckpointWriter, SyncAppender, checkpointVolume, emptyCheckpoint, fromHex, hexIndex, type CheckpointState, type CheckpointStep } from './checkpoint.js';
-import { deletedHeader, entryType, headerFromStat } from '../source/entry-meta.js';
-import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
+import { WorkerPool } from '../util/worker-pool.js';
+import type { Index } from '../volume/entry-name.js';
+import { encodeBatch, reviveResult, type BatchEntry, type BatchProgress, type BatchResult, type VolumeBatch } from './batch.js';
+import { CheckpointFiles, CheckpointWriter, SyncAppender, checkpointVolume, emptyCheckpoint, fromHex, type CheckpointState } from './checkpoint.js';
 import { FileList } from './file-list.js';
 import { manifestVolume, writeManifest } from './manifest-writer.js';
 import { SealList } from './seal-list.js';
 import { SignatureFileWriter } from './signature-file.js';
-import { StreamChunker } from './stream-chunker.js';
 import { Uploader } from './uploader.js';
 import type { WalkEntry, WalkWarning } from '../source/walk.js';
-
 
 export interface SetStats {
   files: number;
@@ -71,31 +62,45 @@ export interface SetWriterOptions {
   seal?: { key: SecretKey; previous: string | null };
   /** Checkpoint files (in the cache) for resuming; and the state to resume from. */
   checkpoint?: { files: CheckpointFiles; resume?: CheckpointState; source: string };
+  /** Batches encoded at once on worker threads; 1: one after the other, on this thread. */
+  jobs: number;
+  /** Told as files are read (from the workers too). */
+  onProgress?: () => void;
 }
 
 /**
- * The mtime recorded in the signature file for a file that changed while it was read
- * (1970-01-01T00:00:01Z): no live file has it, so the next incremental always stores the
- * file again (as a delta against what was read).
+ * A batch closes once its entries hold this share of a volume's size in input (stored
+ * bytes rarely exceed input bytes: compression, and little tar and OpenPGP overhead),
+ * so most batches make one volume, somewhat under the size; or at this many entries,
+ * which bounds the metadata a batch holds in memory on a tree of tiny files.
  */
-const CHANGED_MARK_MTIME = 1;
+const BATCH_INPUT_SHARE = 0.98;
+const BATCH_MAX_ENTRIES = 20_000;
+/** Input counted for an entry besides its data: a tar header. */
+const ENTRY_OVERHEAD = 512;
 
 export class SetWriter {
   readonly #o: SetWriterOptions;
   readonly #uploader: Uploader;
-  readonly #volumes: VolumeWriter;
   readonly #sigtar: SignatureFileWriter;
   readonly #files: FileList;
   readonly #seal = new SealList();
   /** The manifest's volume lines: an interrupted run's, then ours. */
   readonly #manifestVolumes: VolumeInfo[];
   readonly #checkpoint: CheckpointWriter | undefined;
-  /** The entry being stored (for the checkpoint's resume point). */
-  #current: { index: Index; stat?: Stats } | undefined;
-  /** Resume: blocks up to this point are already stored. */
-  #skip: { index: Index; block?: number } | undefined;
-  /** The last entry whose signature-file record was written: it is complete. */
-  #sigDone: Index | undefined;
+  readonly #pool: WorkerPool<VolumeBatch, BatchResult> | undefined;
+  /** Resume: blocks up to this point are already stored (told to the first batch). */
+  #skip: VolumeBatch['skip'];
+  #batch: BatchEntry[] = [];
+  #batchBytes = 0;
+  #seq = 0;
+  #volumeNumber: number;
+  /** Batches sent and not yet taken in; the taking-in, in batch order. */
+  #inFlight = 0;
+  #taken: Promise<void> = Promise.resolve();
+  #takenOne: (() => void) | undefined;
+  /** Per running batch, the progress it reported (added to stats as it grows). */
+  readonly #reported = new Map<number, BatchProgress>();
   readonly stats: SetStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, volumes: 0, storedBytes: 0, deltaBytes: 0 };
 
   private constructor(o: SetWriterOptions, files: FileList) {
@@ -104,6 +109,7 @@ export class SetWriter {
     const cp = o.checkpoint;
     const resume = cp?.resume;
     const prior = resume?.volumes ?? [];
+    this.#volumeNumber = prior.length;
     this.#manifestVolumes = prior.map((v) => manifestVolume({ ...v, start: fromHex(v.start), end: fromHex(v.end) }));
     for (const v of prior) this.#seal.add(v.name, v.size, v.sha256);
     if (resume) this.#skip = { index: fromHex(resume.resume.index), ...(resume.resume.block !== undefined ? { block: resume.resume.block } : {}) };
@@ -122,17 +128,9 @@ export class SetWriter {
         if (n?.kind === 'volume' && n.volume !== undefined) void this.#checkpoint?.uploaded(n.volume);
       },
     });
-    this.#volumes = new VolumeWriter({
-      dir: o.tmp,
-      volsize: o.volsize,
-      encoder: o.encoder,
-      nameFor: (n) => this.name('volume', n),
-      sha256: o.seal !== undefined,
-      firstNumber: prior.length + 1,
-      onVolume: (v) => this.#volumeClosed(v),
-    });
     const local = cp ? new SyncAppender(cp.files.sigtar, resume ? resume.sigtarLength : undefined) : undefined;
     this.#sigtar = new SignatureFileWriter(path.join(o.tmp, this.name('signature')), o.encoder, local, o.seal !== undefined, cp?.files.sigtar);
+    if (o.jobs > 1) this.#pool = new WorkerPool(new URL('./volume-worker.js', import.meta.url), o.jobs);
   }
 
   static async open(o: SetWriterOptions): Promise<SetWriter> {
@@ -141,223 +139,123 @@ export class SetWriter {
     return new SetWriter(o, files);
   }
 
-  /** A volume is closed: into the manifest, the seal and (as pending) the checkpoint, then uploaded. */
-  async #volumeClosed(v: FinishedVolume): Promise<void> {
-    this.stats.volumes++;
-    const name = this.name('volume', v.number);
-    this.#manifestVolumes.push(manifestVolume(v));
-    this.#seal.add(name, v.size, v.sha256);
-    // Named as pending before it can reach the target: a run killed once it is there
-    // resumes after it (see settle).
-    await this.#checkpoint?.closed(this.#stepAt(v, name));
-    await this.#uploader.enqueue(name, v.path, v.size);
-  }
-
-  /** What volume `v` adds to the checkpoint once it is stored. */
-  #stepAt(v: FinishedVolume, name: string): CheckpointStep {
-    const cur = this.#current && compareIndex(this.#current.index, v.end) === 0 ? this.#current.stat : undefined;
-    const done = this.#sigDone !== undefined && compareIndex(this.#sigDone, v.end) === 0;
-    this.#sigtar.local?.sync();
-    this.#files.sync();
-    return {
-      volume: checkpointVolume(v, name),
-      sigtarLength: this.#sigtar.local?.length ?? 0,
-      filelistLength: this.#files.length,
-      resume: done
-        ? { index: hexIndex(v.end), done: true }
-        : {
-            index: hexIndex(v.end),
-            ...(v.endBlock !== undefined ? { block: v.endBlock } : {}),
-            ...(cur?.isFile() ? { size: cur.size, mtime: Math.floor(cur.mtimeMs / 1000) } : {}),
-          },
-    };
-  }
-
-  /** Adds a tar block unless an interrupted run already stored it. */
-  async #add(b: TarBlock): Promise<void> {
-    this.#o.signal?.throwIfAborted(); // every 64 KiB: a large file does not delay a Ctrl-C
-    const skip = this.#skip;
-    if (skip) {
-      const c = compareIndex(b.index, skip.index);
-      if (c < 0 || (c === 0 && (skip.block === undefined || (b.chunk !== undefined && b.chunk <= skip.block)))) return;
-      this.#skip = undefined;
-    }
-    await this.#volumes.add(b);
-  }
-
   name(kind: NameSpec['kind'], volume?: number): string {
     return formatName({ ...this.#o.spec, kind, ...(volume !== undefined ? { volume } : {}) });
   }
 
-  /**
-   * Writes an entry's record in the signature file: the last step of an entry (a
-   * file's list line follows at once, with no await between), so from here on a
-   * checkpoint counts the entry as complete.
-   */
-  async #addSignature(index: Index, h: TarHeader, data?: Spool): Promise<void> {
-    await this.#sigtar.add(h, data);
-    this.#sigDone = index;
-  }
-
-
-  /**
-   * Stores the whole current state of a path (new, or changed type/metadata); `whole`
-   * is a small file's content when it was read ahead.
-   */
-  async snapshot(e: WalkEntry, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
-    const type = entryType(e.stat);
-    if (!type) return;
-    this.#current = { index: e.index, stat: e.stat };
-    if (type === 'file') {
-      if (await this.#snapshotFile(e.index, e.path, e.stat, whole)) this.#files.add(isNew ? 'new' : 'changed', e.index);
-      return;
-    }
-    let link: Buffer = Buffer.alloc(0);
-    if (type === 'symlink') {
-      try {
-        link = (await fs.readlink(e.path, { encoding: 'buffer' })) as Buffer;
-      } catch (err) {
-        this.#o.warn({ code: 'VANISHED', path: e.path, message: (err as Error).message });
-        return;
-      }
-    }
-    const isDir = type === 'directory';
-    if (!isNew) this.stats.changed++;
-    await this.#add({ index: e.index, header: headerFromStat(entryName('snapshot', e.index, { isDir }), e.stat, type, link) });
-    await this.#addSignature(e.index, headerFromStat(entryName('snapshot', e.index, { isDir, sigtarRoot: true }), e.stat, type, link));
+  /** Stores the whole current state of a path (new, or changed type/metadata). */
+  async snapshot(e: WalkEntry, isNew: boolean): Promise<void> {
+    await this.#addEntry({ op: 'snapshot', index: e.index, path: e.path, stat: e.stat, isNew }, e.stat.isFile() ? e.stat.size : 0);
   }
 
   /** Records that a path present in the previous state is gone. */
   async deleted(index: Index, wasFile: boolean): Promise<void> {
-    this.stats.deleted++;
-    this.#current = { index };
-    await this.#add({ index, header: deletedHeader(entryName('deleted', index)) });
-    if (wasFile) this.#files.add('deleted', index);
-    await this.#addSignature(index, deletedHeader(entryName('deleted', index)));
-  }
-
-  /**
-   * Stores one regular file as `snapshot/` (under 64 KiB) or `multivol_snapshot/` chunks,
-   * and its new signature. Returns false when the file could not be read (a warning).
-   */
-  async #snapshotFile(index: Index, p: Buffer, st: Stats, whole?: Promise<WholeFile>): Promise<boolean> {
-    const sigSpool = new Spool(this.#o.tmp);
-    try {
-      const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b), undefined, { size: st.size });
-      let chunk = 0;
-      const seen: ReadSeen = { read: 0, grew: false };
-      try {
-        for await (const data of pieces(readBuffers(p, st.size, seen, whole ? { whole } : {}))) {
-          sig.update(data);
-          if (chunk === 0 && data.length < CHUNK) {
-            await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
-            break;
-          }
-          chunk++;
-          await this.#add({
-            index,
-            header: { ...headerFromStat(entryName('multivol_snapshot', index, { chunk }), st, 'file'), size: data.length },
-            data,
-            chunk,
-            finalChunk: data.length < CHUNK,
-          });
-        }
-      } catch (e) {
-        if (chunk > 0) throw withContext(e, { action: 'reading', path: p.toString('utf8') }); // entries already written: can't skip
-        this.#o.warn({ code: 'UNREADABLE_FILE', path: p, message: (e as Error).message });
-        return false;
-      }
-      sig.finish();
-      const changed = this.#checkChanged(p, st, seen);
-      this.stats.files++;
-      this.stats.bytesRead += seen.read;
-      await this.#addSignature(index, this.#signatureHeader(index, st, sigSpool.size, changed), sigSpool);
-      return true;
-    } finally {
-      sigSpool.dispose();
-    }
-  }
-
-  /**
-   * A file that changed while it was read is stored as read — up to its stat size —
-   * (the tar entries and its signature describe exactly those bytes), and reported.
-   * Besides a size change, a file rewritten in place is caught as GNU tar catches it:
-   * its inode, mtime or ctime after the read differ from the walk's lstat. Returns
-   * whether it changed: then the signature file must not record the pre-change mtime
-   * as current, or a rewrite within the same second would never be stored again.
-   */
-  #checkChanged(p: Buffer, st: Stats, seen: ReadSeen): boolean {
-    let why: string | undefined;
-    if (seen.read < st.size) why = `shrank: ${st.size} bytes at stat, ${seen.read} read; stored as read`;
-    else if (seen.grew) why = `grew past its ${st.size} bytes at stat; stored the first ${st.size} bytes`;
-    else {
-      const now = lstatSync(p, { throwIfNoEntry: false });
-      if (!now) why = 'removed during the read; stored as read';
-      else if (now.ino !== st.ino || now.dev !== st.dev) why = 'replaced by another file during the read; stored the file as it was read';
-      else if (now.size !== st.size || now.mtimeMs !== st.mtimeMs || now.ctimeMs !== st.ctimeMs) why = 'rewritten during the read (mtime or ctime changed); stored as read, possibly mixed';
-    }
-    if (why === undefined) return false;
-    this.#o.warn({ code: 'CHANGED_WHILE_READ', path: p, message: `changed while being read (${why}); the next backup stores it again` });
-    return true;
-  }
-
-  /** The signature entry of a file; a file that changed while read gets an mtime that matches no real one. */
-  #signatureHeader(index: Index, st: Stats, size: number, changed: boolean): TarHeader {
-    const h = { ...headerFromStat(entryName('signature', index), st, 'file'), size };
-    return changed ? { ...h, mtime: CHANGED_MARK_MTIME } : h;
+    await this.#addEntry({ op: 'deleted', index, wasFile }, 0);
   }
 
   /** Stores a changed regular file as a librsync delta against its old signature. */
   async diff(e: WalkEntry, oldSignature: Buffer): Promise<void> {
-    const { index, path: p, stat: st } = e;
-    this.#current = { index, stat: st };
-    const sigSpool = new Spool(this.#o.tmp);
-    try {
-      const blockLen = blockSizeFor(st.size);
-      const sums = new BlockSumCache(blockLen, DEFAULT_STRONG_LEN);
-      const newSig = new SignatureBuilder(blockLen, (b) => sigSpool.append(b), DEFAULT_STRONG_LEN, { size: st.size, cache: sums });
-      const chunker = new StreamChunker(async (data, chunk, final) => {
-        const name = chunk === undefined ? entryName('diff', index) : entryName('multivol_diff', index, { chunk });
-        await this.#add({
-          index,
-          header: { ...headerFromStat(name, st, 'file'), size: data.length },
-          data,
-          ...(chunk !== undefined ? { chunk, finalChunk: final } : {}),
-        });
-      });
-      const delta = new DeltaBuilder(new SignatureIndex(oldSignature, `signature of ${p.toString('utf8')}`), (b) => chunker.push(b), sums);
-      const seen: ReadSeen = { read: 0, grew: false };
-      let started = false;
-      try {
-        for await (const data of readBuffers(p, st.size, seen)) {
-          delta.update(data); // first: where it proves blocks unchanged, their sums are known
-          newSig.update(data);
-          await chunker.flush();
-          started = chunker.emitted > 0;
-        }
-      } catch (err) {
-        if (started) throw withContext(err, { action: 'reading', path: p.toString('utf8') });
-        this.#o.warn({ code: 'UNREADABLE_FILE', path: p, message: (err as Error).message });
-        return;
-      }
-      delta.finish();
-      newSig.finish();
-      const changed = this.#checkChanged(p, st, seen);
-      await chunker.end();
-      this.stats.files++;
-      this.stats.changed++;
-      this.stats.bytesRead += seen.read;
-      this.stats.deltaBytes += delta.written;
-      this.#files.add('changed', index);
-      await this.#addSignature(index, this.#signatureHeader(index, st, sigSpool.size, changed), sigSpool);
-    } finally {
-      sigSpool.dispose();
-    }
+    await this.#addEntry({ op: 'diff', index: e.index, path: e.path, stat: e.stat, oldSignature }, e.stat.size);
   }
 
-  /** Closes the last volume, uploads the signature file and then the manifest (and the seal). */
+  async #addEntry(e: BatchEntry, dataBytes: number): Promise<void> {
+    this.#o.signal?.throwIfAborted();
+    this.#batch.push(e);
+    this.#batchBytes += dataBytes + ENTRY_OVERHEAD;
+    if (this.#batchBytes >= this.#o.volsize * BATCH_INPUT_SHARE || this.#batch.length >= BATCH_MAX_ENTRIES) await this.#send();
+  }
+
+  /**
+   * Sends the batch being cut to a worker (or encodes it here, with one job) and queues
+   * its taking-in behind the earlier batches'. Waits while every worker is busy and one
+   * more batch is waiting: the walk runs at most that far ahead.
+   */
+  async #send(atLeastOneVolume = false): Promise<void> {
+    const batch: VolumeBatch = {
+      seq: ++this.#seq,
+      tmp: this.#o.tmp,
+      volsize: this.#o.volsize,
+      encoder: this.#o.encoder.wire(),
+      sha256: this.#o.seal !== undefined,
+      entries: this.#batch,
+      ...(this.#skip ? { skip: this.#skip } : {}),
+      ...(atLeastOneVolume ? { atLeastOneVolume } : {}),
+    };
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#skip = undefined;
+    const onProgress = (p: BatchProgress) => this.#progress(batch.seq, p);
+    const result = this.#pool
+      ? this.#pool.run(batch, { onProgress: (p) => onProgress(p as BatchProgress) }).then((r) => reviveResult(r))
+      : encodeBatch(batch, onProgress, this.#o.signal);
+    result.catch(() => undefined); // taken in (and thrown) in order, below
+    this.#inFlight++;
+    this.#taken = this.#taken.then(async () => {
+      await this.#takeIn(batch.seq, await result);
+      this.#inFlight--;
+      this.#takenOne?.();
+    });
+    this.#taken.catch(() => undefined); // thrown by the next send or by finish
+    const limit = this.#pool ? this.#o.jobs + 1 : 1;
+    while (this.#inFlight >= limit) await Promise.race([this.#taken, new Promise<void>((r) => (this.#takenOne = r))]);
+  }
+
+  #progress(seq: number, p: BatchProgress): void {
+    const last = this.#reported.get(seq) ?? { files: 0, bytesRead: 0 };
+    this.stats.files += p.files - last.files;
+    this.stats.bytesRead += p.bytesRead - last.bytesRead;
+    this.#reported.set(seq, p);
+    this.#o.onProgress?.();
+  }
+
+  /**
+   * A finished batch, in order: its warnings, then per volume the records of the
+   * entries it completes, its number, manifest line, seal line and (as pending)
+   * checkpoint step, then its upload.
+   */
+  async #takeIn(seq: number, r: BatchResult): Promise<void> {
+    for (const w of r.warnings) this.#o.warn(w);
+    const fragments = new FragmentReader(r);
+    for (const v of r.volumes) {
+      await fragments.copyUntil(v.sigEnd, v.listEnd, v.listCount, this.#sigtar, this.#files);
+      const number = ++this.#volumeNumber;
+      const name = this.name('volume', number);
+      this.stats.volumes++;
+      this.#manifestVolumes.push(manifestVolume({ ...v, number }));
+      this.#seal.add(name, v.size, v.sha256);
+      this.#sigtar.local?.sync();
+      this.#files.sync();
+      // Named as pending before it can reach the target: a run killed once it is there
+      // resumes after it (see settle).
+      await this.#checkpoint?.closed({
+        volume: checkpointVolume({ ...v, number }, name),
+        sigtarLength: this.#sigtar.local?.length ?? 0,
+        filelistLength: this.#files.length,
+        resume: v.resume,
+      });
+      await this.#uploader.enqueue(name, v.path, v.size);
+    }
+    await fragments.copyRest(this.#sigtar, this.#files);
+    await fragments.remove();
+    const last = this.#reported.get(seq) ?? { files: 0, bytesRead: 0 };
+    this.#reported.delete(seq);
+    this.stats.files += r.stats.files - last.files;
+    this.stats.bytesRead += r.stats.bytesRead - last.bytesRead;
+    this.stats.changed += r.stats.changed;
+    this.stats.deleted += r.stats.deleted;
+    this.stats.deltaBytes += r.stats.deltaBytes;
+  }
+
+  /** Encodes the last batch, uploads the signature file and then the manifest (and the seal). */
   async finish(): Promise<void> {
-    await this.#volumes.finish();
+    if (this.#batch.length > 0 || this.#seq === 0) await this.#send(this.#volumeNumber === 0 && this.#inFlight === 0);
+    await this.#taken;
+    // Every batch was empty or made no volume: a set has at least one (an empty tar).
+    if (this.#volumeNumber === 0) {
+      await this.#send(true);
+      await this.#taken;
+    }
+    await this.#pool?.close();
     const sig = await this.#sigtar.finish();
     this.#seal.add(this.name('signature'), sig.size, sig.sha256);
     await this.#uploader.enqueue(this.name('signature'), sig.path, sig.size);
@@ -412,8 +310,10 @@ export class SetWriter {
     return this.#uploader.stored;
   }
 
+  /** After a failure: the workers stopped, uploads dropped; the caller removes the temp directory. */
   async abort(): Promise<void> {
-    await this.#volumes.abort();
+    await this.#pool?.close();
+    await this.#taken.catch(() => undefined); // the failure is the caller's to report
     await this.#sigtar.abort();
     await this.#uploader.abort();
   }
@@ -425,5 +325,35 @@ export class SetWriter {
     } catch {
       // already closed
     }
+  }
+}
+
+/** Reads a batch's record fragments on, volume by volume, into the set's signature file and file list. */
+class FragmentReader {
+  #sigPos = 0;
+  #listPos = 0;
+  #listCount = 0;
+  constructor(private readonly r: BatchResult) {}
+
+  async copyUntil(sigEnd: number, listEnd: number, listCount: number, sigtar: SignatureFileWriter, files: FileList): Promise<void> {
+    if (sigEnd > this.#sigPos) for await (const c of createReadStream(this.r.sigFile, { start: this.#sigPos, end: sigEnd - 1, highWaterMark: 1 << 20 })) await sigtar.addRecords(c as Buffer);
+    if (listEnd > this.#listPos) {
+      const chunks: Buffer[] = [];
+      for await (const c of createReadStream(this.r.listFile, { start: this.#listPos, end: listEnd - 1, highWaterMark: 1 << 20 })) chunks.push(c as Buffer);
+      files.addRecords(Buffer.concat(chunks), listCount - this.#listCount);
+    }
+    this.#sigPos = Math.max(this.#sigPos, sigEnd);
+    this.#listPos = Math.max(this.#listPos, listEnd);
+    this.#listCount = Math.max(this.#listCount, listCount);
+  }
+
+  /** The records after the last volume's end (entries that added no block). */
+  async copyRest(sigtar: SignatureFileWriter, files: FileList): Promise<void> {
+    await this.copyUntil(this.r.sigBytes, this.r.listBytes, this.r.listCount, sigtar, files);
+  }
+
+  async remove(): Promise<void> {
+    await rm(this.r.sigFile, { force: true });
+    await rm(this.r.listFile, { force: true });
   }
 }

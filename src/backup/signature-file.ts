@@ -49,6 +49,10 @@ export class SignatureFileWriter {
     const pad = padding(data.size);
     if (pad) await this.#write(ZERO_BLOCK.subarray(0, pad));
   }
+  /** Records already tar-encoded (headers, data, padding), as they are. */
+  async addRecords(b: Buffer): Promise<void> {
+    await this.#write(b);
+  }
   async finish() {
     // Python's TarFile.close(): two zero blocks, padded to a 10240-byte record.
     const end = 2 * BLOCK + ((10240 - ((this.#bytes + 2 * BLOCK) % 10240)) % 10240);

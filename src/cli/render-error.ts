@@ -11,6 +11,7 @@ const FLAGS: Record<string, string> = {
   volsize: '--volsize',
   maxStaged: '--max-staged',
   uploadConcurrency: '--upload-concurrency',
+  jobs: '--jobs',
 };
 
 const HINTS: Partial<Record<ErrorCode, string>> = {

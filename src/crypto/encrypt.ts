@@ -16,7 +16,7 @@ import { AES256, cipherInfo } from './ciphers.js';
 import { loadOpenpgp, type PublicKey } from './keys.js';
 import { PartialPacketFramer, TAG, packet } from './packets.js';
 import { DEFAULT_CODED_COUNT, decodeCount, deriveKey, encodeSpec, type S2kSpec } from './s2k.js';
-import type { Signer } from './signature-packet.js';
+import { Signer, type SignerWire } from './signature-packet.js';
 import { UsageError } from '../errors.js';
 
 const S2K_SHA256 = 8;
@@ -118,6 +118,25 @@ export interface MessageEncryptor {
   readonly mode: 'symmetric' | 'public-key';
   /** Key IDs the session key is encrypted to (public-key mode), 16 upper-case hex digits. */
   recipientKeyIds(): Promise<string[]>;
+  /** The encryptor as data a worker thread rebuilds it from (encryptorFromWire). */
+  wire(): EncryptorWire;
+}
+
+/**
+ * An encryptor as structured-clone data. The symmetric form carries the derived key,
+ * not the passphrase: workers skip the deliberately slow S2K (and each message still
+ * gets a fresh session key).
+ */
+export type EncryptorWire =
+  | { mode: 'symmetric'; kek: Uint8Array; spec: S2kSpec; codedCount: number; signer?: SignerWire }
+  | { mode: 'public-key'; recipients: string[]; signer?: SignerWire };
+
+export async function encryptorFromWire(w: EncryptorWire): Promise<MessageEncryptor> {
+  const signer = w.signer ? new Signer(w.signer) : undefined;
+  if (w.mode === 'symmetric') return SymmetricEncryptor.fromDerived(Buffer.from(w.kek), { ...w.spec, ...(w.spec.salt ? { salt: Buffer.from(w.spec.salt) } : {}) }, w.codedCount, signer);
+  const openpgp = await loadOpenpgp();
+  const keys = await Promise.all(w.recipients.map((armoredKey) => openpgp.readKey({ armoredKey })));
+  return new PublicKeyEncryptor(keys, signer ? { signer } : {});
 }
 
 /** Passphrase (symmetric) encryption, duplicity's default mode; optionally signed. */
@@ -129,11 +148,25 @@ export class SymmetricEncryptor implements MessageEncryptor {
   readonly #signer: Signer | undefined;
 
   /** @param codedCount S2K iteration count byte; tests may lower it. @default 255 (gpg's) */
-  constructor(passphrase: Buffer, opts: { codedCount?: number; signer?: Signer } = {}) {
+  constructor(passphrase: Buffer | { kek: Buffer; spec: S2kSpec }, opts: { codedCount?: number; signer?: Signer } = {}) {
     this.#codedCount = opts.codedCount ?? DEFAULT_CODED_COUNT;
     this.#signer = opts.signer;
-    this.#spec = { type: 3, hashAlgo: S2K_SHA256, salt: randomBytes(8), count: decodeCount(this.#codedCount) };
-    this.#kek = deriveKey(passphrase, this.#spec, cipherInfo(AES256).keyLen);
+    if (Buffer.isBuffer(passphrase)) {
+      this.#spec = { type: 3, hashAlgo: S2K_SHA256, salt: randomBytes(8), count: decodeCount(this.#codedCount) };
+      this.#kek = deriveKey(passphrase, this.#spec, cipherInfo(AES256).keyLen);
+    } else {
+      this.#spec = passphrase.spec;
+      this.#kek = passphrase.kek;
+    }
+  }
+
+  /** The encryptor of another thread, from its derived key (no S2K again). */
+  static fromDerived(kek: Buffer, spec: S2kSpec, codedCount: number, signer?: Signer): SymmetricEncryptor {
+    return new SymmetricEncryptor({ kek, spec }, { codedCount, ...(signer ? { signer } : {}) });
+  }
+
+  wire(): EncryptorWire {
+    return { mode: 'symmetric', kek: this.#kek, spec: this.#spec, codedCount: this.#codedCount, ...(this.#signer ? { signer: this.#signer.wire() } : {}) };
   }
 
   async recipientKeyIds(): Promise<string[]> {
@@ -160,6 +193,10 @@ export class PublicKeyEncryptor implements MessageEncryptor {
     if (recipients.length === 0) throw new UsageError('public-key encryption: expected at least one recipient key, got none');
     this.#keys = recipients;
     this.#signer = opts.signer;
+  }
+
+  wire(): EncryptorWire {
+    return { mode: 'public-key', recipients: this.#keys.map((k) => (k.isPrivate() ? k.toPublic() : k).armor()), ...(this.#signer ? { signer: this.#signer.wire() } : {}) };
   }
 
   async recipientKeyIds(): Promise<string[]> {

@@ -9,7 +9,7 @@
  *   hashed = version 4, type, pk algo, hash algo, hashed-subpacket length, subpackets
  *   digest = H(data || hashed || 0x04 0xFF || uint32(hashed.length))
  */
-import { createHash, createPrivateKey, createPublicKey, privateEncrypt, publicDecrypt, sign as edSign, verify as edVerify, constants, type Hash, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, privateEncrypt, publicDecrypt, sign as edSign, verify as edVerify, constants, type Hash, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ConfigError, FormatError, IntegrityError, InternalError } from '../errors.js';
 import { HASH_NAMES } from './s2k.js';
 
@@ -104,19 +104,42 @@ function subpacket(type: number, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from([body.length + 1, type]), body]);
 }
 
+/**
+ * What a worker thread needs to sign as the main thread's Signer does: structured-clone
+ * data (a KeyObject does not cross threads; its JWK does). It holds the unlocked key.
+ */
+export interface SignerWire {
+  pkAlgo: number;
+  keyId: Uint8Array;
+  fingerprint: Uint8Array | null;
+  privateJwk: JsonWebKey;
+}
+
 /** A streaming signer: feed the literal data, then take the signature packet body. */
 export class Signer {
-  readonly #key: SigningKeyLike;
   readonly #node: KeyObject;
+  readonly #fingerprint: Uint8Array | null;
   readonly keyId: Buffer;
   readonly pkAlgo: number;
   readonly hashAlgo = SHA512;
 
-  constructor(key: SigningKeyLike) {
-    this.#key = key;
-    this.pkAlgo = key.keyPacket.algorithm;
-    this.#node = nodeKey(key.keyPacket, true);
-    this.keyId = Buffer.from(key.getKeyID().write());
+  constructor(key: SigningKeyLike | SignerWire) {
+    if ('keyPacket' in key) {
+      this.pkAlgo = key.keyPacket.algorithm;
+      this.#node = nodeKey(key.keyPacket, true);
+      this.keyId = Buffer.from(key.getKeyID().write());
+      this.#fingerprint = key.keyPacket.getFingerprintBytes();
+    } else {
+      this.pkAlgo = key.pkAlgo;
+      this.#node = createPrivateKey({ key: key.privateJwk, format: 'jwk' });
+      this.keyId = Buffer.from(key.keyId);
+      this.#fingerprint = key.fingerprint;
+    }
+  }
+
+  /** The signer as data for a worker thread. */
+  wire(): SignerWire {
+    return { pkAlgo: this.pkAlgo, keyId: this.keyId, fingerprint: this.#fingerprint, privateJwk: this.#node.export({ format: 'jwk' }) };
   }
 
   /** The one-pass signature packet body that precedes the literal packet. */
@@ -132,7 +155,7 @@ export class Signer {
   finish(h: Hash, created = Math.floor(Date.now() / 1000)): Buffer {
     const time = Buffer.alloc(4);
     time.writeUInt32BE(created);
-    const fpr = this.#key.keyPacket.getFingerprintBytes();
+    const fpr = this.#fingerprint;
     const hashedSub = Buffer.concat([subpacket(2, time), ...(fpr ? [subpacket(33, Buffer.concat([Buffer.from([4]), Buffer.from(fpr)]))] : [])]);
     const hashedLen = Buffer.alloc(2);
     hashedLen.writeUInt16BE(hashedSub.length);

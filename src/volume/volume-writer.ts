@@ -82,10 +82,10 @@ export class VolumeWriter {
       if (pad) await this.#cur.write(ZERO_BLOCK.subarray(0, pad));
     }
     this.#last = b;
-    if (this.#cur.storedBytesBound + MARGIN >= this.#o.volsize) await this.#close();
+    if (this.#cur.storedBytesBound + MARGIN >= this.#o.volsize) await this.#closeCurrent();
   }
 
-  async #close(): Promise<void> {
+  async #closeCurrent(): Promise<void> {
     const w = this.#cur!;
     this.#cur = undefined;
     await w.write(END_MARKER);
@@ -110,7 +110,12 @@ export class VolumeWriter {
       this.#cur = new EncodedFileWriter(join(this.#o.dir, this.#o.nameFor(this.#number)), await this.#o.encoder.transforms(), { sha256: this.#o.sha256 });
       this.#first = this.#last = { index: [] };
     }
-    if (this.#cur) await this.#close();
+    if (this.#cur) await this.#closeCurrent();
+  }
+
+  /** Closes the volume being written, if any (finish() also writes one when there was none). */
+  async close(): Promise<void> {
+    if (this.#cur) await this.#closeCurrent();
   }
 
   async abort(): Promise<void> {

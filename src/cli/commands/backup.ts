@@ -33,6 +33,7 @@ interface BackupFlags extends CommonFlags {
   excludeOtherFilesystems?: boolean;
   uploadConcurrency: string;
   maxStaged: string;
+  jobs?: string;
   signPassphraseFile?: string;
   encryption: boolean;
   volsize: string;
@@ -86,7 +87,8 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
   cmd
     .option('--s3-create-bucket', 'create the bucket of an s3:// target when it does not exist')
     .option('--upload-concurrency <n>', 'parallel uploads (1: strictly in order)', '1')
-    .option('--max-staged <n>', 'finished volumes allowed to wait for upload on temp disk', '2');
+    .option('--max-staged <n>', 'finished volumes allowed to wait for upload on temp disk', '2')
+    .option('--jobs <n>', 'volumes built at once, each on a thread of its own (default: the CPUs available; 1: one after the other)');
   cmd.addHelpText(
     'after',
     `
@@ -111,6 +113,7 @@ Examples:
     const keys = { ...(await readingKeys({ ...flags, signKey: undefined, publicKey: [] }, io, signing?.key)), requireSignature: false, tolerateUnknownSigners: true };
     const uploadConcurrency = numberFlag('--upload-concurrency', flags.uploadConcurrency);
     const maxStaged = numberFlag('--max-staged', flags.maxStaged);
+    const jobs = flags.jobs !== undefined ? numberFlag('--jobs', flags.jobs) : undefined;
     const backend = await backendFor(target, flags, io);
     await checkSource(source); // before the lock: a typo must not touch the target
     const selection = new Selection({ rules, ...(flags.excludeIfPresent ? { excludeIfPresent: flags.excludeIfPresent } : {}), excludeOtherFilesystems: flags.excludeOtherFilesystems ?? false });
@@ -134,6 +137,7 @@ Examples:
       volsize: Math.round(volsize * MIB),
       uploadConcurrency,
       maxStaged,
+      ...(jobs !== undefined ? { jobs } : {}),
       dryRun: flags.dryRun ?? false,
       onDryRun: (action: string, index: Index) => io.stdout(flags.json ? JSON.stringify({ event: 'would-store', action, path: displayIndex(index) }) + '\n' : `${action.padEnd(8)} ${displayIndex(index)}\n`),
       onWarning: (w: WalkWarning) => report.warning(w),

@@ -1,0 +1,419 @@
+/**
+ * One batch of a set: a run of consecutive entries (in index order) encoded into its own
+ * volumes — the unit of work a worker thread does whole (volume-worker.ts), or the main
+ * thread with one job. For each entry it reads the file, stores it as snapshot, multivol
+ * chunks or a librsync delta, and computes its new signature; the volumes go to temp
+ * files and the entries' signature-file and file-list records to two fragment files, in
+ * order. Only the volume results and these files' names go back: bulk data never
+ * crosses threads.
+ *
+ * The set writer (set-writer.ts) cuts the batches, numbers the volumes, appends the
+ * fragments to the set's signature file and file list and uploads the volumes, all in
+ * batch order; each volume result says how far the fragments reach at its end, which
+ * is what the checkpoint records.
+ */
+import { lstatSync, Stats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { FileChange } from '../chain/manifest.js';
+import { encoderFromWire, type Encoder, type EncoderWire } from '../crypto/encoding.js';
+import { DeltaBuilder } from '../diff/delta.js';
+import { SignatureIndex } from '../diff/signature-index.js';
+import { BlockSumCache } from '../diff/block-sum-cache.js';
+import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/signature.js';
+import { withContext } from '../errors.js';
+import { readAhead } from '../source/read-ahead.js';
+import { deletedHeader, entryType, headerFromStat } from '../source/entry-meta.js';
+import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
+import type { WalkWarning } from '../source/walk.js';
+import { Spool } from '../util/spool.js';
+import { compareIndex, entryName, type Index } from '../volume/entry-name.js';
+import { encodeHeader, padding, ZERO_BLOCK, type TarHeader } from '../volume/tar-header.js';
+import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
+import { hexIndex, SyncAppender, type ResumePoint } from './checkpoint.js';
+import { fileListRecord } from './file-list.js';
+import { StreamChunker } from './stream-chunker.js';
+
+/** An entry of a batch, as data (a Stats crosses threads as its fields). */
+export type BatchEntry =
+  | { op: 'snapshot'; index: Index; path: Buffer; stat: Stats; isNew: boolean }
+  | { op: 'diff'; index: Index; path: Buffer; stat: Stats; oldSignature: Uint8Array }
+  | { op: 'deleted'; index: Index; wasFile: boolean };
+
+export interface VolumeBatch {
+  /** Names the batch's temp files (unique within the set). */
+  seq: number;
+  tmp: string;
+  volsize: number;
+  encoder: EncoderWire;
+  sha256: boolean;
+  entries: BatchEntry[];
+  /** Resume: blocks up to this point were stored by an interrupted run. */
+  skip?: { index: Index; block?: number };
+  /** Write one (empty) volume even if no entry adds a block: a set has at least one. */
+  atLeastOneVolume?: boolean;
+}
+
+export interface BatchVolume extends FinishedVolume {
+  /** Bytes of the signature-file and file-list fragments (and list records) complete at its end. */
+  sigEnd: number;
+  listEnd: number;
+  listCount: number;
+  /** Where an interrupted run continues once this volume is stored. */
+  resume: ResumePoint;
+}
+
+export interface BatchStats {
+  files: number;
+  bytesRead: number;
+  changed: number;
+  deleted: number;
+  deltaBytes: number;
+}
+
+export interface BatchResult {
+  volumes: BatchVolume[];
+  /** The fragments: tar records for the signature file, records for the file list. */
+  sigFile: string;
+  listFile: string;
+  /** Their lengths (and the list's records) at the batch's end. */
+  sigBytes: number;
+  listBytes: number;
+  listCount: number;
+  warnings: WalkWarning[];
+  stats: BatchStats;
+}
+
+/** Progress a batch reports while it runs (totals of the batch so far). */
+export interface BatchProgress {
+  files: number;
+  bytesRead: number;
+}
+
+/**
+ * The mtime recorded in the signature file for a file that changed while it was read
+ * (1970-01-01T00:00:01Z): no live file has it, so the next incremental always stores the
+ * file again (as a delta against what was read).
+ */
+const CHANGED_MARK_MTIME = 1;
+const PROGRESS_EVERY_MS = 200;
+
+const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+const index = (i: Index) => i.map(buf);
+
+/** Gives a batch that crossed threads its types back (Buffers arrive as Uint8Arrays, Stats as fields). */
+export function reviveBatch(b: VolumeBatch): VolumeBatch {
+  const entries = b.entries.map((e): BatchEntry => {
+    if (e.op === 'deleted') return { ...e, index: index(e.index) };
+    return { ...e, index: index(e.index), path: buf(e.path), stat: Object.setPrototypeOf(e.stat, Stats.prototype) as Stats };
+  });
+  return { ...b, tmp: b.tmp, entries, ...(b.skip ? { skip: { ...b.skip, index: index(b.skip.index) } } : {}) };
+}
+
+/** The same for a result (its volumes' first and last paths, its warnings' paths). */
+export function reviveResult(r: BatchResult): BatchResult {
+  return {
+    ...r,
+    volumes: r.volumes.map((v) => ({ ...v, start: index(v.start), end: index(v.end) })),
+    warnings: r.warnings.map((w) => ({ ...w, path: buf(w.path) })),
+  };
+}
+
+/**
+ * Encodes one batch (see the module comment). `signal` (on the main thread; a worker
+ * is stopped instead) is checked at every block, so a large file does not delay a Ctrl-C.
+ */
+export async function encodeBatch(batch: VolumeBatch, progress?: (p: BatchProgress) => void, signal?: AbortSignal): Promise<BatchResult> {
+  const enc = new BatchEncoder(batch, await encoderFromWire(batch.encoder), progress, signal);
+  try {
+    return await enc.run();
+  } catch (e) {
+    await enc.abort();
+    throw e;
+  } finally {
+    enc.close();
+  }
+}
+
+class BatchEncoder {
+  readonly #b: VolumeBatch;
+  readonly #volumes: VolumeWriter;
+  readonly #sig: SyncAppender;
+  readonly #list: SyncAppender;
+  readonly #sigFile: string;
+  readonly #listFile: string;
+  readonly #finished: BatchVolume[] = [];
+  readonly #warnings: WalkWarning[] = [];
+  readonly #progress: ((p: BatchProgress) => void) | undefined;
+  #lastProgress = 0;
+  #listCount = 0;
+  /** The entry being stored (for the resume point of a volume that ends inside it). */
+  #current: { index: Index; stat?: Stats } | undefined;
+  /** The last entry whose records were written: it is complete. */
+  #done: Index | undefined;
+  #skip: VolumeBatch['skip'];
+  readonly stats: BatchStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, deltaBytes: 0 };
+
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(b: VolumeBatch, encoder: Encoder, progress?: (p: BatchProgress) => void, signal?: AbortSignal) {
+    this.#b = b;
+    this.#signal = signal;
+    this.#skip = b.skip;
+    this.#progress = progress;
+    this.#sigFile = path.join(b.tmp, `batch-${b.seq}.sigtar`);
+    this.#listFile = path.join(b.tmp, `batch-${b.seq}.filelist`);
+    this.#sig = new SyncAppender(this.#sigFile, undefined);
+    this.#list = new SyncAppender(this.#listFile, undefined);
+    this.#volumes = new VolumeWriter({
+      dir: b.tmp,
+      volsize: b.volsize,
+      encoder,
+      nameFor: (n) => `batch-${b.seq}.vol${n}`,
+      sha256: b.sha256,
+      onVolume: async (v) => {
+        this.#finished.push(this.#volumeEnd(v));
+      },
+    });
+  }
+
+  async run(): Promise<BatchResult> {
+    const entries = this.#b.entries;
+    const ahead = readAhead((async function* () {
+      yield* entries;
+    })(), (e) => (e.op === 'snapshot' ? e : undefined));
+    for await (const { item: e, whole } of ahead) {
+      if (e.op === 'snapshot') await this.#snapshot(e.index, e.path, e.stat, e.isNew, whole);
+      else if (e.op === 'deleted') await this.#deleted(e.index, e.wasFile);
+      else await this.#diff(e.index, e.path, e.stat, e.oldSignature);
+      this.#report();
+    }
+    if (this.#b.atLeastOneVolume) await this.#volumes.finish();
+    else await this.#volumes.close();
+    this.#sig.flush();
+    this.#list.flush();
+    return {
+      volumes: this.#finished,
+      sigFile: this.#sigFile,
+      listFile: this.#listFile,
+      sigBytes: this.#sig.length,
+      listBytes: this.#list.length,
+      listCount: this.#listCount,
+      warnings: this.#warnings,
+      stats: this.stats,
+    };
+  }
+
+  #report(): void {
+    const now = Date.now();
+    if (!this.#progress || now - this.#lastProgress < PROGRESS_EVERY_MS) return;
+    this.#lastProgress = now;
+    this.#progress({ files: this.stats.files, bytesRead: this.stats.bytesRead });
+  }
+
+  #warn(w: WalkWarning): void {
+    this.#warnings.push(w);
+  }
+
+  /** A volume closed: how far the fragments reach, and where a resumed run goes on. */
+  #volumeEnd(v: FinishedVolume): BatchVolume {
+    const cur = this.#current && compareIndex(this.#current.index, v.end) === 0 ? this.#current.stat : undefined;
+    const done = this.#done !== undefined && compareIndex(this.#done, v.end) === 0;
+    const resume: ResumePoint = done
+      ? { index: hexIndex(v.end), done: true }
+      : {
+          index: hexIndex(v.end),
+          ...(v.endBlock !== undefined ? { block: v.endBlock } : {}),
+          ...(cur?.isFile() ? { size: cur.size, mtime: Math.floor(cur.mtimeMs / 1000) } : {}),
+        };
+    return { ...v, sigEnd: this.#sig.length, listEnd: this.#list.length, listCount: this.#listCount, resume };
+  }
+
+  /** Adds a tar block unless an interrupted run already stored it. */
+  async #add(b: TarBlock): Promise<void> {
+    this.#signal?.throwIfAborted();
+    const skip = this.#skip;
+    if (skip) {
+      const c = compareIndex(b.index, skip.index);
+      if (c < 0 || (c === 0 && (skip.block === undefined || (b.chunk !== undefined && b.chunk <= skip.block)))) return;
+      this.#skip = undefined;
+    }
+    await this.#volumes.add(b);
+  }
+
+  /**
+   * An entry's signature-file record (and file-list record): its last step, so from
+   * here on a volume that closes counts the entry as complete.
+   */
+  async #records(index: Index, h: TarHeader, data?: Spool, listed?: FileChange['action']): Promise<void> {
+    this.#sig.append(encodeHeader(h));
+    if (data && data.size > 0) {
+      for await (const c of data.read()) this.#sig.append(c);
+      const pad = padding(data.size);
+      if (pad) this.#sig.append(ZERO_BLOCK.subarray(0, pad));
+    }
+    if (listed) {
+      this.#list.append(fileListRecord(listed, index));
+      this.#listCount++;
+    }
+    this.#done = index;
+  }
+
+  /** Stores the whole current state of a path (new, or changed type/metadata). */
+  async #snapshot(index: Index, p: Buffer, st: Stats, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
+    const type = entryType(st);
+    if (!type) return;
+    this.#current = { index, stat: st };
+    if (type === 'file') {
+      await this.#snapshotFile(index, p, st, isNew, whole);
+      return;
+    }
+    let link: Buffer = Buffer.alloc(0);
+    if (type === 'symlink') {
+      try {
+        link = (await fs.readlink(p, { encoding: 'buffer' })) as Buffer;
+      } catch (err) {
+        this.#warn({ code: 'VANISHED', path: p, message: (err as Error).message });
+        return;
+      }
+    }
+    const isDir = type === 'directory';
+    if (!isNew) this.stats.changed++;
+    await this.#add({ index, header: headerFromStat(entryName('snapshot', index, { isDir }), st, type, link) });
+    await this.#records(index, headerFromStat(entryName('snapshot', index, { isDir, sigtarRoot: true }), st, type, link));
+  }
+
+  /** Records that a path present in the previous state is gone. */
+  async #deleted(index: Index, wasFile: boolean): Promise<void> {
+    this.stats.deleted++;
+    this.#current = { index };
+    await this.#add({ index, header: deletedHeader(entryName('deleted', index)) });
+    await this.#records(index, deletedHeader(entryName('deleted', index)), undefined, wasFile ? 'deleted' : undefined);
+  }
+
+  /**
+   * Stores one regular file as `snapshot/` (under 64 KiB) or `multivol_snapshot/` chunks,
+   * and its new signature. A file that cannot be read is a warning.
+   */
+  async #snapshotFile(index: Index, p: Buffer, st: Stats, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
+    const sigSpool = new Spool(this.#b.tmp);
+    try {
+      const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b), undefined, { size: st.size });
+      let chunk = 0;
+      const seen: ReadSeen = { read: 0, grew: false };
+      try {
+        for await (const data of pieces(readBuffers(p, st.size, seen, whole ? { whole } : {}))) {
+          sig.update(data);
+          if (chunk === 0 && data.length < CHUNK) {
+            await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
+            break;
+          }
+          chunk++;
+          await this.#add({
+            index,
+            header: { ...headerFromStat(entryName('multivol_snapshot', index, { chunk }), st, 'file'), size: data.length },
+            data,
+            chunk,
+            finalChunk: data.length < CHUNK,
+          });
+        }
+      } catch (e) {
+        if (chunk > 0) throw withContext(e, { action: 'reading', path: p.toString('utf8') }); // entries already written: can't skip
+        this.#warn({ code: 'UNREADABLE_FILE', path: p, message: (e as Error).message });
+        return;
+      }
+      sig.finish();
+      const changed = this.#checkChanged(p, st, seen);
+      this.stats.files++;
+      this.stats.bytesRead += seen.read;
+      await this.#records(index, this.#signatureHeader(index, st, sigSpool.size, changed), sigSpool, isNew ? 'new' : 'changed');
+    } finally {
+      sigSpool.dispose();
+    }
+  }
+
+  /**
+   * A file that changed while it was read is stored as read — up to its stat size —
+   * (the tar entries and its signature describe exactly those bytes), and reported.
+   * Besides a size change, a file rewritten in place is caught as GNU tar catches it:
+   * its inode, mtime or ctime after the read differ from the walk's lstat. Returns
+   * whether it changed: then the signature file must not record the pre-change mtime
+   * as current, or a rewrite within the same second would never be stored again.
+   */
+  #checkChanged(p: Buffer, st: Stats, seen: ReadSeen): boolean {
+    let why: string | undefined;
+    if (seen.read < st.size) why = `shrank: ${st.size} bytes at stat, ${seen.read} read; stored as read`;
+    else if (seen.grew) why = `grew past its ${st.size} bytes at stat; stored the first ${st.size} bytes`;
+    else {
+      const now = lstatSync(p, { throwIfNoEntry: false });
+      if (!now) why = 'removed during the read; stored as read';
+      else if (now.ino !== st.ino || now.dev !== st.dev) why = 'replaced by another file during the read; stored the file as it was read';
+      else if (now.size !== st.size || now.mtimeMs !== st.mtimeMs || now.ctimeMs !== st.ctimeMs) why = 'rewritten during the read (mtime or ctime changed); stored as read, possibly mixed';
+    }
+    if (why === undefined) return false;
+    this.#warn({ code: 'CHANGED_WHILE_READ', path: p, message: `changed while being read (${why}); the next backup stores it again` });
+    return true;
+  }
+
+  /** The signature entry of a file; a file that changed while read gets an mtime that matches no real one. */
+  #signatureHeader(index: Index, st: Stats, size: number, changed: boolean): TarHeader {
+    const h = { ...headerFromStat(entryName('signature', index), st, 'file'), size };
+    return changed ? { ...h, mtime: CHANGED_MARK_MTIME } : h;
+  }
+
+  /** Stores a changed regular file as a librsync delta against its old signature. */
+  async #diff(index: Index, p: Buffer, st: Stats, oldSignature: Uint8Array): Promise<void> {
+    this.#current = { index, stat: st };
+    const sigSpool = new Spool(this.#b.tmp);
+    try {
+      const blockLen = blockSizeFor(st.size);
+      const sums = new BlockSumCache(blockLen, DEFAULT_STRONG_LEN);
+      const newSig = new SignatureBuilder(blockLen, (b) => sigSpool.append(b), DEFAULT_STRONG_LEN, { size: st.size, cache: sums });
+      const chunker = new StreamChunker(async (data, chunk, final) => {
+        const name = chunk === undefined ? entryName('diff', index) : entryName('multivol_diff', index, { chunk });
+        await this.#add({
+          index,
+          header: { ...headerFromStat(name, st, 'file'), size: data.length },
+          data,
+          ...(chunk !== undefined ? { chunk, finalChunk: final } : {}),
+        });
+      });
+      const old = Buffer.from(oldSignature.buffer, oldSignature.byteOffset, oldSignature.byteLength);
+      const delta = new DeltaBuilder(new SignatureIndex(old, `signature of ${p.toString('utf8')}`), (b) => chunker.push(b), sums);
+      const seen: ReadSeen = { read: 0, grew: false };
+      let started = false;
+      try {
+        for await (const data of readBuffers(p, st.size, seen)) {
+          delta.update(data); // first: where it proves blocks unchanged, their sums are known
+          newSig.update(data);
+          await chunker.flush();
+          started = chunker.emitted > 0;
+        }
+      } catch (err) {
+        if (started) throw withContext(err, { action: 'reading', path: p.toString('utf8') });
+        this.#warn({ code: 'UNREADABLE_FILE', path: p, message: (err as Error).message });
+        return;
+      }
+      delta.finish();
+      newSig.finish();
+      const changed = this.#checkChanged(p, st, seen);
+      await chunker.end();
+      this.stats.files++;
+      this.stats.changed++;
+      this.stats.bytesRead += seen.read;
+      this.stats.deltaBytes += delta.written;
+      await this.#records(index, this.#signatureHeader(index, st, sigSpool.size, changed), sigSpool, 'changed');
+    } finally {
+      sigSpool.dispose();
+    }
+  }
+
+  async abort(): Promise<void> {
+    await this.#volumes.abort();
+  }
+
+  close(): void {
+    this.#sig.close();
+    this.#list.close();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * A few worker threads running one script, each doing one task at a time: the way the
+ * engine spreads whole units of work (a backup's volumes) over the cores. Tasks and
+ * results are small structured-clone messages; bulk data stays in the worker that
+ * produces it (files in the temp directory). Results come back per task; the caller
+ * orders them.
+ *
+ * The worker side is `serveTasks` (below), in the script the pool runs.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parentPort, Worker, type Transferable } from 'node:worker_threads';
+import { CancelledError, errorFromWire, errorToWire, InternalError, type ErrorWire } from '../errors.js';
+
+type FromWorker = { type: 'done'; id: number; result: unknown } | { type: 'failed'; id: number; error: ErrorWire } | { type: 'progress'; id: number; data: unknown };
+
+interface Job {
+  id: number;
+  task: unknown;
+  transfer: Transferable[];
+  resolve: (r: unknown) => void;
+  reject: (e: Error) => void;
+  onProgress: ((data: unknown) => void) | undefined;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | undefined;
+}
+
+/**
+ * The script to run: beside this module when it runs built (dist/), else — the test
+ * suite runs the TypeScript sources, which a worker thread cannot load — the same
+ * module of the build (`npm test` builds first).
+ */
+export function workerScript(url: URL): URL {
+  const file = fileURLToPath(url);
+  if (existsSync(file)) return url;
+  const built = file.replace(/([/\\])src([/\\])(?!.*[/\\]src[/\\])/, '$1dist$2');
+  if (built !== file && existsSync(built)) return pathToFileURL(built);
+  throw new InternalError(`worker script ${file} not found (not built?)`);
+}
+
+export class WorkerPool<T, R> {
+  readonly #script: URL;
+  readonly #size: number;
+  readonly #slots: Slot[] = [];
+  readonly #queue: Job[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  constructor(script: URL, size: number) {
+    this.#script = workerScript(script);
+    this.#size = Math.max(1, size);
+  }
+
+  /** Runs `task` on the next free worker; `onProgress` receives what the task reports on the way. */
+  run(task: T, opts: { transfer?: Transferable[]; onProgress?: (data: unknown) => void } = {}): Promise<R> {
+    if (this.#closed) return Promise.reject(new CancelledError('the worker pool is closed'));
+    return new Promise<R>((resolve, reject) => {
+      this.#queue.push({ id: this.#nextId++, task, transfer: opts.transfer ?? [], resolve: resolve as (r: unknown) => void, reject, onProgress: opts.onProgress });
+      this.#dispatch();
+    });
+  }
+
+  #dispatch(): void {
+    while (this.#queue.length > 0) {
+      const slot = this.#slots.find((s) => !s.job) ?? (this.#slots.length < this.#size ? this.#spawn() : undefined);
+      if (!slot) return;
+      const job = this.#queue.shift()!;
+      slot.job = job;
+      slot.worker.postMessage({ id: job.id, task: job.task }, job.transfer);
+    }
+  }
+
+  #spawn(): Slot {
+    const slot: Slot = { worker: new Worker(this.#script), job: undefined };
+    slot.worker.on('message', (m: FromWorker) => {
+      const job = slot.job;
+      if (!job || job.id !== m.id) return;
+      if (m.type === 'progress') return job.onProgress?.(m.data);
+      slot.job = undefined;
+      if (m.type === 'done') job.resolve(m.result);
+      else job.reject(errorFromWire(m.error));
+      this.#dispatch();
+    });
+    // A worker that dies (an uncaught error, out of memory) fails its task; the slot goes.
+    const lost = (why: string) => {
+      const i = this.#slots.indexOf(slot);
+      if (i >= 0) this.#slots.splice(i, 1);
+      const job = slot.job;
+      slot.job = undefined;
+      if (job) job.reject(this.#closed ? new CancelledError('the worker pool was closed') : new InternalError(`a worker thread ${why}`));
+      if (!this.#closed) this.#dispatch();
+    };
+    slot.worker.on('error', (e) => lost(`failed: ${e.message}`));
+    slot.worker.on('exit', (code) => lost(`exited (code ${code})`));
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /** Stops every worker; tasks queued or running fail as cancelled. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const job of this.#queue.splice(0)) job.reject(new CancelledError('the worker pool was closed'));
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/** What a task handler returns: its result, and buffers to move rather than copy. */
+export interface TaskOutcome<R> {
+  result: R;
+  transfer?: Transferable[];
+}
+
+/** The worker side: runs `handler` for each task the pool sends, one at a time. */
+export function serveTasks<T, R>(handler: (task: T, progress: (data: unknown) => void) => Promise<TaskOutcome<R>>): void {
+  const port = parentPort;
+  if (!port) throw new InternalError('serveTasks runs in a worker thread');
+  port.on('message', (m: { id: number; task: T }) => {
+    const progress = (data: unknown) => port.postMessage({ type: 'progress', id: m.id, data });
+    handler(m.task, progress).then(
+      (out) => port.postMessage({ type: 'done', id: m.id, result: out.result }, out.transfer ?? []),
+      (e: unknown) => port.postMessage({ type: 'failed', id: m.id, error: errorToWire(e) }),
+    );
+  });
+}
