@@ -49,7 +49,7 @@ export type ErrorCode =
   | 'USAGE' | 'BAD_OPTION' | 'CONFIG' | 'NO_PASSPHRASE' | 'CLOCK_BEHIND' | 'SOURCE_MISMATCH' | 'CHAIN_KEY_MISMATCH' | 'REPAIR_REFUSED'
   // nothing to work on
   | 'NOT_FOUND' | 'NO_CHAIN' | 'NO_SET_AT_TIME' | 'PATH_NOT_FOUND'
-  | 'SOURCE' | 'STRICT' | 'DESTINATION' | 'DEST_NOT_EMPTY' | 'UNSAFE_PATH' | 'LOCKED' | 'CANCELLED'
+  | 'TEMP_SPACE' | 'SOURCE' | 'STRICT' | 'DESTINATION' | 'DEST_NOT_EMPTY' | 'UNSAFE_PATH' | 'LOCKED' | 'CANCELLED'
   | 'BACKEND_NOT_FOUND' | 'BACKEND_TRANSIENT' | 'BACKEND_PERMANENT' | 'NO_BUCKET' | 'NO_CREDENTIALS'
   // keys
   | 'DECRYPT' | 'BAD_PASSPHRASE' | 'BAD_KEY_PASSPHRASE' | 'NO_KEY' | 'WRONG_KEY'
@@ -299,4 +299,16 @@ export function errorFromWire(w: ErrorWire): Error {
   if (w.stack) e.stack = w.stack;
   if (w.system) Object.assign(e, w.system);
   return e;
+}
+
+/**
+ * A failed write to a local working file (temp volumes, spools, checkpoints): out of
+ * space or quota is this machine's setup, not a bug — one line naming the directory;
+ * anything else is returned as it is.
+ */
+export function localWriteError(err: unknown, file: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err;
+  const dir = file.slice(0, Math.max(1, file.lastIndexOf('/')));
+  return new ConfigError(`no space left on the local disk (${code}) for working files: free space there, or point TMPDIR at a larger disk`, { code: 'TEMP_SPACE', cause: err, context: { path: dir } });
 }

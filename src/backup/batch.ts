@@ -72,11 +72,7 @@ export interface BatchStats {
 }
 
 export interface BatchResult {
-  volumes: BatchVolume[];
-  /** The fragments: tar records for the signature file, records for the file list. */
-  sigFile: string;
-  listFile: string;
-  /** Their lengths (and the list's records) at the batch's end. */
+  /** The lengths of the fragments (fragmentFiles) (and the list's records) at the batch's end. */
   sigBytes: number;
   listBytes: number;
   listCount: number;
@@ -98,6 +94,11 @@ export interface BatchProgress {
 const CHANGED_MARK_MTIME = 1;
 const PROGRESS_EVERY_MS = 200;
 
+/** A batch's record fragments: tar records for the signature file, records for the file list. */
+export function fragmentFiles(tmp: string, seq: number): { sigFile: string; listFile: string } {
+  return { sigFile: path.join(tmp, `batch-${seq}.sigtar`), listFile: path.join(tmp, `batch-${seq}.filelist`) };
+}
+
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const index = (i: Index) => i.map(buf);
 
@@ -110,21 +111,30 @@ export function reviveBatch(b: VolumeBatch): VolumeBatch {
   return { ...b, tmp: b.tmp, entries, ...(b.skip ? { skip: { ...b.skip, index: index(b.skip.index) } } : {}) };
 }
 
-/** The same for a result (its volumes' first and last paths, its warnings' paths). */
+/** The same for a result (its warnings' paths). */
 export function reviveResult(r: BatchResult): BatchResult {
-  return {
-    ...r,
-    volumes: r.volumes.map((v) => ({ ...v, start: index(v.start), end: index(v.end) })),
-    warnings: r.warnings.map((w) => ({ ...w, path: buf(w.path) })),
-  };
+  return { ...r, warnings: r.warnings.map((w) => ({ ...w, path: buf(w.path) })) };
 }
 
-/**
- * Encodes one batch (see the module comment). `signal` (on the main thread; a worker
- * is stopped instead) is checked at every block, so a large file does not delay a Ctrl-C.
- */
-export async function encodeBatch(batch: VolumeBatch, progress?: (p: BatchProgress) => void, signal?: AbortSignal): Promise<BatchResult> {
-  const enc = new BatchEncoder(batch, await encoderFromWire(batch.encoder), progress, signal);
+/** The same for a volume (its first and last paths). */
+export function reviveVolume(v: BatchVolume): BatchVolume {
+  return { ...v, start: index(v.start), end: index(v.end) };
+}
+
+export interface BatchHooks {
+  /**
+   * Takes each volume as it closes (its fragments are on disk up to its ends); the
+   * batch waits for it before it goes on, which bounds the finished volumes on temp disk.
+   */
+  volume: (v: BatchVolume) => Promise<void>;
+  progress?: (p: BatchProgress) => void;
+  /** On the main thread (a worker is stopped instead): checked at every block, so a large file does not delay a Ctrl-C. */
+  signal?: AbortSignal;
+}
+
+/** Encodes one batch (see the module comment). */
+export async function encodeBatch(batch: VolumeBatch, hooks: BatchHooks): Promise<BatchResult> {
+  const enc = new BatchEncoder(batch, await encoderFromWire(batch.encoder), hooks);
   try {
     return await enc.run();
   } catch (e) {
@@ -140,11 +150,8 @@ class BatchEncoder {
   readonly #volumes: VolumeWriter;
   readonly #sig: SyncAppender;
   readonly #list: SyncAppender;
-  readonly #sigFile: string;
-  readonly #listFile: string;
-  readonly #finished: BatchVolume[] = [];
   readonly #warnings: WalkWarning[] = [];
-  readonly #progress: ((p: BatchProgress) => void) | undefined;
+  readonly #hooks: BatchHooks;
   #lastProgress = 0;
   #listCount = 0;
   /** The entry being stored (for the resume point of a volume that ends inside it). */
@@ -154,17 +161,13 @@ class BatchEncoder {
   #skip: VolumeBatch['skip'];
   readonly stats: BatchStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, deltaBytes: 0 };
 
-  readonly #signal: AbortSignal | undefined;
-
-  constructor(b: VolumeBatch, encoder: Encoder, progress?: (p: BatchProgress) => void, signal?: AbortSignal) {
+  constructor(b: VolumeBatch, encoder: Encoder, hooks: BatchHooks) {
     this.#b = b;
-    this.#signal = signal;
+    this.#hooks = hooks;
     this.#skip = b.skip;
-    this.#progress = progress;
-    this.#sigFile = path.join(b.tmp, `batch-${b.seq}.sigtar`);
-    this.#listFile = path.join(b.tmp, `batch-${b.seq}.filelist`);
-    this.#sig = new SyncAppender(this.#sigFile, undefined);
-    this.#list = new SyncAppender(this.#listFile, undefined);
+    const files = fragmentFiles(b.tmp, b.seq);
+    this.#sig = new SyncAppender(files.sigFile, undefined);
+    this.#list = new SyncAppender(files.listFile, undefined);
     this.#volumes = new VolumeWriter({
       dir: b.tmp,
       volsize: b.volsize,
@@ -172,7 +175,9 @@ class BatchEncoder {
       nameFor: (n) => `batch-${b.seq}.vol${n}`,
       sha256: b.sha256,
       onVolume: async (v) => {
-        this.#finished.push(this.#volumeEnd(v));
+        this.#sig.flush();
+        this.#list.flush();
+        await hooks.volume(this.#volumeEnd(v));
       },
     });
   }
@@ -193,9 +198,6 @@ class BatchEncoder {
     this.#sig.flush();
     this.#list.flush();
     return {
-      volumes: this.#finished,
-      sigFile: this.#sigFile,
-      listFile: this.#listFile,
       sigBytes: this.#sig.length,
       listBytes: this.#list.length,
       listCount: this.#listCount,
@@ -206,9 +208,9 @@ class BatchEncoder {
 
   #report(): void {
     const now = Date.now();
-    if (!this.#progress || now - this.#lastProgress < PROGRESS_EVERY_MS) return;
+    if (!this.#hooks.progress || now - this.#lastProgress < PROGRESS_EVERY_MS) return;
     this.#lastProgress = now;
-    this.#progress({ files: this.stats.files, bytesRead: this.stats.bytesRead });
+    this.#hooks.progress({ files: this.stats.files, bytesRead: this.stats.bytesRead });
   }
 
   #warn(w: WalkWarning): void {
@@ -231,7 +233,7 @@ class BatchEncoder {
 
   /** Adds a tar block unless an interrupted run already stored it. */
   async #add(b: TarBlock): Promise<void> {
-    this.#signal?.throwIfAborted();
+    this.#hooks.signal?.throwIfAborted();
     const skip = this.#skip;
     if (skip) {
       const c = compareIndex(b.index, skip.index);

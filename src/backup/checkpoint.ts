@@ -19,6 +19,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, writeSync, ftruncateSync 
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Index } from '../volume/entry-name.js';
+import { localWriteError } from '../errors.js';
 
 export interface CheckpointVolume {
   number: number;
@@ -106,7 +107,9 @@ export class SyncAppender {
   #buffered = 0;
   /** Bytes appended in all, buffered ones included. */
   length: number;
+  readonly #file: string;
   constructor(file: string, keep: number | undefined) {
+    this.#file = file;
     this.#fd = openSync(file, keep === undefined ? 'w' : 'r+', 0o600); // plaintext signatures and file list
     if (keep !== undefined) ftruncateSync(this.#fd, keep);
     this.length = keep ?? 0;
@@ -125,7 +128,11 @@ export class SyncAppender {
   }
   #writeAt(b: Buffer, pos: number): void {
     let off = 0;
-    while (off < b.length) off += writeSync(this.#fd, b, off, b.length - off, pos + off);
+    try {
+      while (off < b.length) off += writeSync(this.#fd, b, off, b.length - off, pos + off);
+    } catch (e) {
+      throw localWriteError(e, this.#file);
+    }
   }
   sync(): void {
     this.flush();

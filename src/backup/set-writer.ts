@@ -22,7 +22,7 @@ import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { WorkerPool } from '../util/worker-pool.js';
 import type { Index } from '../volume/entry-name.js';
-import { encodeBatch, reviveResult, type BatchEntry, type BatchProgress, type BatchResult, type VolumeBatch } from './batch.js';
+import { encodeBatch, fragmentFiles, reviveResult, reviveVolume, type BatchEntry, type BatchProgress, type BatchResult, type BatchVolume, type VolumeBatch } from './batch.js';
 import { CheckpointFiles, CheckpointWriter, SyncAppender, checkpointVolume, emptyCheckpoint, fromHex, type CheckpointState } from './checkpoint.js';
 import { FileList } from './file-list.js';
 import { manifestVolume, writeManifest } from './manifest-writer.js';
@@ -162,15 +162,16 @@ export class SetWriter {
     this.#o.signal?.throwIfAborted();
     this.#batch.push(e);
     this.#batchBytes += dataBytes + ENTRY_OVERHEAD;
-    if (this.#batchBytes >= this.#o.volsize * BATCH_INPUT_SHARE || this.#batch.length >= BATCH_MAX_ENTRIES) await this.#send();
+    if (this.#batchBytes >= this.#o.volsize * BATCH_INPUT_SHARE || this.#batch.length >= BATCH_MAX_ENTRIES) await this.#send(false);
   }
 
   /**
-   * Sends the batch being cut to a worker (or encodes it here, with one job) and queues
-   * its taking-in behind the earlier batches'. Waits while every worker is busy and one
+   * Sends the batch being cut to a worker (or encodes it here: with one job, and for a
+   * set that is one batch — nothing to share, and no thread to start) and queues its
+   * taking-in behind the earlier batches'. Waits while every worker is busy and one
    * more batch is waiting: the walk runs at most that far ahead.
    */
-  async #send(atLeastOneVolume = false): Promise<void> {
+  async #send(last: boolean, atLeastOneVolume = false): Promise<void> {
     const batch: VolumeBatch = {
       seq: ++this.#seq,
       tmp: this.#o.tmp,
@@ -184,14 +185,19 @@ export class SetWriter {
     this.#batch = [];
     this.#batchBytes = 0;
     this.#skip = undefined;
-    const onProgress = (p: BatchProgress) => this.#progress(batch.seq, p);
-    const result = this.#pool
-      ? this.#pool.run(batch, { onProgress: (p) => onProgress(p as BatchProgress) }).then((r) => reviveResult(r))
-      : encodeBatch(batch, onProgress, this.#o.signal);
-    result.catch(() => undefined); // taken in (and thrown) in order, below
+    const feed = new VolumeFeed();
+    const progress = (p: BatchProgress) => this.#progress(batch.seq, p);
+    const pool = last && batch.seq === 1 ? undefined : this.#pool;
+    const result = pool
+      ? pool.run(batch, { onProgress: (p) => progress(p as BatchProgress), onAsk: (v) => feed.push(reviveVolume(v as BatchVolume)) }).then(reviveResult)
+      : encodeBatch(batch, { volume: (v) => feed.push(v), progress, ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
+    result.then(
+      () => feed.end(),
+      () => feed.end(),
+    );
     this.#inFlight++;
     this.#taken = this.#taken.then(async () => {
-      await this.#takeIn(batch.seq, await result);
+      await this.#takeIn(batch.seq, feed, result);
       this.#inFlight--;
       this.#takenOne?.();
     });
@@ -209,33 +215,18 @@ export class SetWriter {
   }
 
   /**
-   * A finished batch, in order: its warnings, then per volume the records of the
-   * entries it completes, its number, manifest line, seal line and (as pending)
-   * checkpoint step, then its upload.
+   * A batch, in order: each volume as it closes (below), then its warnings, the
+   * records of entries after its last volume, and its counts.
    */
-  async #takeIn(seq: number, r: BatchResult): Promise<void> {
-    for (const w of r.warnings) this.#o.warn(w);
-    const fragments = new FragmentReader(r);
-    for (const v of r.volumes) {
-      await fragments.copyUntil(v.sigEnd, v.listEnd, v.listCount, this.#sigtar, this.#files);
-      const number = ++this.#volumeNumber;
-      const name = this.name('volume', number);
-      this.stats.volumes++;
-      this.#manifestVolumes.push(manifestVolume({ ...v, number }));
-      this.#seal.add(name, v.size, v.sha256);
-      this.#sigtar.local?.sync();
-      this.#files.sync();
-      // Named as pending before it can reach the target: a run killed once it is there
-      // resumes after it (see settle).
-      await this.#checkpoint?.closed({
-        volume: checkpointVolume({ ...v, number }, name),
-        sigtarLength: this.#sigtar.local?.length ?? 0,
-        filelistLength: this.#files.length,
-        resume: v.resume,
-      });
-      await this.#uploader.enqueue(name, v.path, v.size);
+  async #takeIn(seq: number, feed: VolumeFeed, result: Promise<BatchResult>): Promise<void> {
+    const fragments = new FragmentReader(this.#o.tmp, seq);
+    for await (const { volume, taken } of feed.volumes()) {
+      await this.#takeVolume(fragments, volume);
+      taken();
     }
-    await fragments.copyRest(this.#sigtar, this.#files);
+    const r = await result;
+    for (const w of r.warnings) this.#o.warn(w);
+    await fragments.copyUntil(r.sigBytes, r.listBytes, r.listCount, this.#sigtar, this.#files);
     await fragments.remove();
     const last = this.#reported.get(seq) ?? { files: 0, bytesRead: 0 };
     this.#reported.delete(seq);
@@ -246,13 +237,37 @@ export class SetWriter {
     this.stats.deltaBytes += r.stats.deltaBytes;
   }
 
+  /**
+   * A closed volume: the records of the entries it completes, its number, manifest
+   * line, seal line and (as pending) checkpoint step, then its upload.
+   */
+  async #takeVolume(fragments: FragmentReader, v: BatchVolume): Promise<void> {
+    await fragments.copyUntil(v.sigEnd, v.listEnd, v.listCount, this.#sigtar, this.#files);
+    const number = ++this.#volumeNumber;
+    const name = this.name('volume', number);
+    this.stats.volumes++;
+    this.#manifestVolumes.push(manifestVolume({ ...v, number }));
+    this.#seal.add(name, v.size, v.sha256);
+    this.#sigtar.local?.sync();
+    this.#files.sync();
+    // Named as pending before it can reach the target: a run killed once it is there
+    // resumes after it (see settle).
+    await this.#checkpoint?.closed({
+      volume: checkpointVolume({ ...v, number }, name),
+      sigtarLength: this.#sigtar.local?.length ?? 0,
+      filelistLength: this.#files.length,
+      resume: v.resume,
+    });
+    await this.#uploader.enqueue(name, v.path, v.size);
+  }
+
   /** Encodes the last batch, uploads the signature file and then the manifest (and the seal). */
   async finish(): Promise<void> {
-    if (this.#batch.length > 0 || this.#seq === 0) await this.#send(this.#volumeNumber === 0 && this.#inFlight === 0);
+    if (this.#batch.length > 0 || this.#seq === 0) await this.#send(true, this.#volumeNumber === 0 && this.#inFlight === 0);
     await this.#taken;
     // Every batch was empty or made no volume: a set has at least one (an empty tar).
     if (this.#volumeNumber === 0) {
-      await this.#send(true);
+      await this.#send(true, true);
       await this.#taken;
     }
     await this.#pool?.close();
@@ -328,18 +343,51 @@ export class SetWriter {
   }
 }
 
+/** A batch's volumes as they close, to the set writer in order; each waits until it is taken. */
+class VolumeFeed {
+  readonly #items: { volume: BatchVolume; taken: () => void }[] = [];
+  #wake: (() => void) | undefined;
+  #ended = false;
+
+  push(volume: BatchVolume): Promise<void> {
+    return new Promise<void>((taken) => {
+      this.#items.push({ volume, taken });
+      this.#wake?.();
+    });
+  }
+
+  /** No more volumes: the batch ended (or failed). */
+  end(): void {
+    this.#ended = true;
+    this.#wake?.();
+  }
+
+  async *volumes(): AsyncGenerator<{ volume: BatchVolume; taken: () => void }> {
+    for (;;) {
+      const next = this.#items.shift();
+      if (next) yield next;
+      else if (this.#ended) return;
+      else await new Promise<void>((r) => (this.#wake = r));
+    }
+  }
+}
+
 /** Reads a batch's record fragments on, volume by volume, into the set's signature file and file list. */
 class FragmentReader {
+  readonly #sigFile: string;
+  readonly #listFile: string;
   #sigPos = 0;
   #listPos = 0;
   #listCount = 0;
-  constructor(private readonly r: BatchResult) {}
+  constructor(tmp: string, seq: number) {
+    ({ sigFile: this.#sigFile, listFile: this.#listFile } = fragmentFiles(tmp, seq));
+  }
 
   async copyUntil(sigEnd: number, listEnd: number, listCount: number, sigtar: SignatureFileWriter, files: FileList): Promise<void> {
-    if (sigEnd > this.#sigPos) for await (const c of createReadStream(this.r.sigFile, { start: this.#sigPos, end: sigEnd - 1, highWaterMark: 1 << 20 })) await sigtar.addRecords(c as Buffer);
+    if (sigEnd > this.#sigPos) for await (const c of createReadStream(this.#sigFile, { start: this.#sigPos, end: sigEnd - 1, highWaterMark: 1 << 20 })) await sigtar.addRecords(c as Buffer);
     if (listEnd > this.#listPos) {
       const chunks: Buffer[] = [];
-      for await (const c of createReadStream(this.r.listFile, { start: this.#listPos, end: listEnd - 1, highWaterMark: 1 << 20 })) chunks.push(c as Buffer);
+      for await (const c of createReadStream(this.#listFile, { start: this.#listPos, end: listEnd - 1, highWaterMark: 1 << 20 })) chunks.push(c as Buffer);
       files.addRecords(Buffer.concat(chunks), listCount - this.#listCount);
     }
     this.#sigPos = Math.max(this.#sigPos, sigEnd);
@@ -347,13 +395,8 @@ class FragmentReader {
     this.#listCount = Math.max(this.#listCount, listCount);
   }
 
-  /** The records after the last volume's end (entries that added no block). */
-  async copyRest(sigtar: SignatureFileWriter, files: FileList): Promise<void> {
-    await this.copyUntil(this.r.sigBytes, this.r.listBytes, this.r.listCount, sigtar, files);
-  }
-
   async remove(): Promise<void> {
-    await rm(this.r.sigFile, { force: true });
-    await rm(this.r.listFile, { force: true });
+    await rm(this.#sigFile, { force: true });
+    await rm(this.#listFile, { force: true });
   }
 }

@@ -5,4 +5,10 @@
 import { serveTasks } from '../util/worker-pool.js';
 import { encodeBatch, reviveBatch, type BatchResult, type VolumeBatch } from './batch.js';
 
-serveTasks<VolumeBatch, BatchResult>(async (task, progress) => ({ result: await encodeBatch(reviveBatch(task), progress) }));
+serveTasks<VolumeBatch, BatchResult>(async (task, ctx) => ({
+  result: await encodeBatch(reviveBatch(task), {
+    progress: (p) => ctx.progress(p),
+    // Each volume waits there until the set writer has taken it in (batch order).
+    volume: async (v) => void (await ctx.ask(v)),
+  }),
+}));

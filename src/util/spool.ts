@@ -6,6 +6,7 @@
 import { closeSync, createReadStream, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { localWriteError } from '../errors.js';
 
 export class Spool {
   readonly #dir: string;
@@ -22,6 +23,14 @@ export class Spool {
   }
 
   append(b: Buffer): void {
+    try {
+      this.#append(b);
+    } catch (e) {
+      throw localWriteError(e, join(this.#dir, 'spool'));
+    }
+  }
+
+  #append(b: Buffer): void {
     this.size += b.length;
     if (this.#fd === undefined && this.size > this.#limit) {
       this.#path = join(this.#dir, `spool-${randomBytes(6).toString('hex')}`);

@@ -12,7 +12,19 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parentPort, Worker, type Transferable } from 'node:worker_threads';
 import { CancelledError, errorFromWire, errorToWire, InternalError, type ErrorWire } from '../errors.js';
 
-type FromWorker = { type: 'done'; id: number; result: unknown } | { type: 'failed'; id: number; error: ErrorWire } | { type: 'progress'; id: number; data: unknown };
+type FromWorker =
+  | { type: 'done'; id: number; result: unknown }
+  | { type: 'failed'; id: number; error: ErrorWire }
+  | { type: 'progress'; id: number; data: unknown }
+  | { type: 'ask'; id: number; data: unknown };
+
+/** How a task talks to the thread that runs it while it runs. */
+export interface TaskHooks {
+  /** Told what the task reports on the way. */
+  onProgress?: (data: unknown) => void;
+  /** Answers what the task asks; the task waits for the answer (the way it is held back). */
+  onAsk?: (data: unknown) => Promise<unknown>;
+}
 
 interface Job {
   id: number;
@@ -20,7 +32,7 @@ interface Job {
   transfer: Transferable[];
   resolve: (r: unknown) => void;
   reject: (e: Error) => void;
-  onProgress: ((data: unknown) => void) | undefined;
+  hooks: TaskHooks;
 }
 
 interface Slot {
@@ -54,11 +66,11 @@ export class WorkerPool<T, R> {
     this.#size = Math.max(1, size);
   }
 
-  /** Runs `task` on the next free worker; `onProgress` receives what the task reports on the way. */
-  run(task: T, opts: { transfer?: Transferable[]; onProgress?: (data: unknown) => void } = {}): Promise<R> {
+  /** Runs `task` on the next free worker. */
+  run(task: T, hooks: TaskHooks = {}, transfer: Transferable[] = []): Promise<R> {
     if (this.#closed) return Promise.reject(new CancelledError('the worker pool is closed'));
     return new Promise<R>((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, task, transfer: opts.transfer ?? [], resolve: resolve as (r: unknown) => void, reject, onProgress: opts.onProgress });
+      this.#queue.push({ id: this.#nextId++, task, transfer, resolve: resolve as (r: unknown) => void, reject, hooks });
       this.#dispatch();
     });
   }
@@ -73,12 +85,27 @@ export class WorkerPool<T, R> {
     }
   }
 
+  #answer(slot: Slot, job: Job, question: unknown): void {
+    const ask = job.hooks.onAsk ?? (async () => undefined);
+    ask(question).then(
+      (answer) => slot.job === job && slot.worker.postMessage({ reply: job.id, answer }),
+      // The task cannot go on: it fails with the reason (the worker is stopped with the pool).
+      (e: unknown) => {
+        if (slot.job !== job) return;
+        slot.job = undefined;
+        job.reject(e instanceof Error ? e : new Error(String(e)));
+        void slot.worker.terminate();
+      },
+    );
+  }
+
   #spawn(): Slot {
     const slot: Slot = { worker: new Worker(this.#script), job: undefined };
     slot.worker.on('message', (m: FromWorker) => {
       const job = slot.job;
       if (!job || job.id !== m.id) return;
-      if (m.type === 'progress') return job.onProgress?.(m.data);
+      if (m.type === 'progress') return job.hooks.onProgress?.(m.data);
+      if (m.type === 'ask') return this.#answer(slot, job, m.data);
       slot.job = undefined;
       if (m.type === 'done') job.resolve(m.result);
       else job.reject(errorFromWire(m.error));
@@ -113,13 +140,34 @@ export interface TaskOutcome<R> {
   transfer?: Transferable[];
 }
 
+/** What a task can do towards the thread that runs it. */
+export interface TaskContext {
+  progress(data: unknown): void;
+  /** Asks and waits for the answer. */
+  ask(data: unknown): Promise<unknown>;
+}
+
 /** The worker side: runs `handler` for each task the pool sends, one at a time. */
-export function serveTasks<T, R>(handler: (task: T, progress: (data: unknown) => void) => Promise<TaskOutcome<R>>): void {
+export function serveTasks<T, R>(handler: (task: T, ctx: TaskContext) => Promise<TaskOutcome<R>>): void {
   const port = parentPort;
   if (!port) throw new InternalError('serveTasks runs in a worker thread');
-  port.on('message', (m: { id: number; task: T }) => {
-    const progress = (data: unknown) => port.postMessage({ type: 'progress', id: m.id, data });
-    handler(m.task, progress).then(
+  let answer: ((a: unknown) => void) | undefined;
+  port.on('message', (m: { id: number; task: T } | { reply: number; answer: unknown }) => {
+    if ('reply' in m) {
+      const a = answer;
+      answer = undefined;
+      a?.(m.answer);
+      return;
+    }
+    const ctx: TaskContext = {
+      progress: (data) => port.postMessage({ type: 'progress', id: m.id, data }),
+      ask: (data) =>
+        new Promise((resolve) => {
+          answer = resolve;
+          port.postMessage({ type: 'ask', id: m.id, data });
+        }),
+    };
+    handler(m.task, ctx).then(
       (out) => port.postMessage({ type: 'done', id: m.id, result: out.result }, out.transfer ?? []),
       (e: unknown) => port.postMessage({ type: 'failed', id: m.id, error: errorToWire(e) }),
     );

@@ -7,6 +7,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { localWriteError } from '../errors.js';
 
 class Meter extends Transform {
   bytes = 0;
@@ -54,7 +55,9 @@ export class EncodedFileWriter {
     this.path = path;
     this.#meter = new Meter(opts.sha256 ?? false);
     this.#stages = [this.#head, ...transforms];
-    this.#done = pipeline([this.#head, ...transforms, this.#meter, createWriteStream(path, { flags: 'wx', mode: 0o600 })]);
+    this.#done = pipeline([this.#head, ...transforms, this.#meter, createWriteStream(path, { flags: 'wx', mode: 0o600 })]).catch((e: unknown) => {
+      throw localWriteError(e, path);
+    });
     this.#done.catch((e: unknown) => {
       this.#error = e;
     });
@@ -86,7 +89,7 @@ export class EncodedFileWriter {
         };
         const onErr = (e: unknown) => {
           this.#head.off('drain', onDrain);
-          reject(e);
+          reject(localWriteError(e, this.path));
         };
         this.#head.once('drain', onDrain);
         this.#head.once('error', onErr);
