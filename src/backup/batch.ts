@@ -72,6 +72,8 @@ export interface BatchStats {
 }
 
 export interface BatchResult {
+  /** The volume closed at the batch's end (the others went to BatchHooks.volume as they closed). */
+  lastVolume?: BatchVolume;
   /** The lengths of the fragments (fragmentFiles) (and the list's records) at the batch's end. */
   sigBytes: number;
   listBytes: number;
@@ -111,9 +113,9 @@ export function reviveBatch(b: VolumeBatch): VolumeBatch {
   return { ...b, tmp: b.tmp, entries, ...(b.skip ? { skip: { ...b.skip, index: index(b.skip.index) } } : {}) };
 }
 
-/** The same for a result (its warnings' paths). */
+/** The same for a result (its last volume's paths, its warnings' paths). */
 export function reviveResult(r: BatchResult): BatchResult {
-  return { ...r, warnings: r.warnings.map((w) => ({ ...w, path: buf(w.path) })) };
+  return { ...r, ...(r.lastVolume ? { lastVolume: reviveVolume(r.lastVolume) } : {}), warnings: r.warnings.map((w) => ({ ...w, path: buf(w.path) })) };
 }
 
 /** The same for a volume (its first and last paths). */
@@ -123,8 +125,9 @@ export function reviveVolume(v: BatchVolume): BatchVolume {
 
 export interface BatchHooks {
   /**
-   * Takes each volume as it closes (its fragments are on disk up to its ends); the
-   * batch waits for it before it goes on, which bounds the finished volumes on temp disk.
+   * Takes each volume but the last as it closes (its fragments are on disk up to its
+   * ends); the batch waits for it before it goes on, which bounds the finished volumes
+   * on temp disk to one per batch in flight.
    */
   volume: (v: BatchVolume) => Promise<void>;
   progress?: (p: BatchProgress) => void;
@@ -159,6 +162,9 @@ class BatchEncoder {
   /** The last entry whose records were written: it is complete. */
   #done: Index | undefined;
   #skip: VolumeBatch['skip'];
+  /** The entries are done: the volume closing now is the batch's last. */
+  #ending = false;
+  #lastVolume: BatchVolume | undefined;
   readonly stats: BatchStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, deltaBytes: 0 };
 
   constructor(b: VolumeBatch, encoder: Encoder, hooks: BatchHooks) {
@@ -177,7 +183,9 @@ class BatchEncoder {
       onVolume: async (v) => {
         this.#sig.flush();
         this.#list.flush();
-        await hooks.volume(this.#volumeEnd(v));
+        // The batch's last volume goes with its result: the worker is free for the next batch.
+        if (this.#ending) this.#lastVolume = this.#volumeEnd(v);
+        else await hooks.volume(this.#volumeEnd(v));
       },
     });
   }
@@ -193,11 +201,13 @@ class BatchEncoder {
       else await this.#diff(e.index, e.path, e.stat, e.oldSignature);
       this.#report();
     }
+    this.#ending = true;
     if (this.#b.atLeastOneVolume) await this.#volumes.finish();
     else await this.#volumes.close();
     this.#sig.flush();
     this.#list.flush();
     return {
+      ...(this.#lastVolume ? { lastVolume: this.#lastVolume } : {}),
       sigBytes: this.#sig.length,
       listBytes: this.#list.length,
       listCount: this.#listCount,

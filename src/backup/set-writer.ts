@@ -225,6 +225,7 @@ export class SetWriter {
       taken();
     }
     const r = await result;
+    if (r.lastVolume) await this.#takeVolume(fragments, r.lastVolume);
     for (const w of r.warnings) this.#o.warn(w);
     await fragments.copyUntil(r.sigBytes, r.listBytes, r.listCount, this.#sigtar, this.#files);
     await fragments.remove();
