@@ -14,6 +14,10 @@
 // directory): a full backup and an incremental with nothing changed, where per-file
 // cost (lstat, open, read, headers, signatures) is all there is; --files-only runs
 // just those rows.
+// Also, when the tools are there: tapechain's full with --jobs 1 (the single lane: the
+// scaling of the default --jobs), and a full of the corpus to a local S3 server (Ceph
+// radosgw, started here by scripts/start-rgw.sh and stopped by PID) for tapechain and
+// restic (--no-s3 leaves that out).
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -62,9 +66,10 @@ if (!filesOnly) {
 }
 const corpusBytes = filesOnly ? 0 : du(corpus);
 
+const tapechainBackup = (corpus, t, cache, extra = '') => `'${root}/bin/tapechain' backup ${extra}--archive-dir '${cache}' '${corpus}' '${t}'`;
 const toolsFor = (corpus) => ({
   tapechain: (t, cache) => ({
-    full: `'${root}/bin/tapechain' backup --archive-dir '${cache}' '${corpus}' '${t}'`,
+    full: tapechainBackup(corpus, t, cache),
     inc: `'${root}/bin/tapechain' backup --archive-dir '${cache}' '${corpus}' '${t}'`,
     restore: (out) => `'${root}/bin/tapechain' restore --archive-dir '${cache}' '${t}' '${out}'`,
     verify: `'${root}/bin/tapechain' verify --archive-dir '${cache}' '${t}'`,
@@ -111,6 +116,40 @@ for (const n of filesOnly ? [] : names) {
   const before = du(t);
   console.error(`bench: ${n} full`);
   results[n].full = { ...measure(`${n} full`, steps[n].full, steps[n].env), stored: added(t, before) };
+}
+if (!filesOnly && names.includes('tapechain')) {
+  // the same full on one lane: what the default --jobs gains
+  const t = path.join(work, 'target-tapechain-jobs1');
+  console.error('bench: tapechain full --jobs 1');
+  results.tapechain.fullJobs1 = measure('tapechain full --jobs 1', tapechainBackup(corpus, t, path.join(work, 'cache-tapechain-jobs1'), '--jobs 1 '), steps.tapechain.env);
+  fs.rmSync(t, { recursive: true, force: true });
+}
+if (!filesOnly && !args.includes('--no-s3') && has('radosgw')) benchS3();
+
+/** Full backups of the corpus to a local radosgw, started and stopped here. */
+function benchS3() {
+  const rgw = path.join(work, 'rgw');
+  console.error('bench: starting the local S3 server (radosgw)');
+  const started = spawnSync('bash', [path.join(root, 'scripts/start-rgw.sh'), rgw], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (started.status !== 0) {
+    console.error('bench: radosgw did not start; no S3 row');
+    return;
+  }
+  try {
+    const endpoint = `http://127.0.0.1:${fs.readFileSync(path.join(rgw, 'port'), 'utf8').trim()}`;
+    const creds = { AWS_ACCESS_KEY_ID: 'TESTKEY', AWS_SECRET_ACCESS_KEY: 'TESTSECRET' };
+    const s3 = {
+      tapechain: { cmd: `'${root}/bin/tapechain' backup --s3-endpoint ${endpoint} --s3-create-bucket --archive-dir '${path.join(work, 'cache-s3')}' '${corpus}' s3://bench-tapechain/b`, env: { ...creds, PASSPHRASE: PASS } },
+      restic: { prepare: `restic init -q --repo s3:${endpoint}/bench-restic`, cmd: `restic backup -q --repo s3:${endpoint}/bench-restic '${corpus}'`, env: { ...creds, RESTIC_PASSWORD: PASS, RESTIC_CACHE_DIR: path.join(work, 'cache-restic-s3') } },
+    };
+    for (const n of names.filter((x) => s3[x])) {
+      if (s3[n].prepare) execFileSync('sh', ['-c', s3[n].prepare], { env: { ...process.env, ...s3[n].env }, stdio: 'inherit' });
+      console.error(`bench: ${n} full to S3`);
+      results[n].s3Full = measure(`${n} full to S3`, s3[n].cmd, s3[n].env);
+    }
+  } finally {
+    spawnSync('bash', [path.join(root, 'scripts/stop-rgw.sh'), rgw], { stdio: 'inherit' });
+  }
 }
 if (!filesOnly) {
   console.error('bench: mutate 1%');
@@ -188,14 +227,16 @@ if (fileCount > 0) {
 const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
 const mib = (b) => (b === undefined ? '-' : (b / 1048576).toFixed(1));
 const rows = [];
-for (const step of ['full', 'inc', 'restore', 'verify', 'compare', 'filesFull', 'filesInc']) {
+const LABELS = { fullJobs1: 'full, --jobs 1', s3Full: 'full to S3', filesFull: 'full, small files', filesInc: 'inc, no change' };
+for (const step of ['full', 'fullJobs1', 's3Full', 'inc', 'restore', 'verify', 'compare', 'filesFull', 'filesInc']) {
   for (const n of names) {
     const r = results[n][step];
     if (!r) continue;
-    const d = results.duplicity?.[step];
+    // a tapechain-only row compares with restic's row of the step it varies
+    const base = step === 'fullJobs1' ? 'full' : step;
+    const d = results.duplicity?.[base];
     const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : '-');
-    const label = step === 'filesFull' ? 'full, small files' : step === 'filesInc' ? 'inc, no change' : step;
-    rows.push([label, n, fmt(r.wall), fmt(r.cpu), r.cpu != null ? fmt(r.cpu / r.wall, 2) : '-', fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[step]?.wall)]);
+    rows.push([LABELS[step] ?? step, n, fmt(r.wall), fmt(r.cpu), r.cpu != null ? fmt(r.cpu / r.wall, 2) : '-', fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[base]?.wall)]);
   }
 }
 const head = ['step', 'tool', 'wall s', 'cpu s', 'cores busy', 'peak RSS MiB', 'stored MiB', 'wall vs duplicity', 'bytes vs duplicity', 'wall vs restic'];
@@ -204,6 +245,8 @@ const line = (r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ');
 console.log(`\n${filesOnly ? '' : `corpus ${mib(corpusBytes)} MiB (${size}), `}${fileCount > 0 ? `${fileCount} small files, ` : ''}${os.cpus().length} cores, node ${process.version}`);
 console.log(line(head));
 for (const r of rows) console.log(line(r));
+const tc = results.tapechain;
+if (tc?.full && tc.fullJobs1) console.log(`\ntapechain full: default --jobs ${(tc.fullJobs1.wall / tc.full.wall).toFixed(2)}x as fast as --jobs 1`);
 const outDir = path.join(root, '.bench');
 fs.mkdirSync(outDir, { recursive: true });
 const file = path.join(outDir, `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

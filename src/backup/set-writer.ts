@@ -75,7 +75,7 @@ export interface SetWriterOptions {
  * which bounds the metadata a batch holds in memory on a tree of tiny files.
  */
 const BATCH_INPUT_SHARE = 0.98;
-const BATCH_MAX_ENTRIES = 20_000;
+const BATCH_MAX_ENTRIES = 5_000;
 /** Input counted for an entry besides its data: a tar header. */
 const ENTRY_OVERHEAD = 512;
 
