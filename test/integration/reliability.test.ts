@@ -342,13 +342,13 @@ describe('resume after kill -9', () => {
     });
   });
 
-  test('local target: the interrupted set is continued, not thrown away, and restores exactly', async () => {
+  test('local target, volumes built on two threads: the interrupted set is continued, not thrown away, and restores exactly', async () => {
     const dir = tmp('resume');
     // 48 volumes: room for four cuts of 1-3 volumes each.
     const src = source(dir, 48);
     const target = join(dir, 't');
     const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
-    const { resumed } = await killLoop(target, src, [], env);
+    const { resumed } = await killLoop(target, src, ['--jobs', '2'], env);
     expect(resumed).toBe(4); // every run after the first continued the set
     const out = join(dir, 'out');
     const r = await runCli(['restore', target, out], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') });
