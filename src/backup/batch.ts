@@ -55,6 +55,8 @@ export interface VolumeBatch {
 }
 
 export interface BatchVolume extends FinishedVolume {
+  /** Warnings about entries before its end (since the volume before): told before it is taken in, so --strict stops before it is stored. */
+  warnings: WalkWarning[];
   /** Bytes of the signature-file and file-list fragments (and list records) complete at its end. */
   sigEnd: number;
   listEnd: number;
@@ -78,6 +80,7 @@ export interface BatchResult {
   sigBytes: number;
   listBytes: number;
   listCount: number;
+  /** Warnings after the last volume's end. */
   warnings: WalkWarning[];
   stats: BatchStats;
 }
@@ -118,9 +121,9 @@ export function reviveResult(r: BatchResult): BatchResult {
   return { ...r, ...(r.lastVolume ? { lastVolume: reviveVolume(r.lastVolume) } : {}), warnings: r.warnings.map((w) => ({ ...w, path: buf(w.path) })) };
 }
 
-/** The same for a volume (its first and last paths). */
+/** The same for a volume (its first and last paths, its warnings' paths). */
 export function reviveVolume(v: BatchVolume): BatchVolume {
-  return { ...v, start: index(v.start), end: index(v.end) };
+  return { ...v, start: index(v.start), end: index(v.end), warnings: v.warnings.map((w) => ({ ...w, path: buf(w.path) })) };
 }
 
 export interface BatchHooks {
@@ -153,7 +156,8 @@ class BatchEncoder {
   readonly #volumes: VolumeWriter;
   readonly #sig: SyncAppender;
   readonly #list: SyncAppender;
-  readonly #warnings: WalkWarning[] = [];
+  /** Warnings since the last volume closed. */
+  #warnings: WalkWarning[] = [];
   readonly #hooks: BatchHooks;
   #lastProgress = 0;
   #listCount = 0;
@@ -238,7 +242,9 @@ class BatchEncoder {
           ...(v.endBlock !== undefined ? { block: v.endBlock } : {}),
           ...(cur?.isFile() ? { size: cur.size, mtime: Math.floor(cur.mtimeMs / 1000) } : {}),
         };
-    return { ...v, sigEnd: this.#sig.length, listEnd: this.#list.length, listCount: this.#listCount, resume };
+    const warnings = this.#warnings;
+    this.#warnings = [];
+    return { ...v, warnings, sigEnd: this.#sig.length, listEnd: this.#list.length, listCount: this.#listCount, resume };
   }
 
   /** Adds a tar block unless an interrupted run already stored it. */

@@ -215,8 +215,8 @@ export class SetWriter {
   }
 
   /**
-   * A batch, in order: each volume as it closes (below), then its warnings, the
-   * records of entries after its last volume, and its counts.
+   * A batch, in order: each volume as it closes (below), its last one, then the
+   * warnings and records of entries after that, and its counts.
    */
   async #takeIn(seq: number, feed: VolumeFeed, result: Promise<BatchResult>): Promise<void> {
     const fragments = new FragmentReader(this.#o.tmp, seq);
@@ -243,6 +243,7 @@ export class SetWriter {
    * line, seal line and (as pending) checkpoint step, then its upload.
    */
   async #takeVolume(fragments: FragmentReader, v: BatchVolume): Promise<void> {
+    for (const w of v.warnings) this.#o.warn(w); // first: --strict makes one fatal, and the volume is not stored
     await fragments.copyUntil(v.sigEnd, v.listEnd, v.listCount, this.#sigtar, this.#files);
     const number = ++this.#volumeNumber;
     const name = this.name('volume', number);
