@@ -67,9 +67,12 @@ if (!filesOnly) {
 const corpusBytes = filesOnly ? 0 : du(corpus);
 
 const tapechainBackup = (corpus, t, cache, extra = '') => `'${root}/bin/tapechain' backup ${extra}--archive-dir '${cache}' '${corpus}' '${t}'`;
+/** The main thread's share of a run's CPU: the full runs the CLI through scripts/thread-cpu.mjs. */
+const threadCpuFile = path.join(work, 'thread-cpu.json');
+const withThreadCpu = (cmd) => cmd.replace(`'${root}/bin/tapechain'`, `node --max-semi-space-size=4 '${root}/scripts/thread-cpu.mjs' '${threadCpuFile}' --`);
 const toolsFor = (corpus) => ({
   tapechain: (t, cache) => ({
-    full: tapechainBackup(corpus, t, cache),
+    full: withThreadCpu(tapechainBackup(corpus, t, cache)),
     inc: `'${root}/bin/tapechain' backup --archive-dir '${cache}' '${corpus}' '${t}'`,
     restore: (out) => `'${root}/bin/tapechain' restore --archive-dir '${cache}' '${t}' '${out}'`,
     verify: `'${root}/bin/tapechain' verify --archive-dir '${cache}' '${t}'`,
@@ -116,6 +119,7 @@ for (const n of filesOnly ? [] : names) {
   const before = du(t);
   console.error(`bench: ${n} full`);
   results[n].full = { ...measure(`${n} full`, steps[n].full, steps[n].env), stored: added(t, before) };
+  if (n === 'tapechain' && fs.existsSync(threadCpuFile)) results[n].full.threads = JSON.parse(fs.readFileSync(threadCpuFile, 'utf8'));
 }
 if (!filesOnly && names.includes('tapechain')) {
   // the same full on one lane: what the default --jobs gains
@@ -247,6 +251,13 @@ console.log(line(head));
 for (const r of rows) console.log(line(r));
 const tc = results.tapechain;
 if (tc?.full && tc.fullJobs1) console.log(`\ntapechain full: default --jobs ${(tc.fullJobs1.wall / tc.full.wall).toFixed(2)}x as fast as --jobs 1`);
+const th = tc?.full?.threads;
+if (th) {
+  // Amdahl: the main thread's work stays serial, the rest spreads over the cores
+  const s = th.mainCpu / th.totalCpu;
+  const speedup = (n) => (1 / (s + (1 - s) / n)).toFixed(1);
+  console.log(`tapechain full: main thread ${th.mainCpu.toFixed(1)} s of ${th.totalCpu.toFixed(1)} s CPU, serial fraction ${(100 * s).toFixed(0)} %: at most ${speedup(8)}x on 8 cores, ${speedup(32)}x on 32`);
+}
 const outDir = path.join(root, '.bench');
 fs.mkdirSync(outDir, { recursive: true });
 const file = path.join(outDir, `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

@@ -34,7 +34,10 @@ import { hexIndex, SyncAppender, type ResumePoint } from './checkpoint.js';
 import { fileListRecord } from './file-list.js';
 import { StreamChunker } from './stream-chunker.js';
 
-/** An entry of a batch, as data (a Stats crosses threads as its fields). */
+/**
+ * An entry of a batch, as data. A Stats crosses threads as the fields the encoder reads
+ * (statFields): the whole object would bring four Dates and unused numbers along.
+ */
 export type BatchEntry =
   | { op: 'snapshot'; index: Index; path: Buffer; stat: Stats; isNew: boolean }
   | { op: 'diff'; index: Index; path: Buffer; stat: Stats; oldSignature: Uint8Array }
@@ -102,6 +105,12 @@ const PROGRESS_EVERY_MS = 200;
 /** A batch's record fragments: tar records for the signature file, records for the file list. */
 export function fragmentFiles(tmp: string, seq: number): { sigFile: string; listFile: string } {
   return { sigFile: path.join(tmp, `batch-${seq}.sigtar`), listFile: path.join(tmp, `batch-${seq}.filelist`) };
+}
+
+/** The fields of `st` a batch reads (type and mode, owner, size, times, identity, device). */
+export function statFields(st: Stats): Stats {
+  const { mode, uid, gid, size, mtimeMs, ctimeMs, ino, dev, rdev } = st;
+  return Object.setPrototypeOf({ mode, uid, gid, size, mtimeMs, ctimeMs, ino, dev, rdev }, Stats.prototype) as Stats;
 }
 
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);

@@ -22,7 +22,7 @@ import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { WorkerPool } from '../util/worker-pool.js';
 import type { Index } from '../volume/entry-name.js';
-import { encodeBatch, fragmentFiles, reviveResult, reviveVolume, type BatchEntry, type BatchProgress, type BatchResult, type BatchVolume, type VolumeBatch } from './batch.js';
+import { encodeBatch, fragmentFiles, statFields, reviveResult, reviveVolume, type BatchEntry, type BatchProgress, type BatchResult, type BatchVolume, type VolumeBatch } from './batch.js';
 import { CheckpointFiles, CheckpointWriter, SyncAppender, checkpointVolume, emptyCheckpoint, fromHex, type CheckpointState } from './checkpoint.js';
 import { FileList } from './file-list.js';
 import { manifestVolume, writeManifest } from './manifest-writer.js';
@@ -145,7 +145,7 @@ export class SetWriter {
 
   /** Stores the whole current state of a path (new, or changed type/metadata). */
   async snapshot(e: WalkEntry, isNew: boolean): Promise<void> {
-    await this.#addEntry({ op: 'snapshot', index: e.index, path: e.path, stat: e.stat, isNew }, e.stat.isFile() ? e.stat.size : 0);
+    await this.#addEntry({ op: 'snapshot', index: e.index, path: e.path, stat: statFields(e.stat), isNew }, e.stat.isFile() ? e.stat.size : 0);
   }
 
   /** Records that a path present in the previous state is gone. */
@@ -155,7 +155,7 @@ export class SetWriter {
 
   /** Stores a changed regular file as a librsync delta against its old signature. */
   async diff(e: WalkEntry, oldSignature: Buffer): Promise<void> {
-    await this.#addEntry({ op: 'diff', index: e.index, path: e.path, stat: e.stat, oldSignature }, e.stat.size);
+    await this.#addEntry({ op: 'diff', index: e.index, path: e.path, stat: statFields(e.stat), oldSignature }, e.stat.size);
   }
 
   async #addEntry(e: BatchEntry, dataBytes: number): Promise<void> {
@@ -185,8 +185,9 @@ export class SetWriter {
     this.#batch = [];
     this.#batchBytes = 0;
     this.#skip = undefined;
+    const seq = batch.seq;
     const feed = new VolumeFeed();
-    const progress = (p: BatchProgress) => this.#progress(batch.seq, p);
+    const progress = (p: BatchProgress) => this.#progress(seq, p);
     const pool = last && batch.seq === 1 ? undefined : this.#pool;
     const result = pool
       ? pool.run(batch, { onProgress: (p) => progress(p as BatchProgress), onAsk: (v) => feed.push(reviveVolume(v as BatchVolume)) }).then(reviveResult)
@@ -197,7 +198,7 @@ export class SetWriter {
     );
     this.#inFlight++;
     this.#taken = this.#taken.then(async () => {
-      await this.#takeIn(batch.seq, feed, result);
+      await this.#takeIn(seq, feed, result);
       this.#inFlight--;
       this.#takenOne?.();
     });

@@ -82,6 +82,8 @@ export class WorkerPool<T, R> {
       const job = this.#queue.shift()!;
       slot.job = job;
       slot.worker.postMessage({ id: job.id, task: job.task }, job.transfer);
+      job.task = undefined; // sent: the worker has its copy
+      job.transfer = [];
     }
   }
 
