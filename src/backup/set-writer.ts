@@ -337,6 +337,7 @@ export class SetWriter {
   }
 
   dispose(): void {
+    void this.#pool?.close(); // closed already unless the run ended early: no thread outlives it
     try {
       this.#files.close();
       this.#sigtar.local?.close();

@@ -25,7 +25,7 @@ function source(n: number, size: number): { root: string; entries: WalkEntry[] }
   return { root, entries: [entry('.'), ...names.map(entry)] };
 }
 
-function options(backend: MemoryBackend | FaultyBackend, warnings: WalkWarning[] = []): SetWriterOptions {
+function options(backend: MemoryBackend | FaultyBackend, jobs: number, warnings: WalkWarning[] = []): SetWriterOptions {
   return {
     backend,
     spec: { type: 'full', start: 1_700_000_000, end: 1_700_000_000, encoding: 'plain' },
@@ -36,15 +36,17 @@ function options(backend: MemoryBackend | FaultyBackend, warnings: WalkWarning[]
     localdir: Buffer.from('/src'),
     uploadConcurrency: 1,
     maxStaged: 2,
+    jobs,
     warn: (w) => warnings.push(w),
   };
 }
 
-describe('SetWriter', () => {
+// jobs 1: batches encoded on this thread; 2: on worker threads (the build's, see WorkerPool)
+describe.each([1, 2])('SetWriter, jobs %i', (jobs) => {
   test('a set of several volumes: volumes, then the signature file, then the manifest (last), which lists every volume and file', async () => {
     const backend = new MemoryBackend();
     const { entries } = source(6, 400_000);
-    const o = options(backend);
+    const o = options(backend, jobs);
     const w = await SetWriter.open(o);
     for (const e of entries) await w.snapshot(e, true);
     await w.finish();
@@ -65,7 +67,7 @@ describe('SetWriter', () => {
   test('the stored volumes hold the data as tar entries in index order', async () => {
     const backend = new MemoryBackend();
     const { entries } = source(2, 70_000); // above 64 KiB: multivol chunks
-    const w = await SetWriter.open(options(backend));
+    const w = await SetWriter.open(options(backend, jobs));
     for (const e of entries) await w.snapshot(e, true);
     await w.finish();
     const names: string[] = [];
@@ -80,7 +82,7 @@ describe('SetWriter', () => {
   test('a failed upload fails the set: no signature file, no manifest; abort stops the rest', async () => {
     const backend = new FaultyBackend(new MemoryBackend(), [{ method: 'put', match: /\.vol2\./, kind: 'permanent' }]);
     const { entries } = source(6, 400_000);
-    const w = await SetWriter.open(options(backend));
+    const w = await SetWriter.open(options(backend, jobs));
     await expect(
       (async () => {
         for (const e of entries) await w.snapshot(e, true);
