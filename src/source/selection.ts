@@ -6,11 +6,13 @@
  * character but `/`, `[...]` a class; `ignorecase:` makes one glob case-insensitive. An
  * included glob also includes the directories that lead to what it can match, so
  * `--include /home/me/docs --exclude '**'` keeps /home and /home/me as containers.
- * An excluded directory is not descended into. Plus --exclude-if-present NAME and
- * --exclude-other-filesystems.
+ * An excluded directory is not descended into. Plus --exclude-if-present NAME,
+ * --exclude-other-filesystems, --exclude-caches (the Cache Directory Tagging spec, as
+ * GNU tar and restic: a directory holding a valid CACHEDIR.TAG keeps only that tag) and
+ * --exclude-larger-than SIZE (regular files).
  */
 import type { Stats } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { constants as fsc, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
@@ -23,6 +25,31 @@ export interface SelectionOptions {
   rules: SelectionRule[];
   excludeIfPresent?: string[];
   excludeOtherFilesystems?: boolean;
+  /** Leave out the contents of directories tagged with a valid CACHEDIR.TAG (the tag stays). @default false */
+  excludeCaches?: boolean;
+  /** Leave out regular files larger than this many bytes. @default none */
+  excludeLargerThan?: number;
+}
+
+/** https://bford.info/cachedir/: a tag file must begin with exactly these bytes. */
+const CACHEDIR_TAG = 'CACHEDIR.TAG';
+const CACHEDIR_SIGNATURE = Buffer.from('Signature: 8a477f597d28d172789f06886806bc55');
+
+/** Whether `dir` holds a valid cache directory tag (a regular file that starts with the signature). */
+async function isTaggedCache(dir: string): Promise<boolean> {
+  let fh: fs.FileHandle | undefined;
+  try {
+    const tag = path.join(dir, CACHEDIR_TAG);
+    if (!(await fs.lstat(tag)).isFile()) return false;
+    fh = await fs.open(tag, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    const head = Buffer.alloc(CACHEDIR_SIGNATURE.length);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return bytesRead === head.length && head.equals(CACHEDIR_SIGNATURE);
+  } catch {
+    return false; // no tag, or not readable: not a tagged cache
+  } finally {
+    await fh?.close();
+  }
 }
 
 interface CompiledGlob {
@@ -108,16 +135,36 @@ export class Selection {
   readonly #globs: CompiledGlob[];
   readonly #ifPresent: string[];
   readonly #oneFs: boolean;
+  readonly #caches: boolean;
+  readonly #maxSize: number | undefined;
+  /** Directories seen, tagged as caches or not (the walk asks per entry; one lookup per directory). */
+  readonly #tagged = new Map<string, Promise<boolean>>();
   #rootDev: number | undefined;
 
   constructor(o: SelectionOptions) {
     this.#globs = o.rules.flatMap((r) => ('glob' in r ? [compileGlob(r.glob, r.kind === 'include')] : readFilelist(r.file, r.kind === 'include-filelist')));
     this.#ifPresent = o.excludeIfPresent ?? [];
     this.#oneFs = o.excludeOtherFilesystems ?? false;
+    this.#caches = o.excludeCaches ?? false;
+    this.#maxSize = o.excludeLargerThan;
   }
 
   get empty(): boolean {
-    return this.#globs.length === 0 && this.#ifPresent.length === 0 && !this.#oneFs;
+    return this.#globs.length === 0 && this.#ifPresent.length === 0 && !this.#oneFs && !this.#caches && this.#maxSize === undefined;
+  }
+
+  /** Whether `abs` lies in a tagged cache directory (and is not its tag). */
+  async #inCache(abs: string): Promise<boolean> {
+    if (path.basename(abs) === CACHEDIR_TAG) return false;
+    const dir = path.dirname(abs);
+    let tagged = this.#tagged.get(dir);
+    if (!tagged) {
+      // The walk finishes a directory's entries before it leaves it: a few recent ones are enough.
+      if (this.#tagged.size >= 256) this.#tagged.clear();
+      tagged = isTaggedCache(dir);
+      this.#tagged.set(dir, tagged);
+    }
+    return tagged;
   }
 
   setRoot(st: Stats): void {
@@ -127,6 +174,8 @@ export class Selection {
   /** Whether an entry (absolute path, lstat) is backed up; excluded directories are not walked. */
   async includes(abs: string, st: Stats): Promise<boolean> {
     if (this.#oneFs && this.#rootDev !== undefined && st.dev !== this.#rootDev) return false;
+    if (this.#maxSize !== undefined && st.isFile() && st.size > this.#maxSize) return false;
+    if (this.#caches && (await this.#inCache(abs))) return false;
     const dir = st.isDirectory();
     for (const g of this.#globs) {
       if (g.full.test(abs)) {

@@ -13,6 +13,15 @@ import { DEFAULT_VOLSIZE, MIN_VOLSIZE, resolveBackupOptions } from '../../backup
 
 const MIB = 1 << 20;
 
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** A size as restic takes it: bytes, or a number with k, M, G or T (1024-based, either case). */
+function sizeFlag(flag: string, value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(value);
+  if (!m) throw new UsageError(`${flag}: expected a size such as 500, 64k, 1.5M or 2G, got "${value}"`, { code: 'BAD_OPTION' });
+  return Math.floor(Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!);
+}
+
 /** A number flag as typed; its range is the engine's to check (backup/options.ts). */
 function numberFlag(flag: string, value: string): number {
   const n = Number(value);
@@ -31,6 +40,8 @@ interface BackupFlags extends CommonFlags {
   quiet?: boolean;
   excludeIfPresent?: string[];
   excludeOtherFilesystems?: boolean;
+  excludeCaches?: boolean;
+  excludeLargerThan?: string;
   uploadConcurrency: string;
   maxStaged: string;
   jobs?: string;
@@ -69,6 +80,8 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--exclude-filelist <file>', 'globs from FILE to exclude, one per line (+ /- prefixes allowed)', (v: string) => (rules.push({ kind: 'exclude-filelist', file: v }), v))
     .option('--exclude-if-present <name>', 'exclude directories that contain a file NAME (e.g. .nobackup)', collect)
     .option('--exclude-other-filesystems', 'do not cross into other mounted filesystems')
+    .option('--exclude-caches', 'leave out the contents of directories tagged as caches with a CACHEDIR.TAG file (the tag itself is kept)')
+    .option('--exclude-larger-than <size>', 'leave out files larger than SIZE (bytes, or with k, M, G, T: 1024-based)')
     .option('--dry-run', 'list what would be stored; write nothing')
     .option('--json', 'JSON lines of events and a final summary on stdout')
     .option('-q, --quiet', 'no progress display and no statistics')
@@ -116,7 +129,13 @@ Examples:
     const jobs = flags.jobs !== undefined ? numberFlag('--jobs', flags.jobs) : undefined;
     const backend = await backendFor(target, flags, io);
     await checkSource(source); // before the lock: a typo must not touch the target
-    const selection = new Selection({ rules, ...(flags.excludeIfPresent ? { excludeIfPresent: flags.excludeIfPresent } : {}), excludeOtherFilesystems: flags.excludeOtherFilesystems ?? false });
+    const selection = new Selection({
+      rules,
+      ...(flags.excludeIfPresent ? { excludeIfPresent: flags.excludeIfPresent } : {}),
+      excludeOtherFilesystems: flags.excludeOtherFilesystems ?? false,
+      excludeCaches: flags.excludeCaches ?? false,
+      ...(flags.excludeLargerThan !== undefined ? { excludeLargerThan: sizeFlag('--exclude-larger-than', flags.excludeLargerThan) } : {}),
+    });
     const cache = cacheFor(target, flags, io);
     const report = new BackupReporter(io, { json: flags.json ?? false, quiet: flags.quiet ?? false });
     const options = resolveBackupOptions({

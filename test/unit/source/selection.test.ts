@@ -52,4 +52,39 @@ describe('selection', () => {
     expect(await sel.includes(join(d, 'a/y.txt'), fs.lstatSync(join(d, 'a/y.txt')))).toBe(true);
     expect(await sel.includes(join(d, 'a/x.log'), fs.lstatSync(join(d, 'a/x.log')))).toBe(false);
   });
+
+  test('--exclude-caches: a directory with a valid CACHEDIR.TAG keeps only the tag; a tag without the signature, or a symlink named so, tags nothing', async () => {
+    const d = tmp('caches');
+    const sig = 'Signature: 8a477f597d28d172789f06886806bc55\n# a cache (https://bford.info/cachedir/)\n';
+    const files: Record<string, string> = { 'c/CACHEDIR.TAG': sig, 'c/blob': 'x', 'c/sub/deep': 'x', 'fake/CACHEDIR.TAG': 'Signature: 0000', 'fake/data': 'x', 'plain/data': 'x', 'target/CACHEDIR.TAG': sig };
+    for (const [f, text] of Object.entries(files)) {
+      fs.mkdirSync(join(d, f, '..'), { recursive: true });
+      fs.writeFileSync(join(d, f), text);
+    }
+    fs.mkdirSync(join(d, 'linked'));
+    fs.symlinkSync(join(d, 'target/CACHEDIR.TAG'), join(d, 'linked/CACHEDIR.TAG'));
+    fs.writeFileSync(join(d, 'linked/data'), 'x');
+    const sel = new Selection({ rules: [], excludeCaches: true });
+    expect(sel.empty).toBe(false);
+    const inc = (p: string) => sel.includes(join(d, p), fs.lstatSync(join(d, p)));
+    expect(await inc('c')).toBe(true); // the directory stays, as in GNU tar and restic
+    expect(await inc('c/CACHEDIR.TAG')).toBe(true);
+    expect(await inc('c/blob')).toBe(false);
+    expect(await inc('c/sub')).toBe(false); // not entered
+    expect(await inc('fake/data')).toBe(true);
+    expect(await inc('plain/data')).toBe(true);
+    expect(await inc('linked/data')).toBe(true);
+    expect(await new Selection({ rules: [] }).includes(join(d, 'c/blob'), fs.lstatSync(join(d, 'c/blob')))).toBe(true);
+  });
+
+  test('--exclude-larger-than: regular files over the size are left out, nothing else', async () => {
+    const d = tmp('larger');
+    fs.writeFileSync(join(d, 'small'), Buffer.alloc(1024));
+    fs.writeFileSync(join(d, 'big'), Buffer.alloc(1025));
+    fs.mkdirSync(join(d, 'dir'));
+    fs.symlinkSync('big', join(d, 'link'));
+    const sel = new Selection({ rules: [], excludeLargerThan: 1024 });
+    const inc = (p: string) => sel.includes(join(d, p), fs.lstatSync(join(d, p)));
+    expect([await inc('small'), await inc('big'), await inc('dir'), await inc('link')]).toEqual([true, false, true, true]);
+  });
 });
