@@ -50,6 +50,8 @@ export interface BackupOptions {
   cache?: ArchiveCache;
   /** Always start a new chain. @default false */
   full?: boolean;
+  /** Continue a set an interrupted run of this backup left (see resume.ts); false starts it over. @default true */
+  resume?: boolean;
   /** Start a new chain when the current one's full is older than this many seconds. */
   fullIfOlderThan?: number;
   /** Allow an incremental from another host or source path. @default false */

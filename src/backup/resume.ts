@@ -52,6 +52,7 @@ function incompleteSetOf(st: CheckpointState, col: Collection) {
 
 /** Why an interrupted set cannot be continued (undefined: it can). */
 async function resumeProblem(o: ResolvedBackupOptions, st: CheckpointState, col: Collection, srcAbs: string): Promise<string | undefined> {
+  if (o.resume === false) return 'resuming was turned off for this run';
   if (!(await sameSource(st.source, o.source))) return `it backed up ${st.source}`;
   if (o.full && st.type !== 'full') return 'a full backup was asked for';
   if (st.encoding !== o.encoder.encoding) return 'the encryption differs';

@@ -313,6 +313,24 @@ describe('resume after kill -9', () => {
     expect(treeDiff(describeTree(src), describeTree(out))).toEqual([]);
   });
 
+  test('resume: false (--no-resume) starts the interrupted set over, and says why', async () => {
+    const dir = tmp('no-resume');
+    const src = source(dir, 4);
+    const target = join(dir, 't');
+    const enc = () => new SymmetricEncryptor(Buffer.from('p'), { codedCount: 96 });
+    const common = { source: src, keys: { passphrase: Buffer.from('p') }, volsize: 1 << 20, cache: new ArchiveCache(join(dir, 'cache')) };
+    const failing = new FaultyBackend(new FileBackend(target), [{ method: 'put', match: /manifest/, kind: 'permanent' }]);
+    await expect(runBackup({ ...common, backend: failing, encryptor: enc() })).rejects.toThrow(/manifest/);
+    const plans: { reason: string; resumed?: boolean }[] = [];
+    const r = await runBackup({ ...common, backend: new FileBackend(target), encryptor: enc(), resume: false, onPlan: (p) => plans.push(p) });
+    expect(plans[0]).toMatchObject({ resumed: false, reason: 'not resuming the interrupted set: resuming was turned off for this run' });
+    expect(plans.at(-1)?.resumed).toBe(false);
+    expect(r.volumes).toBeGreaterThanOrEqual(4); // every volume written again, in a set of its own
+    const out = join(dir, 'out');
+    expect((await runCli(['restore', '--archive-dir', join(dir, 'c2'), target, out], { PASSPHRASE: 'p' })).code).toBe(0);
+    expect(treeDiff(describeTree(src), describeTree(out))).toEqual([]);
+  });
+
   describe.each([
     ['stored, its reply lost', true, 3],
     ['not stored', false, 2],

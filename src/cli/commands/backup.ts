@@ -50,6 +50,7 @@ interface BackupFlags extends CommonFlags {
   volsize: string;
   compressLevel: string;
   full?: boolean;
+  resume: boolean;
   fullIfOlderThan?: string;
   allowSourceMismatch?: boolean;
   allowClockSkew?: boolean;
@@ -70,6 +71,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .argument('<source>', 'directory to back up')
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('--full', 'start a new chain with a full backup')
+    .option('--no-resume', 'start a set an interrupted run left over instead of continuing it')
     .option('--full-if-older-than <age>', 'start a new chain when the current full is older than AGE (s m h D W M Y, e.g. 7D)')
     .option('--allow-source-mismatch', 'continue a chain made on another host or from another source path')
     .option('--allow-clock-skew', "back up although the newest set is dated after this machine's clock (the set is named after it)")
@@ -105,6 +107,9 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
   cmd.addHelpText(
     'after',
     `
+An interrupted backup (Ctrl-C, kill, a failed upload) is continued by the next run of the
+same backup, after its last stored volume; --no-resume starts that set over.
+
 Examples:
   PASSPHRASE=secret tapechain backup /home/me file:///mnt/backup/home
   PASSPHRASE=secret tapechain backup --full-if-older-than 1M /home/me /mnt/backup/home
@@ -148,6 +153,7 @@ Examples:
       selection,
       ...(signing ? { sealKey: signing.key } : {}),
       full: flags.full ?? false,
+      resume: flags.resume,
       ...(fullIfOlderThan !== undefined ? { fullIfOlderThan } : {}),
       allowSourceMismatch: flags.allowSourceMismatch ?? false,
       allowClockSkew: flags.allowClockSkew ?? false,
@@ -175,7 +181,7 @@ Examples:
     try {
       r = flags.dryRun ? await runBackup(options) : await withLock(backend, cache, 'backup', flags, io, () => runBackup(options));
     } catch (e) {
-      if (e instanceof CancelledError) throw withSuffix(e, `; ${report.storedCount} file(s) of the set were stored and are kept, the locks released, temp files removed: run the same backup again to continue the set (--full starts over)`);
+      if (e instanceof CancelledError) throw withSuffix(e, `; ${report.storedCount} file(s) of the set were stored and are kept, the locks released, temp files removed: run the same backup again to continue the set (--no-resume starts it over)`);
       throw e;
     }
     const name = r.type === 'full' ? formatTimestamp(r.time) : `${formatTimestamp(r.start)}.to.${formatTimestamp(r.time)}`;
