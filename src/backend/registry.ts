@@ -8,17 +8,25 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, UsageError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { FileBackend } from './file.js';
+import { ThrottledBackend, type RateLimits } from './throttle.js';
 import { LimitBackend, RetryBackend, type RetryOptions } from './wrappers.js';
 
 export interface TargetOptions {
   s3?: { endpoint?: string; region?: string; virtualHost?: boolean; credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } };
   retry?: RetryOptions;
+  /** Bandwidth limits for the target's transfers (bytes per second). @default none */
+  limits?: RateLimits;
 }
 
 /** Opens a target; the S3 SDK is loaded only for s3:// targets (~22 MB at import). */
 const FORMS = 'file:///abs/path, s3://bucket/prefix, or a plain path (./name for one with a colon)';
 
 export async function openBackend(target: string, o: TargetOptions = {}): Promise<Backend> {
+  const b = await openUnlimited(target, o);
+  return o.limits?.upload || o.limits?.download ? new ThrottledBackend(b, o.limits) : b;
+}
+
+async function openUnlimited(target: string, o: TargetOptions): Promise<Backend> {
   if (target.trim() === '') throw new UsageError(`empty target: give ${FORMS}`);
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(target);
   if (!m) {

@@ -12,7 +12,7 @@
  * batch order; each volume result says how far the fragments reach at its end, which
  * is what the checkpoint records.
  */
-import { lstatSync, Stats } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { FileChange } from '../chain/manifest.js';
@@ -23,7 +23,7 @@ import { BlockSumCache } from '../diff/block-sum-cache.js';
 import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/signature.js';
 import { withContext } from '../errors.js';
 import { readAhead } from '../source/read-ahead.js';
-import { deletedHeader, entryType, headerFromStat } from '../source/entry-meta.js';
+import { deletedHeader, EntryStat, entryType, headerFromStat } from '../source/entry-meta.js';
 import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
 import type { WalkWarning } from '../source/walk.js';
 import { Spool } from '../util/spool.js';
@@ -34,13 +34,10 @@ import { hexIndex, SyncAppender, type ResumePoint } from './checkpoint.js';
 import { fileListRecord } from './file-list.js';
 import { StreamChunker } from './stream-chunker.js';
 
-/**
- * An entry of a batch, as data. A Stats crosses threads as the fields the encoder reads
- * (statFields): the whole object would bring four Dates and unused numbers along.
- */
+/** An entry of a batch, as data (its lstat as an EntryStat, which crosses threads as its fields). */
 export type BatchEntry =
-  | { op: 'snapshot'; index: Index; path: Buffer; stat: Stats; isNew: boolean }
-  | { op: 'diff'; index: Index; path: Buffer; stat: Stats; oldSignature: Uint8Array }
+  | { op: 'snapshot'; index: Index; path: Buffer; stat: EntryStat; isNew: boolean }
+  | { op: 'diff'; index: Index; path: Buffer; stat: EntryStat; oldSignature: Uint8Array }
   | { op: 'deleted'; index: Index; wasFile: boolean };
 
 export interface VolumeBatch {
@@ -107,20 +104,14 @@ export function fragmentFiles(tmp: string, seq: number): { sigFile: string; list
   return { sigFile: path.join(tmp, `batch-${seq}.sigtar`), listFile: path.join(tmp, `batch-${seq}.filelist`) };
 }
 
-/** The fields of `st` a batch reads (type and mode, owner, size, times, identity, device). */
-export function statFields(st: Stats): Stats {
-  const { mode, uid, gid, size, mtimeMs, ctimeMs, ino, dev, rdev } = st;
-  return Object.setPrototypeOf({ mode, uid, gid, size, mtimeMs, ctimeMs, ino, dev, rdev }, Stats.prototype) as Stats;
-}
-
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const index = (i: Index) => i.map(buf);
 
-/** Gives a batch that crossed threads its types back (Buffers arrive as Uint8Arrays, Stats as fields). */
+/** Gives a batch that crossed threads its types back (Buffers arrive as Uint8Arrays, EntryStats as fields). */
 export function reviveBatch(b: VolumeBatch): VolumeBatch {
   const entries = b.entries.map((e): BatchEntry => {
     if (e.op === 'deleted') return { ...e, index: index(e.index) };
-    return { ...e, index: index(e.index), path: buf(e.path), stat: Object.setPrototypeOf(e.stat, Stats.prototype) as Stats };
+    return { ...e, index: index(e.index), path: buf(e.path), stat: new EntryStat(e.stat) };
   });
   return { ...b, tmp: b.tmp, entries, ...(b.skip ? { skip: { ...b.skip, index: index(b.skip.index) } } : {}) };
 }
@@ -171,7 +162,7 @@ class BatchEncoder {
   #lastProgress = 0;
   #listCount = 0;
   /** The entry being stored (for the resume point of a volume that ends inside it). */
-  #current: { index: Index; stat?: Stats } | undefined;
+  #current: { index: Index; stat?: EntryStat } | undefined;
   /** The last entry whose records were written: it is complete. */
   #done: Index | undefined;
   #skip: VolumeBatch['skip'];
@@ -287,7 +278,7 @@ class BatchEncoder {
   }
 
   /** Stores the whole current state of a path (new, or changed type/metadata). */
-  async #snapshot(index: Index, p: Buffer, st: Stats, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
+  async #snapshot(index: Index, p: Buffer, st: EntryStat, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
     const type = entryType(st);
     if (!type) return;
     this.#current = { index, stat: st };
@@ -322,7 +313,7 @@ class BatchEncoder {
    * Stores one regular file as `snapshot/` (under 64 KiB) or `multivol_snapshot/` chunks,
    * and its new signature. A file that cannot be read is a warning.
    */
-  async #snapshotFile(index: Index, p: Buffer, st: Stats, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
+  async #snapshotFile(index: Index, p: Buffer, st: EntryStat, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
     const sigSpool = new Spool(this.#b.tmp);
     try {
       const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b), undefined, { size: st.size });
@@ -367,7 +358,7 @@ class BatchEncoder {
    * whether it changed: then the signature file must not record the pre-change mtime
    * as current, or a rewrite within the same second would never be stored again.
    */
-  #checkChanged(p: Buffer, st: Stats, seen: ReadSeen): boolean {
+  #checkChanged(p: Buffer, st: EntryStat, seen: ReadSeen): boolean {
     let why: string | undefined;
     if (seen.read < st.size) why = `shrank: ${st.size} bytes at stat, ${seen.read} read; stored as read`;
     else if (seen.grew) why = `grew past its ${st.size} bytes at stat; stored the first ${st.size} bytes`;
@@ -383,13 +374,13 @@ class BatchEncoder {
   }
 
   /** The signature entry of a file; a file that changed while read gets an mtime that matches no real one. */
-  #signatureHeader(index: Index, st: Stats, size: number, changed: boolean): TarHeader {
+  #signatureHeader(index: Index, st: EntryStat, size: number, changed: boolean): TarHeader {
     const h = { ...headerFromStat(entryName('signature', index), st, 'file'), size };
     return changed ? { ...h, mtime: CHANGED_MARK_MTIME } : h;
   }
 
   /** Stores a changed regular file as a librsync delta against its old signature. */
-  async #diff(index: Index, p: Buffer, st: Stats, oldSignature: Uint8Array): Promise<void> {
+  async #diff(index: Index, p: Buffer, st: EntryStat, oldSignature: Uint8Array): Promise<void> {
     this.#current = { index, stat: st };
     const sigSpool = new Spool(this.#b.tmp);
     try {

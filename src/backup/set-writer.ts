@@ -22,13 +22,14 @@ import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { WorkerPool } from '../util/worker-pool.js';
 import type { Index } from '../volume/entry-name.js';
-import { encodeBatch, fragmentFiles, statFields, reviveResult, reviveVolume, type BatchEntry, type BatchProgress, type BatchResult, type BatchVolume, type VolumeBatch } from './batch.js';
+import { encodeBatch, fragmentFiles, reviveResult, reviveVolume, type BatchEntry, type BatchProgress, type BatchResult, type BatchVolume, type VolumeBatch } from './batch.js';
 import { CheckpointFiles, CheckpointWriter, SyncAppender, checkpointVolume, emptyCheckpoint, fromHex, type CheckpointState } from './checkpoint.js';
 import { FileList } from './file-list.js';
 import { manifestVolume, writeManifest } from './manifest-writer.js';
 import { SealList } from './seal-list.js';
 import { SignatureFileWriter } from './signature-file.js';
 import { Uploader } from './uploader.js';
+import { EntryStat } from '../source/entry-meta.js';
 import type { WalkEntry, WalkWarning } from '../source/walk.js';
 
 export interface SetStats {
@@ -145,7 +146,7 @@ export class SetWriter {
 
   /** Stores the whole current state of a path (new, or changed type/metadata). */
   async snapshot(e: WalkEntry, isNew: boolean): Promise<void> {
-    await this.#addEntry({ op: 'snapshot', index: e.index, path: e.path, stat: statFields(e.stat), isNew }, e.stat.isFile() ? e.stat.size : 0);
+    await this.#addEntry({ op: 'snapshot', index: e.index, path: e.path, stat: new EntryStat(e.stat), isNew }, e.stat.isFile() ? e.stat.size : 0);
   }
 
   /** Records that a path present in the previous state is gone. */
@@ -155,7 +156,7 @@ export class SetWriter {
 
   /** Stores a changed regular file as a librsync delta against its old signature. */
   async diff(e: WalkEntry, oldSignature: Buffer): Promise<void> {
-    await this.#addEntry({ op: 'diff', index: e.index, path: e.path, stat: statFields(e.stat), oldSignature }, e.stat.size);
+    await this.#addEntry({ op: 'diff', index: e.index, path: e.path, stat: new EntryStat(e.stat), oldSignature }, e.stat.size);
   }
 
   async #addEntry(e: BatchEntry, dataBytes: number): Promise<void> {

@@ -21,6 +21,8 @@ export interface CommonFlags extends KeyFlags {
   s3Endpoint?: string;
   s3Region?: string;
   s3VirtualHost?: boolean;
+  limitUpload?: string;
+  limitDownload?: string;
 }
 
 /** Options of S3 targets (`s3://bucket/prefix`); credentials come from the AWS chain. */
@@ -28,12 +30,24 @@ export function addTargetOptions(cmd: Command): Command {
   return cmd
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (B2, Ceph, MinIO…); implies path-style addressing')
     .option('--s3-region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
-    .option('--s3-virtual-host', 'virtual-host style addressing even with --s3-endpoint');
+    .option('--s3-virtual-host', 'virtual-host style addressing even with --s3-endpoint')
+    .option('--limit-upload <KiB/s>', 'send to the target at most this many KiB per second (all transfers together)')
+    .option('--limit-download <KiB/s>', 'receive from the target at most this many KiB per second');
+}
+
+/** A --limit-* rate in bytes per second, when given. */
+function rateFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new UsageError(`${flag}: expected KiB per second (a number above 0), got "${value}"`, { code: 'BAD_OPTION' });
+  return Math.round(n * 1024);
 }
 
 /** Opens the target with the command's S3 options; retries are reported on stderr. */
 export function backendFor(target: string, flags: CommonFlags, io: CliIo): Promise<Backend> {
   const env = io.env;
+  const upload = rateFlag('--limit-upload', flags.limitUpload);
+  const download = rateFlag('--limit-download', flags.limitDownload);
   const region = flags.s3Region ?? env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'];
   const keyId = env['AWS_ACCESS_KEY_ID'];
   const secret = env['AWS_SECRET_ACCESS_KEY'];
@@ -46,6 +60,7 @@ export function backendFor(target: string, flags: CommonFlags, io: CliIo): Promi
       ...(flags.s3VirtualHost ? { virtualHost: true } : {}),
     },
     retry: { onRetry: (op, attempt, err) => io.stderr(`retrying ${op} (attempt ${attempt + 1}): ${err.message}\n`) },
+    ...(upload || download ? { limits: { ...(upload ? { upload } : {}), ...(download ? { download } : {}) } } : {}),
   });
 }
 

@@ -9,7 +9,6 @@
  * while the files come from the page cache, reads them at once: see SmallReadPolicy).
  * Memory: at most `depth` small files (depth × maxFileSize).
  */
-import type { Stats } from 'node:fs';
 import { readWhole, type WholeFile } from './read-file.js';
 
 export interface ReadAheadOptions<T> {
@@ -34,7 +33,7 @@ export interface Ahead<T> {
 /** `fileOf` names the file to read ahead for an item, if any. */
 export async function* readAhead<T>(
   source: AsyncIterable<T>,
-  fileOf: (item: T) => { path: Buffer; stat: Stats } | undefined,
+  fileOf: (item: T) => { path: Buffer; stat: { isFile(): boolean; size: number } } | undefined,
   opts: ReadAheadOptions<T> = {},
 ): AsyncGenerator<Ahead<T>> {
   const depth = opts.depth ?? 32;

@@ -44,6 +44,31 @@ describeS3('S3 target', () => {
     expect((await runCli(['backup', '--s3-create-bucket', src, join(dir, 'local')], env)).code).toBe(2);
   });
 
+  test('--limit-upload and --limit-download hold the transfer rates of a backup and a restore', async () => {
+    const dir = tmp('s3limit');
+    const src = join(dir, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(join(src, 'data.bin'), randomBytes(768 << 10));
+    const bucket = await newBucket('limit');
+    const target = `s3://${bucket}/l`;
+    const env = { ...S3_ENV, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    const s3 = ['--s3-endpoint', S3_ENDPOINT!];
+    // 768 KiB of incompressible data at 256 KiB/s: at least 3 s less the first 16 KiB step
+    const atLeast = (768 - 16) / 256;
+    let t0 = performance.now();
+    const b = await runCli(['backup', ...s3, '--limit-upload', '256', src, target], env);
+    expect(b.code).toBe(0);
+    expect((performance.now() - t0) / 1000).toBeGreaterThanOrEqual(atLeast);
+    t0 = performance.now();
+    const r = await runCli(['restore', ...s3, '--limit-download', '256', target, join(dir, 'out')], env);
+    expect(r.code).toBe(0);
+    expect((performance.now() - t0) / 1000).toBeGreaterThanOrEqual(atLeast);
+    expect(fs.readFileSync(join(dir, 'out', 'data.bin')).equals(fs.readFileSync(join(src, 'data.bin')))).toBe(true);
+    const bad = await runCli(['backup', ...s3, '--limit-upload', '0', src, target], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--limit-upload: expected KiB per second \(a number above 0\), got "0"/);
+  });
+
   test('full + incremental by tapechain; restored by tapechain and by duplicity', async () => {
     const dir = tmp('s3');
     const src = join(dir, 'src');
