@@ -31,6 +31,14 @@ export const ExitCode = {
   LOCKED: 10,
   /** The source tree could not be read. */
   SOURCE: 11,
+  /** status --check: the newest complete set is older than --max-age. */
+  STALE_BACKUP: 12,
+  /** status --check: no verify recorded, or older than --max-verify-age. */
+  STALE_VERIFY: 13,
+  /** status --check: an incomplete set (an interrupted backup) is at the target. */
+  INCOMPLETE_SET: 14,
+  /** status --check: orphaned incrementals (a broken chain). */
+  BROKEN_CHAIN: 15,
   /** A bug: an error that was not classified. */
   INTERNAL: 70,
   /** Interrupted (SIGINT, Ctrl-C): 128 + 2, as shells report it. */

@@ -31,7 +31,7 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   registerBackup(program, io, setExit);
   registerRestore(program, io);
   registerLs(program, io);
-  registerStatus(program, io);
+  registerStatus(program, io, setExit);
   registerVerify(program, io, setExit);
   registerPrune(program, io);
   registerRepair(program, io);
