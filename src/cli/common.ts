@@ -75,6 +75,10 @@ export function addReadKeyOptions(cmd: Command): Command {
     .option('--public-key <file>', 'accept signatures by this armored public key and require them (repeatable)', collect);
 }
 
+export function addNotifyOption(cmd: Command): Command {
+  return cmd.option('--notify-url <url>', 'ping URL/start when the run begins, URL when it succeeds, URL/fail (with the log\'s last lines) when it fails (healthchecks.io style)');
+}
+
 export function addCacheOption(cmd: Command): Command {
   return cmd.option('--archive-dir <dir>', 'local cache of manifests and signatures (default: $XDG_CACHE_HOME/tapechain)');
 }

@@ -7,9 +7,13 @@ import { EngineError, ExitCode } from '../errors.js';
 import { processIo, type CliIo } from './io.js';
 import { renderForCli } from './render-error.js';
 import { createProgram } from './program.js';
+import { LogTail, Notifier, notifyUrl } from './notify.js';
 
-export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+export async function main(argv: string[], outer: CliIo = processIo()): Promise<number> {
   let exit: number = ExitCode.OK;
+  // what the run printed on stderr, for --notify-url's final ping
+  const tail = new LogTail();
+  const io: CliIo = { ...outer, stderr: (s) => (tail.add(s), outer.stderr(s)) };
   const program = createProgram(io, (c) => {
     exit = c;
   });
@@ -18,12 +22,20 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.stderr(program.helpInformation());
     return ExitCode.USAGE;
   }
+  let notifier: Notifier | undefined;
+  program.hook('preAction', async (_program, action) => {
+    const url = (action.opts() as { notifyUrl?: string }).notifyUrl;
+    if (url === undefined) return;
+    notifier = new Notifier(notifyUrl(url), io);
+    await notifier.start();
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return exit;
   } catch (e) {
-    return reportError(e, io);
+    exit = reportError(e, io);
   }
+  await notifier?.finish(exit, tail.text());
+  return exit;
 }
 
 export function reportError(e: unknown, io: CliIo): number {

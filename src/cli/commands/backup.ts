@@ -30,7 +30,7 @@ function numberFlag(flag: string, value: string): number {
 }
 import { CancelledError, ExitCode, UsageError, withSuffix } from '../../errors.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
+import { addCacheOption, addNotifyOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
 import { readingKeys, writingKeys } from '../keys.js';
 
 interface BackupFlags extends CommonFlags {
@@ -104,6 +104,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--upload-concurrency <n>', 'parallel uploads (1: strictly in order)', '1')
     .option('--max-staged <n>', 'finished volumes allowed to wait for upload on temp disk', '2')
     .option('--jobs <n>', 'volumes built at once, each on a thread of its own (default: the CPUs available; 1: one after the other)');
+  addNotifyOption(cmd);
   cmd.addHelpText(
     'after',
     `

@@ -4,7 +4,7 @@ import { ExitCode, UsageError } from '../../errors.js';
 import { compareWithSource } from '../../verify/compare.js';
 import { runOfflineVerify } from '../../verify/offline.js';
 import { runVerify, type Problem } from '../../verify/verify.js';
-import { addCacheOption, addReadKeyOptions, addTargetOptions, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags } from '../common.js';
+import { addCacheOption, addNotifyOption, addReadKeyOptions, addTargetOptions, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags } from '../common.js';
 import type { ReadBackend } from '../../backend/backend.js';
 import type { CliIo } from '../io.js';
 import { readingKeys } from '../keys.js';
@@ -28,6 +28,7 @@ export function registerVerify(program: Command, io: CliIo, setExit: (c: number)
     .option('--offline', 'check seals with --public-key only: no passphrase, no secret key, nothing decrypted')
     .option('--json', 'print problems as JSON lines and a summary object');
   addTimeOption(cmd, 'verify the chain');
+  addNotifyOption(cmd);
   addReadKeyOptions(cmd);
   addCacheOption(cmd);
   addTargetOptions(cmd);
