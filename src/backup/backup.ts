@@ -23,6 +23,7 @@ import type { MessageEncryptor } from '../crypto/encrypt.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { SourceError } from '../errors.js';
+import { chainSets } from '../chain/collection.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { ArchiveReader } from '../repo/archive.js';
 import type { Selection } from '../source/selection.js';
@@ -109,6 +110,8 @@ export interface BackupResult extends SetStats {
   warnings: number;
   /** Sockets met in the source (they cannot be stored); not warnings. */
   skippedSockets: number;
+  /** Sets in the chain this set belongs to, itself and its full included. */
+  chainSets: number;
   names: string[];
 }
 
@@ -150,6 +153,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     start: plan.start,
     warnings: warnings.count,
     skippedSockets: warnings.skippedSockets,
+    chainSets: plan.chain ? chainSets(plan.chain).length + 1 : 1,
     names,
     sourceFiles: counts.files,
     sourceBytes: counts.bytes,

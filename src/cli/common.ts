@@ -79,6 +79,10 @@ export function addNotifyOption(cmd: Command): Command {
   return cmd.option('--notify-url <url>', 'ping URL/start when the run begins, URL when it succeeds, URL/fail (with the log\'s last lines) when it fails (healthchecks.io style)');
 }
 
+export function addMetricsOption(cmd: Command): Command {
+  return cmd.option('--metrics-file <path>', 'write the run\'s figures into PATH as a Prometheus textfile (node_exporter\'s textfile collector), merged with what other runs wrote there');
+}
+
 export function addCacheOption(cmd: Command): Command {
   return cmd.option('--archive-dir <dir>', 'local cache of manifests and signatures (default: $XDG_CACHE_HOME/tapechain)');
 }

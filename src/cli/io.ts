@@ -11,6 +11,8 @@ export interface CliIo {
   columns?: () => number;
   /** Aborted on SIGINT/SIGTERM: the run stops cleanly. */
   signal?: AbortSignal;
+  /** Takes a figure of the run (for --metrics-file; see metrics.ts for the names). */
+  figure?: (name: string, value: number) => void;
 }
 
 /**

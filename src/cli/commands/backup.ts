@@ -30,7 +30,7 @@ function numberFlag(flag: string, value: string): number {
 }
 import { CancelledError, ExitCode, UsageError, withSuffix } from '../../errors.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addNotifyOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
+import { addCacheOption, addMetricsOption, addNotifyOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
 import { readingKeys, writingKeys } from '../keys.js';
 
 interface BackupFlags extends CommonFlags {
@@ -105,6 +105,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--max-staged <n>', 'finished volumes allowed to wait for upload on temp disk', '2')
     .option('--jobs <n>', 'volumes built at once, each on a thread of its own (default: the CPUs available; 1: one after the other)');
   addNotifyOption(cmd);
+  addMetricsOption(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -187,8 +188,26 @@ Examples:
     }
     const name = r.type === 'full' ? formatTimestamp(r.time) : `${formatTimestamp(r.start)}.to.${formatTimestamp(r.time)}`;
     report.summary(r, backend.describe(), name);
+    if (!r.dryRun) recordFigures(io, r);
     if (r.warnings) setExit(ExitCode.WARNINGS);
   });
+}
+
+/** A backup's figures for --metrics-file. */
+function recordFigures(io: CliIo, r: Awaited<ReturnType<typeof runBackup>>): void {
+  const figures: [string, number][] = [
+    ['read_bytes', r.bytesRead],
+    ['stored_bytes', r.storedBytes],
+    ['files', r.files],
+    ['source_files', r.sourceFiles],
+    ['changed_entries', r.changed],
+    ['deleted_entries', r.deleted],
+    ['warnings', r.warnings],
+    ['volumes', r.volumes],
+    ['full', r.type === 'full' ? 1 : 0],
+    ['chain_sets', r.chainSets],
+  ];
+  for (const [n, v] of figures) io.figure?.(n, v);
 }
 
 /** --s3-create-bucket: S3 targets only. */

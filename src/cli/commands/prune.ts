@@ -3,7 +3,7 @@ import { formatTimestamp, parseUserTime } from '../../chain/time.js';
 import { UsageError } from '../../errors.js';
 import { cleanupUploads, deleteItems, planCleanup, planPrune, type DeletionItem } from '../../inspect/prune.js';
 import { bytes } from '../format.js';
-import { addCacheOption, addLockOption, addTargetOptions, backendFor, cacheFor, withLock, type CommonFlags } from '../common.js';
+import { addCacheOption, addMetricsOption, addLockOption, addTargetOptions, backendFor, cacheFor, withLock, type CommonFlags } from '../common.js';
 import type { CliIo } from '../io.js';
 
 interface PruneFlags extends CommonFlags {
@@ -22,6 +22,10 @@ function count(v: string | undefined, name: string): number | undefined {
 
 async function listOrDelete(io: CliIo, backend: Awaited<ReturnType<typeof backendFor>>, items: DeletionItem[], force: boolean, what: string): Promise<void> {
   const total = items.reduce((a, i) => a + i.file.size, 0);
+  if (items.length === 0 || !force) {
+    io.figure?.('deleted_files', 0);
+    io.figure?.('deleted_bytes', 0);
+  }
   if (items.length === 0) {
     io.stdout(`Nothing to ${what}.\n`);
     return;
@@ -33,6 +37,8 @@ async function listOrDelete(io: CliIo, backend: Awaited<ReturnType<typeof backen
   }
   await deleteItems(backend, items, (i) => io.stdout(`deleted ${i.file.name}\n`));
   io.stdout(`Deleted ${items.length} file(s), ${bytes(total)}.\n`);
+  io.figure?.('deleted_files', items.length);
+  io.figure?.('deleted_bytes', total);
 }
 
 export function registerPrune(program: Command, io: CliIo): void {
@@ -46,6 +52,7 @@ export function registerPrune(program: Command, io: CliIo): void {
     .option('--force', 'really delete (without it, only list what would go)');
   addTargetOptions(prune);
   addCacheOption(prune);
+  addMetricsOption(prune);
   addLockOption(prune);
   prune.addHelpText(
     'after',

@@ -4,7 +4,7 @@ import { ExitCode, UsageError } from '../../errors.js';
 import { compareWithSource } from '../../verify/compare.js';
 import { runOfflineVerify } from '../../verify/offline.js';
 import { runVerify, type Problem } from '../../verify/verify.js';
-import { addCacheOption, addNotifyOption, addReadKeyOptions, addTargetOptions, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags } from '../common.js';
+import { addCacheOption, addMetricsOption, addNotifyOption, addReadKeyOptions, addTargetOptions, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags } from '../common.js';
 import type { ReadBackend } from '../../backend/backend.js';
 import type { CliIo } from '../io.js';
 import { readingKeys } from '../keys.js';
@@ -29,6 +29,7 @@ export function registerVerify(program: Command, io: CliIo, setExit: (c: number)
     .option('--json', 'print problems as JSON lines and a summary object');
   addTimeOption(cmd, 'verify the chain');
   addNotifyOption(cmd);
+  addMetricsOption(cmd);
   addReadKeyOptions(cmd);
   addCacheOption(cmd);
   addTargetOptions(cmd);
@@ -91,6 +92,14 @@ Examples:
       `Verified ${r.sets} set(s) at ${backend.describe()}: ${r.volumesChecked} of ${r.volumesTotal} volume(s) decrypted and checked, ${r.problems.length} problem(s)` +
       (flags.compare ? `; ${diffs} difference(s) with ${flags.compare}` : '');
     io.stdout(flags.json ? JSON.stringify({ summary, sets: r.sets, volumesChecked: r.volumesChecked, volumesTotal: r.volumesTotal, problems: r.problems.length, differences: diffs }) + '\n' : summary + '\n');
+    for (const [n, v] of [
+      ['problems', r.problems.length],
+      ['sets', r.sets],
+      ['volumes_checked', r.volumesChecked],
+      ['volumes', r.volumesTotal],
+      ['coverage_ratio', r.volumesTotal ? r.volumesChecked / r.volumesTotal : 1],
+    ] as const)
+      io.figure?.(n, v);
     if (r.problems.length) setExit(ExitCode.INTEGRITY);
     else if (diffs) setExit(ExitCode.WARNINGS);
   }
