@@ -72,7 +72,8 @@ export function addReadKeyOptions(cmd: Command): Command {
     .option('--passphrase-file <file>', 'passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE); also unlocks --decrypt-key')
     .option('--decrypt-key <file>', 'armored secret key for chains encrypted to a public key')
     .option('--sign-key <file>', 'require every file to be signed by this key (armored, public or secret)')
-    .option('--public-key <file>', 'accept signatures by this armored public key and require them (repeatable)', collect);
+    .option('--public-key <file>', 'accept signatures by this armored public key and require them (repeatable)', collect)
+    .option('--require-signatures', 'fail on a file that is not signed, or signed by a key that cannot be checked (no key given or pinned)');
 }
 
 export function addNotifyOption(cmd: Command): Command {

@@ -4,11 +4,12 @@
  * and to unlock --decrypt-key; SIGN_PASSPHRASE (or --sign-passphrase-file) for --sign-key.
  */
 import { readFileSync } from 'node:fs';
-import { readPublicKeys, readSecretKey, type PublicKey, type SecretKey } from '../crypto/keys.js';
+import { loadOpenpgp, readPublicKeys, readSecretKey, type PublicKey, type SecretKey } from '../crypto/keys.js';
+import type { ArchiveCache } from '../repo/archive-cache.js';
 import { Signer, type SigningKeyLike } from '../crypto/signature-packet.js';
 import type { DecryptKeys } from '../crypto/decrypt.js';
 import { PublicKeyEncryptor, SymmetricEncryptor, type MessageEncryptor } from '../crypto/encrypt.js';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, ExitCode, UsageError } from '../errors.js';
 import { readingKeys as policyKeys } from '../repo/reading-keys.js';
 import type { CliIo } from './io.js';
 
@@ -19,6 +20,7 @@ export interface KeyFlags {
   signKey?: string;
   decryptKey?: string;
   publicKey?: string[];
+  requireSignatures?: boolean;
 }
 
 function fromFile(file: string, what: string): string {
@@ -58,8 +60,11 @@ export async function encryptionKeys(flags: KeyFlags): Promise<PublicKey[]> {
  * Keys to read archives with, from the flags: the passphrase, secret keys
  * (--decrypt-key, and a --sign-key, which is often the same key), and the public keys
  * signatures may come from; which of them read a chain is repo/reading-keys.ts's rule.
+ * With no signer named, the one pinned in `cache` (by this machine's backups) is
+ * required; with none pinned either, signatures are read unchecked and their signers
+ * collected (reportUnverified) — unless --require-signatures.
  */
-export async function readingKeys(flags: KeyFlags, io: CliIo, signing?: SecretKey): Promise<DecryptKeys> {
+export async function readingKeys(flags: KeyFlags, io: CliIo, signing?: SecretKey, cache?: ArchiveCache): Promise<DecryptKeys> {
   const pass = findPassphrase(flags, io);
   const secretKeys: SecretKey[] = [];
   if (flags.decryptKey) secretKeys.push(await readSecretKey(flags.decryptKey, pass?.toString('utf8'), '--decrypt-key'));
@@ -69,7 +74,40 @@ export async function readingKeys(flags: KeyFlags, io: CliIo, signing?: SecretKe
   if (!signing && flags.signKey) publicKeys.push(...(await readPublicKeys(flags.signKey, '--sign-key')));
   publicKeys.push(...(await encryptionKeys(flags)));
   for (const f of flags.publicKey ?? []) publicKeys.push(...(await readPublicKeys(f, '--public-key')));
-  return policyKeys({ ...(pass ? { passphrase: pass } : {}), secretKeys, publicKeys, signaturesRequired: flags.signKey !== undefined || (flags.publicKey?.length ?? 0) > 0 });
+  const named = flags.signKey !== undefined || (flags.publicKey?.length ?? 0) > 0;
+  const pinned = !named && cache ? await pinnedKeys(cache) : [];
+  publicKeys.push(...pinned);
+  const keys = policyKeys({ ...(pass ? { passphrase: pass } : {}), secretKeys, publicKeys, signaturesRequired: named || pinned.length > 0 || flags.requireSignatures === true });
+  // No key to check signatures with: read them unchecked, and say so once at the end.
+  if (!named && pinned.length === 0 && !flags.requireSignatures) Object.assign(keys, { tolerateUnknownSigners: true, unverifiedSigners: new Set<string>() });
+  return keys;
+}
+
+async function pinnedKeys(cache: ArchiveCache): Promise<PublicKey[]> {
+  const armored = await cache.pinnedSigner();
+  if (!armored) return [];
+  try {
+    const openpgp = await loadOpenpgp();
+    return [await openpgp.readKey({ armoredKey: armored })];
+  } catch (e) {
+    throw new ConfigError(`the signer pinned in ${cache.dir} cannot be read (${(e as Error).message}): remove ${SIGNER_FILE_NAME} there, or give --sign-key/--public-key`, { cause: e });
+  }
+}
+
+const SIGNER_FILE_NAME = 'signer.asc';
+
+/**
+ * After a read without any key to check signatures: the signers once, exit 1 (the data
+ * decrypted and its hashes held; who signed it is unproven).
+ */
+export function reportUnverified(keys: DecryptKeys, io: CliIo, setExit: (c: number) => void): void {
+  const ids = [...(keys.unverifiedSigners ?? [])];
+  if (ids.length === 0) return;
+  io.stderr(
+    `warning: signed by key ${ids.join(', ')}, not checked: no public key was given or pinned for this target. ` +
+      `Check them with --public-key FILE (or --sign-key FILE); --require-signatures makes an unchecked signature an error\n`,
+  );
+  setExit(ExitCode.WARNINGS);
 }
 
 /**

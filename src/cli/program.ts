@@ -29,8 +29,8 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError(false);
   registerBackup(program, io, setExit);
-  registerRestore(program, io);
-  registerLs(program, io);
+  registerRestore(program, io, setExit);
+  registerLs(program, io, setExit);
   registerStatus(program, io, setExit);
   registerVerify(program, io, setExit);
   registerPrune(program, io);

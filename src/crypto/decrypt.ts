@@ -39,6 +39,8 @@ export interface DecryptKeys {
    * instead of failing. For reading a chain to extend it; never for restores. @default false
    */
   tolerateUnknownSigners?: boolean;
+  /** Told the key ID of each signer tolerated (tolerateUnknownSigners), for the caller to report. */
+  unverifiedSigners?: Set<string>;
 }
 
 export interface SignatureReport {
@@ -199,6 +201,8 @@ class SignatureCheck {
   /** Signatures that came before the literal data (old style, no one-pass packet). */
   early: ParsedSignature[] = [];
   checked = 0;
+  /** Signatures present but by a key not given (tolerated): the message is signed, unverified. */
+  unverified = 0;
   constructor(
     private readonly keys: DecryptKeys,
     private readonly opts: DecryptOptions,
@@ -224,6 +228,8 @@ class SignatureCheck {
       for (const sub of k.getKeys()) if (sub.getKeyID().toHex().toUpperCase() === keyId) candidates.push(sub as unknown as SigningKeyLike);
     }
     if (candidates.length === 0 && this.keys.tolerateUnknownSigners) {
+      this.unverified++;
+      this.keys.unverifiedSigners?.add(keyId || '(unknown)');
       this.opts.onSignature?.({ keyId, verified: false });
       return;
     }
@@ -355,7 +361,8 @@ export async function* decryptMessage(source: AsyncIterable<Uint8Array> | Iterab
       const sigs = new SignatureCheck(keys, opts);
       yield* innerLiteral(decryptSeipd(r, head, sk), sigs);
       if (sigs.hashes.length) throw new IntegrityError('one-pass signature without a signature packet (truncated or stripped)', { code: 'SIGNATURE_MISSING' });
-      if (keys.requireSignature && sigs.checked === 0) throw new IntegrityError('not signed, but a signature is required', { code: 'SIGNATURE_MISSING' });
+      // a tolerated signature by an unknown key still counts as one: a message stripped of its signature does not
+      if (keys.requireSignature && sigs.checked === 0 && sigs.unverified === 0) throw new IntegrityError('not signed, but a signature is required', { code: 'SIGNATURE_MISSING' });
       // gpg writes nothing after the encrypted packet; bytes there were appended or
       // are damage (a signature file has no manifest hash that would catch them)
       if (!(await r.atEnd())) throw new IntegrityError('data after the end of the OpenPGP message (appended or damaged)', { code: 'TRAILING_DATA' });

@@ -38,6 +38,8 @@ export function localName(remote: string): string | undefined {
 }
 
 const SOURCE_FILE = 'source.json';
+/** The public key backups to this target were signed with here (pinned as SSH's known_hosts pins host keys). */
+const SIGNER_FILE = 'signer.asc';
 
 export class ArchiveCache {
   readonly dir: string;
@@ -128,6 +130,23 @@ export class ArchiveCache {
 
   async rememberSource(s: { typed: string; real: string }): Promise<void> {
     await this.#writeAtomic(SOURCE_FILE, (f) => fs.writeFile(f, JSON.stringify(s), { mode: 0o600 }));
+  }
+
+  /** The armored public key of the signer pinned for this target, if any. */
+  async pinnedSigner(): Promise<string | undefined> {
+    try {
+      return await fs.readFile(path.join(this.dir, SIGNER_FILE), 'utf8');
+    } catch {
+      return undefined; // none pinned (or unreadable: then reading goes on as without a pin)
+    }
+  }
+
+  /** Pins `armored` as this target's signer; returns the key it replaces, if another. */
+  async pinSigner(armored: string): Promise<string | undefined> {
+    const before = await this.pinnedSigner();
+    if (before === armored) return undefined;
+    await this.#writeAtomic(SIGNER_FILE, (f) => fs.writeFile(f, armored, { mode: 0o644 }));
+    return before;
   }
 
   /** Moves a finished local file (e.g. a new set's gzipped signatures) into the cache. */

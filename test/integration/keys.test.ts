@@ -91,10 +91,39 @@ describe('public-key chain, signed', () => {
     const foreign = await runCli(['restore', '--decrypt-key', alice.sec, '--sign-key', alice.pub, t3, join(dir, 'w4')], { XDG_CACHE_HOME: join(dir, 'w4c') });
     expect(foreign.code).toBe(6);
     expect(foreign.stderr).toMatch(/signed by key [0-9A-F]{16}, whose public key was not given/);
-    // a signed chain restored without any key to check it: refused, not silently trusted
+    // a signed chain read on a new machine, with no key to check it and none pinned:
+    // restored (never impossible for the owner of the key), the signer named once, exit 1
     const unverifiable = await runCli(['restore', '--decrypt-key', alice.sec, t3, join(dir, 'w5')], { XDG_CACHE_HOME: join(dir, 'w5c') });
-    expect(unverifiable.code).toBe(6);
-    expect(unverifiable.stderr).toMatch(/whose public key was not given \(--public-key or --sign-key\)/);
+    expect(unverifiable.code).toBe(1);
+    expect(unverifiable.stderr.match(/^warning: signed by key [0-9A-F]{16}, not checked: no public key was given or pinned for this target/gm)).toHaveLength(1);
+    expect(treeDiff(describeTree(src), describeTree(join(dir, 'w5')))).toEqual([]);
+    // --require-signatures: refused, not trusted
+    const required = await runCli(['restore', '--require-signatures', '--decrypt-key', alice.sec, t3, join(dir, 'w6')], { XDG_CACHE_HOME: join(dir, 'w6c') });
+    expect(required.code).toBe(6);
+    expect(required.stderr).toMatch(/whose public key was not given \(--public-key or --sign-key\)/);
+    expect(fs.existsSync(join(dir, 'w6'))).toBe(false);
+  });
+
+  test('the signer is pinned in the cache at backup: reading commands there check it without options; another signer is refused; given keys replace the pin', async () => {
+    const src = tree('src-pin');
+    const target = join(dir, 't-pin');
+    const env = { XDG_CACHE_HOME: join(dir, 'c-pin'), SIGN_PASSPHRASE: '' };
+    expect((await runCli(['backup', '--encrypt-key', alice.pub, '--sign-key', alice.sec, src, target], env)).code).toBe(0);
+    expect(fs.readdirSync(join(dir, 'c-pin', 'tapechain')).some((d) => fs.existsSync(join(dir, 'c-pin', 'tapechain', d, 'signer.asc')))).toBe(true);
+    const ok = await runCli(['restore', '--decrypt-key', alice.sec, target, join(dir, 'p1')], env);
+    expect({ code: ok.code, warned: /warning/.test(ok.stderr) }).toEqual({ code: 0, warned: false });
+    const v = await runCli(['verify', '--decrypt-key', alice.sec, target], env);
+    expect(v.code).toBe(0);
+    // a new chain signed by mallory from another machine (another cache): this machine's pin refuses it
+    expect((await runCli(['backup', '--full', '--encrypt-key', alice.pub, '--sign-key', mallory.sec, src, target], { XDG_CACHE_HOME: join(dir, 'c-other'), SIGN_PASSPHRASE: '' })).code).toBe(0);
+    const foreign = await runCli(['restore', '--decrypt-key', alice.sec, target, join(dir, 'p2')], env);
+    expect(foreign.code).toBe(6);
+    expect(foreign.stderr.trim().split('\n').pop()).toMatch(/^tapechain: duplicity-full\.\S+\.manifest\.gpg: signed by key [0-9A-F]{16}, whose public key was not given/);
+    expect(fs.existsSync(join(dir, 'p2'))).toBe(false);
+    // naming mallory's key replaces the pin for this run
+    const named = await runCli(['restore', '--decrypt-key', alice.sec, '--sign-key', mallory.pub, target, join(dir, 'p3')], env);
+    expect(named.code).toBe(0);
+    expect(treeDiff(describeTree(src), describeTree(join(dir, 'p3')))).toEqual([]);
   });
 
   test('a volume replaced by an unsigned one is caught (the chain was signed)', async () => {

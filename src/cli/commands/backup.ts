@@ -32,6 +32,8 @@ import { CancelledError, ExitCode, UsageError, withSuffix } from '../../errors.j
 import type { CliIo } from '../io.js';
 import { addCacheOption, addMetricsOption, addNotifyOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
 import { readingKeys, writingKeys } from '../keys.js';
+import type { ArchiveCache } from '../../repo/archive-cache.js';
+import type { SecretKey } from '../../crypto/keys.js';
 
 interface BackupFlags extends CommonFlags {
   strict?: boolean;
@@ -189,8 +191,22 @@ Examples:
     const name = r.type === 'full' ? formatTimestamp(r.time) : `${formatTimestamp(r.start)}.to.${formatTimestamp(r.time)}`;
     report.summary(r, backend.describe(), name);
     if (!r.dryRun) recordFigures(io, r);
+    if (signing && !r.dryRun) await pinSigner(cache, signing.key, io);
     if (r.warnings) setExit(ExitCode.WARNINGS);
   });
+}
+
+/**
+ * The signer of this machine's backups, pinned in the target's cache: reading commands
+ * here then check signatures against it without options (as SSH's known_hosts).
+ */
+async function pinSigner(cache: ArchiveCache, key: SecretKey, io: CliIo): Promise<void> {
+  try {
+    const replaced = await cache.pinSigner(key.toPublic().armor());
+    if (replaced !== undefined) io.stderr(`The signer pinned for this target is now key ${key.getKeyID().toHex().toUpperCase()} (the one before was replaced)\n`);
+  } catch (e) {
+    io.stderr(`warning: could not pin the signer in ${cache.dir} (${(e as Error).message}): reading commands here need --sign-key or --public-key to check signatures\n`);
+  }
 }
 
 /** A backup's figures for --metrics-file. */

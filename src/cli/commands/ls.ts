@@ -4,7 +4,7 @@ import { indexToPath } from '../../volume/entry-name.js';
 import { escapeName } from '../../util/escape-name.js';
 import type { CliIo } from '../io.js';
 import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, whileReading } from '../common.js';
-import { readingKeys } from '../keys.js';
+import { readingKeys, reportUnverified } from '../keys.js';
 
 interface LsFlags extends CommonFlags {
   json?: boolean;
@@ -27,7 +27,7 @@ function jsonName(key: string, raw: Buffer): Record<string, string> {
   return escaped === text ? { [key]: text } : { [key]: text, [`${key}_escaped`]: escaped };
 }
 
-export function registerLs(program: Command, io: CliIo): void {
+export function registerLs(program: Command, io: CliIo, setExit: (c: number) => void): void {
   const cmd = program
     .command('ls')
     .description('list the files of the backup at TARGET (latest state, or at --time)')
@@ -41,11 +41,13 @@ export function registerLs(program: Command, io: CliIo): void {
     .addHelpText('after', '\nExamples:\n  PASSPHRASE=secret tapechain ls /mnt/backup/home\n  PASSPHRASE=secret tapechain ls --time 2W --json /mnt/backup/home')
     .action(async (target: string, flags: LsFlags) => {
       const time = timeFrom(flags);
+      const cache = cacheFor(target, flags, io);
+      const keys = await readingKeys(flags, io, undefined, cache);
       await whileReading(target, flags, io, 'ls', async (backend) => {
       for await (const e of listFiles({
         backend,
-        keys: await readingKeys(flags, io),
-        cache: cacheFor(target, flags, io),
+        keys,
+        cache,
         ...(time !== undefined ? { time } : {}),
         onPicked: onPickedFor(io, flags, time),
       })) {
@@ -60,5 +62,6 @@ export function registerLs(program: Command, io: CliIo): void {
         }
       }
       });
+      reportUnverified(keys, io, setExit);
     });
 }

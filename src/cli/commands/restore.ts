@@ -6,7 +6,7 @@ import { pathToIndex } from '../../volume/entry-name.js';
 import { UsageError } from '../../errors.js';
 import { unescapeName } from '../../util/escape-name.js';
 import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, whileReading } from '../common.js';
-import { readingKeys } from '../keys.js';
+import { readingKeys, reportUnverified } from '../keys.js';
 import type { CliIo } from '../io.js';
 
 interface RestoreFlags extends CommonFlags {
@@ -17,7 +17,7 @@ interface RestoreFlags extends CommonFlags {
   ownership: boolean;
 }
 
-export function registerRestore(program: Command, io: CliIo): void {
+export function registerRestore(program: Command, io: CliIo, setExit: (c: number) => void): void {
   const cmd = program
     .command('restore')
     .description('restore the backup at TARGET into DEST (latest state, or at --time)')
@@ -71,11 +71,13 @@ Examples:
       return;
     }
     if (dest === undefined) throw new UsageError('restore: missing DEST (or use --plan)');
+    const cache = cacheFor(target, flags, io);
+    const keys = await readingKeys(flags, io, undefined, cache);
     const r = await whileReading(target, flags, io, 'restore', async (backend) => runRestore({
       backend,
       dest,
-      keys: await readingKeys(flags, io),
-      cache: cacheFor(target, flags, io),
+      keys,
+      cache,
       ...(time !== undefined ? { time } : {}),
       ...(sel ? { path: sel } : {}),
       force: flags.force ?? false,
@@ -86,5 +88,6 @@ Examples:
       ...(io.signal ? { signal: io.signal } : {}),
     }));
     io.stdout(`Restored into ${dest}: ${r.files} file(s) written, ${r.patched} patched, from ${r.volumesRead} volume(s) of ${r.sets.length} set(s)\n`);
+    reportUnverified(keys, io, setExit);
   });
 }

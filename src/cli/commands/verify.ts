@@ -7,7 +7,7 @@ import { runVerify, type Problem } from '../../verify/verify.js';
 import { addCacheOption, addMetricsOption, addNotifyOption, addReadKeyOptions, addTargetOptions, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags } from '../common.js';
 import type { ReadBackend } from '../../backend/backend.js';
 import type { CliIo } from '../io.js';
-import { readingKeys } from '../keys.js';
+import { readingKeys, reportUnverified } from '../keys.js';
 
 interface VerifyFlags extends CommonFlags {
   all?: boolean;
@@ -64,7 +64,7 @@ Examples:
       sample = Number(flags.sample);
       if (!(sample > 0 && sample <= 100)) throw new UsageError(`--sample: expected a percentage in (0, 100], got "${flags.sample}"`);
     }
-    const keys = await readingKeys(flags, io);
+    const keys = await readingKeys(flags, io, undefined, cache);
     const time = timeFrom(flags);
     // The archive and the live tree are read at the same time (each is mostly waiting
     // on its own I/O); the comparison reads the signature files from the target, not the
@@ -100,6 +100,7 @@ Examples:
       ['coverage_ratio', r.volumesTotal ? r.volumesChecked / r.volumesTotal : 1],
     ] as const)
       io.figure?.(n, v);
+    reportUnverified(keys, io, setExit);
     if (r.problems.length) setExit(ExitCode.INTEGRITY);
     else if (diffs) setExit(ExitCode.WARNINGS);
   }
