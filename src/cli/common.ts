@@ -129,11 +129,11 @@ export function addLockOption(cmd: Command): Command {
 }
 
 /** Runs `f` holding the lock `operation` takes on the target (repo/lock.ts). */
-export async function withLock<T>(backend: Backend, cache: ArchiveCache | undefined, operation: LockedOperation, flags: { lockStaleAfter?: string }, io: CliIo, f: () => Promise<T>): Promise<T> {
+export async function withLock<T>(backend: Backend, cache: ArchiveCache | undefined, operation: LockedOperation, flags: { lockStaleAfter?: string; appendOnly?: boolean }, io: CliIo, f: () => Promise<T>): Promise<T> {
   const staleAfter = parseInterval(flags.lockStaleAfter ?? '24h');
   if (staleAfter === undefined) throw new UsageError(`--lock-stale-after: expected an interval such as 24h or 2D, got "${flags.lockStaleAfter}"`);
   const fresh = cache !== undefined && !existsSync(cache.dir);
-  const lock = await acquireLock(backend, cache?.dir, { operation, staleAfter, onWarning: (m) => io.stderr(`warning: ${m}\n`) });
+  const lock = await acquireLock(backend, cache?.dir, { operation, staleAfter, appendOnly: flags.appendOnly ?? false, onWarning: (m) => io.stderr(`warning: ${m}\n`) });
   try {
     return await f();
   } finally {

@@ -6,7 +6,8 @@
  */
 import { unwrap } from '../backend/wrappers.js';
 import type { Backend } from '../backend/backend.js';
-import { listAll } from '../backend/backend.js';
+import { getBytes, listAll } from '../backend/backend.js';
+import { LOCK_PREFIX, type LockInfo } from '../repo/lock.js';
 import { buildCollection, setFiles, setKey, type BackupSet, type RemoteFile } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 import { planRetention, type RetentionPolicy } from '../chain/retention.js';
@@ -53,8 +54,22 @@ export async function planCleanup(backend: Backend, recoverable: (names: string[
     ...col.orphans.flatMap((s) => setItems(s, 'orphaned incremental set (no chain accepts it)')),
     ...col.superseded.flatMap((s) => setItems(s, 'incremental set replaced by a later one')),
     ...col.strays.map((file) => ({ file, reason: 'belongs to no backup set' })),
+    ...(await releasedLocks(backend, files)).map((file) => ({ file, reason: 'a released lock (left by a run that could not delete it)' })),
   ];
   return { items, kept };
+}
+
+/** Lock objects marked released by runs whose credentials could not delete them. */
+async function releasedLocks(backend: Backend, files: RemoteFile[]): Promise<RemoteFile[]> {
+  const out: RemoteFile[] = [];
+  for (const f of files.filter((x) => x.name.startsWith(LOCK_PREFIX))) {
+    try {
+      if ((JSON.parse((await getBytes(backend, f.name, 1 << 16)).toString('utf8')) as LockInfo).released !== undefined) out.push(f);
+    } catch {
+      // gone meanwhile, or unreadable: a lock the next run judges, not cleanup
+    }
+  }
+  return out;
 }
 
 export async function deleteItems(backend: Backend, items: DeletionItem[], onDeleted?: (i: DeletionItem) => void): Promise<void> {

@@ -72,6 +72,11 @@ export interface LockInfo {
   /** @default 'exclusive' (the lock of older versions) */
   kind?: LockKind;
   token: string;
+  /**
+   * Epoch seconds the run ended, when its lock object could not be deleted (credentials
+   * that may not delete: append-only): a released lock, which every run ignores.
+   */
+  released?: number;
 }
 
 export interface LockOptions {
@@ -82,6 +87,12 @@ export interface LockOptions {
   /** @default os.hostname() */
   hostname?: string;
   now?: () => number;
+  /**
+   * Never delete on the target (append-only credentials): a lock is released by marking
+   * it so, and a stale one broken the same way; `cleanup` with full credentials removes
+   * them. Without it, a refused delete falls back to the same. @default false
+   */
+  appendOnly?: boolean;
 }
 
 export interface HeldLock {
@@ -113,7 +124,7 @@ export async function acquireLock(backend: Backend, cacheDir: string | undefined
   const now = Math.floor(clock());
   const staleAfter = o.staleAfter ?? 86400;
   const me: LockInfo = { host, pid: process.pid, started: now, operation: o.operation, kind, token: randomBytes(8).toString('hex') };
-  const ctx = { host, now, staleAfter, ...(o.onWarning ? { onWarning: o.onWarning } : {}) };
+  const ctx: StaleContext = { host, now, staleAfter, appendOnly: o.appendOnly ?? false, ...(o.onWarning ? { onWarning: o.onWarning } : {}) };
   if (kind === 'shared' && !(await holdsBackup(backend))) return { release: async () => undefined };
   const localFile = cacheDir && kind !== 'shared' ? await takeLocalLock(cacheDir, me, ctx) : undefined;
   const name = `${LOCK_PREFIX}-${me.token}.json`;
@@ -128,7 +139,8 @@ export async function acquireLock(backend: Backend, cacheDir: string | undefined
     try {
       await refuseConflicts(backend, name, kind, ctx);
     } catch (e) {
-      await backend.delete(name).catch(() => undefined); // best effort: a leftover is stale once we exit
+      // best effort: a leftover is stale once we exit
+      await removeLock(backend, name, { ...me, released: Math.floor(clock()) }, ctx).catch(() => undefined);
       throw e;
     }
   } catch (e) {
@@ -145,10 +157,30 @@ export async function acquireLock(backend: Backend, cacheDir: string | undefined
     release: async () => {
       clearInterval(timer);
       // unreachable target: the object is left, and later runs break it as stale
-      await backend.delete(name).catch(() => undefined);
+      await removeLock(backend, name, { ...me, released: Math.floor(clock()) }, ctx).catch(() => undefined);
       if (localFile) await fs.rm(localFile, { force: true });
     },
   };
+}
+
+/**
+ * Deletes a lock object; where deleting is not allowed (append-only credentials, or
+ * `appendOnly`), overwrites it with `tombstone` (released), which every run ignores,
+ * and says so once per run.
+ */
+async function removeLock(backend: Backend, name: string, tombstone: LockInfo, ctx: StaleContext): Promise<void> {
+  if (!ctx.appendOnly) {
+    try {
+      await backend.delete(name);
+      return;
+    } catch (e) {
+      if (e instanceof BackendNotFoundError) return;
+      if (!(e instanceof PermanentBackendError)) throw e;
+      if (!ctx.toldTombstone) ctx.onWarning?.(`cannot delete on ${backend.describe()} (${e.detail}): lock objects are marked released instead; \`tapechain cleanup --force\` with credentials that may delete removes them`);
+      ctx.toldTombstone = true;
+    }
+  }
+  await backend.put(name, lockBody(tombstone));
 }
 
 async function holdsBackup(backend: Backend): Promise<boolean> {
@@ -164,7 +196,10 @@ interface StaleContext {
   host: string;
   now: number;
   staleAfter: number;
+  appendOnly?: boolean;
   onWarning?: (message: string) => void;
+  /** The fallback to released marks was reported. */
+  toldTombstone?: boolean;
 }
 
 /** The cache's lock file, created atomically; a stale one is broken. Returns its path. */
@@ -209,15 +244,15 @@ async function refuseConflicts(backend: Backend, mine: string, kind: LockKind, c
       if (e instanceof BackendNotFoundError) continue; // released meanwhile
       if (!(e instanceof SyntaxError)) throw e;
       ctx.onWarning?.(`breaking the unreadable lock ${obj.name}`);
-      await backend.delete(obj.name);
+      await removeLock(backend, obj.name, { host: '', pid: 0, started: 0, operation: 'unreadable', token: '', released: ctx.now }, ctx);
       continue;
     }
+    if (held.released !== undefined) continue; // released where deleting is not allowed
     const why = staleReason(held, ctx.host, ctx.now, ctx.staleAfter);
     if (why) {
       ctx.onWarning?.(`breaking the stale lock on the target (${describe(held)}): ${why}`);
-      await backend.delete(obj.name).catch((e) => {
-        if (!(e instanceof BackendNotFoundError)) throw e; // another run broke it first
-      });
+      // another run may have broken it first (not found)
+      await removeLock(backend, obj.name, { ...held, released: ctx.now }, ctx);
       continue;
     }
     if (!compatible(kind, held.kind ?? 'exclusive')) throw new LockedError(`the target is locked: ${describe(held)}`);

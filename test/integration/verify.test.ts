@@ -113,7 +113,8 @@ describe('verify a clean chain', () => {
     const out = join(dir, 'plan-out');
     const r = await runCli(['restore', '--plan', '--public-key', key.pub, clean, out], { PASSPHRASE: 'verify pw' });
     const unverified = await runCli(['restore', '--plan', clean, out], { PASSPHRASE: 'verify pw' });
-    expect(unverified.code).toBe(6); // signed chain, no key to check it with
+    expect(unverified.code).toBe(1); // signed chain, no key to check it with: planned, the signer named
+    expect(unverified.stderr).toMatch(/^warning: signed by key [0-9A-F]{16}, not checked/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/difftar\.gpg +\d/);
     expect(r.stdout).toMatch(/file\(s\), .* to fetch from 3 set\(s\); nothing written/);

@@ -57,6 +57,7 @@ interface BackupFlags extends CommonFlags {
   allowSourceMismatch?: boolean;
   allowClockSkew?: boolean;
   s3CreateBucket?: boolean;
+  appendOnly?: boolean;
 }
 
 /**
@@ -74,6 +75,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('--full', 'start a new chain with a full backup')
     .option('--no-resume', 'start a set an interrupted run left over instead of continuing it')
+    .option('--append-only', 'never delete on the target (credentials that may put, get and list only): locks are marked released instead, for cleanup to remove')
     .option('--full-if-older-than <age>', 'start a new chain when the current full is older than AGE (s m h D W M Y, e.g. 7D)')
     .option('--allow-source-mismatch', 'continue a chain made on another host or from another source path')
     .option('--allow-clock-skew', "back up although the newest set is dated after this machine's clock (the set is named after it)")

@@ -51,11 +51,13 @@ Examples:
       if (sel.some((c) => c.toString() === '..' || c.toString() === '.')) throw new UsageError(`--path: "${flags.path}" must be a plain relative path`);
     }
     const time = timeFrom(flags);
+    const cache = cacheFor(target, flags, io);
+    const keys = await readingKeys(flags, io, undefined, cache);
     if (flags.plan) {
       const p = await whileReading(target, flags, io, 'restore', async (backend) => planRestore({
         backend,
-        keys: await readingKeys(flags, io),
-        cache: cacheFor(target, flags, io),
+        keys,
+        cache,
         ...(time !== undefined ? { time } : {}),
         ...(sel ? { path: sel } : {}),
         onPicked: onPickedFor(io, flags, time),
@@ -68,11 +70,10 @@ Examples:
         n++;
       }
       io.stdout(`${n} file(s), ${bytes(total)} to fetch from ${p.sets.length} set(s); nothing written\n`);
+      reportUnverified(keys, io, setExit);
       return;
     }
     if (dest === undefined) throw new UsageError('restore: missing DEST (or use --plan)');
-    const cache = cacheFor(target, flags, io);
-    const keys = await readingKeys(flags, io, undefined, cache);
     const r = await whileReading(target, flags, io, 'restore', async (backend) => runRestore({
       backend,
       dest,
