@@ -32,6 +32,8 @@ export interface PutSource {
    * backend on this machine may link or copy it rather than stream it. Optional.
    */
   path?: string;
+  /** Store the object with this retention (backends with `objectLock` only). */
+  retention?: Retention;
 }
 
 export interface ObjectInfo {
@@ -51,6 +53,14 @@ export interface BackendProperties {
   local?: boolean;
   /** For objects stored as files: the directory holding them (backup keeps it out of its source). */
   localPath?: string;
+  /** put() can give an object a retention (S3 Object Lock; the bucket must have it enabled). @default false */
+  objectLock?: boolean;
+}
+
+/** An object's S3 Object Lock retention: no one deletes it before `until` (in governance mode, only a key with the bypass permission). */
+export interface Retention {
+  mode: 'GOVERNANCE' | 'COMPLIANCE';
+  until: Date;
 }
 
 export interface OpOptions {
@@ -72,10 +82,12 @@ export interface Backend {
   list(prefix?: string, opts?: OpOptions): AsyncIterable<ObjectInfo>;
   delete(name: string, opts?: OpOptions): Promise<void>;
   close(): Promise<void>;
+  /** The object's Object Lock retention (backends with `objectLock`); undefined: none. */
+  retention?(name: string): Promise<Retention | undefined>;
 }
 
 /** What a run that only reads a target may call: no put, no delete. */
-export type ReadBackend = Pick<Backend, 'properties' | 'describe' | 'get' | 'stat' | 'list' | 'close'>;
+export type ReadBackend = Pick<Backend, 'properties' | 'describe' | 'get' | 'stat' | 'list' | 'close' | 'retention'>;
 
 /** A view of `b` that can only read: what commands that must not change the target are given. */
 export function readOnly(b: Backend): ReadBackend {
@@ -86,6 +98,7 @@ export function readOnly(b: Backend): ReadBackend {
     stat: (name, opts) => b.stat(name, opts),
     list: (prefix, opts) => b.list(prefix, opts),
     close: () => b.close(),
+    ...(b.retention ? { retention: (name: string) => b.retention!(name) } : {}),
   };
 }
 

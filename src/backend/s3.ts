@@ -15,6 +15,7 @@
  */
 import {
   AbortMultipartUploadCommand,
+  GetObjectRetentionCommand,
   CreateBucketCommand,
   HeadBucketCommand,
   type BucketLocationConstraint,
@@ -29,11 +30,12 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import PQueue from 'p-queue';
 import { BackendError, BackendNotFoundError, ConfigError, PermanentBackendError, TransientBackendError } from '../errors.js';
-import type { Backend, BackendProperties, GetOptions, ObjectInfo, OpOptions, PutSource } from './backend.js';
+import type { Backend, BackendProperties, GetOptions, ObjectInfo, OpOptions, PutSource, Retention } from './backend.js';
 
 export interface S3Options {
   bucket: string;
@@ -130,6 +132,23 @@ function guardedBody(src: Readable, size: number, what: string, ac: AbortControl
 }
 
 /** Runs one upload request with a guarded body; a source failure wins over the SDK's. */
+/** The Object Lock parameters of a put (AWS then wants a Content-MD5 on each upload: contentMd5). */
+function lockParams(r: Retention | undefined) {
+  return r ? { ObjectLockMode: r.mode, ObjectLockRetainUntilDate: r.until } : {};
+}
+
+/**
+ * Content-MD5 of bytes [start, end) of `source`, for uploads with a retention: AWS
+ * requires it then. Read from the source once more (a local temp file), not as a
+ * streamed checksum, which some servers store as data and B2 refuses.
+ */
+async function contentMd5(source: PutSource, start: number, end: number): Promise<{ ContentMD5?: string }> {
+  if (!source.retention) return {};
+  const h = createHash('md5');
+  for await (const c of source.openRange && (start > 0 || end < source.size) ? source.openRange(start, end) : source.open()) h.update(c as Buffer);
+  return { ContentMD5: h.digest('base64') };
+}
+
 async function sendBody<T>(make: (body: PassThrough, signal: AbortSignal) => Promise<T>, src: Readable, size: number, what: string, outer?: AbortSignal): Promise<T> {
   const ac = new AbortController();
   const onAbort = () => ac.abort();
@@ -146,7 +165,7 @@ async function sendBody<T>(make: (body: PassThrough, signal: AbortSignal) => Pro
 }
 
 export class S3Backend implements Backend {
-  readonly properties: BackendProperties = { maxConnections: 4, atomicPut: true };
+  readonly properties: BackendProperties = { maxConnections: 4, atomicPut: true, objectLock: true };
   readonly #client: S3Client;
   readonly #bucket: string;
   readonly #prefix: string;
@@ -210,14 +229,16 @@ export class S3Backend implements Backend {
     const key = this.#key(name);
     try {
       if (source.size > this.#threshold && source.openRange) await this.#multipart(key, source, opts);
-      else
+      else {
+        const md5 = await contentMd5(source, 0, source.size);
         await sendBody(
-          (Body, abortSignal) => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body, ContentLength: source.size }), { abortSignal }),
+          (Body, abortSignal) => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body, ContentLength: source.size, ...lockParams(source.retention), ...md5 }), { abortSignal }),
           source.open(),
           source.size,
           `uploading ${name}`,
           opts.signal,
         );
+      }
     } catch (e) {
       throw classifyS3Error(e, `uploading ${name}`);
     }
@@ -227,7 +248,7 @@ export class S3Backend implements Backend {
   }
 
   async #multipart(key: string, source: PutSource, opts: OpOptions): Promise<void> {
-    const created = await this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: key }), { abortSignal: opts.signal });
+    const created = await this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: key, ...lockParams(source.retention) }), { abortSignal: opts.signal });
     const uploadId = created.UploadId!;
     try {
       const count = Math.ceil(source.size / this.#partSize);
@@ -238,11 +259,12 @@ export class S3Backend implements Backend {
           const start = i * this.#partSize;
           const end = Math.min(source.size, start + this.#partSize);
           // One retry per part here (a whole-object retry would resend every part).
+          const md5 = await contentMd5(source, start, end);
           for (let attempt = 0; ; attempt++) {
             try {
               const r = await sendBody(
                 (Body, abortSignal) =>
-                  this.#client.send(new UploadPartCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId, PartNumber: i + 1, Body, ContentLength: end - start }), { abortSignal }),
+                  this.#client.send(new UploadPartCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId, PartNumber: i + 1, Body, ContentLength: end - start, ...md5 }), { abortSignal }),
                 source.openRange!(start, end),
                 end - start,
                 `part ${i + 1}`,
@@ -266,6 +288,21 @@ export class S3Backend implements Backend {
       // the upload's own failure is the one to report; an upload left unaborted is what cleanup lists
       await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
       throw e;
+    }
+  }
+
+  /** The object's Object Lock retention, if it has one. */
+  async retention(name: string): Promise<Retention | undefined> {
+    try {
+      const r = await this.#client.send(new GetObjectRetentionCommand({ Bucket: this.#bucket, Key: this.#key(name) }));
+      const until = r.Retention?.RetainUntilDate;
+      const mode = r.Retention?.Mode;
+      return until && (mode === 'GOVERNANCE' || mode === 'COMPLIANCE') ? { mode, until: new Date(until) } : undefined;
+    } catch (e) {
+      // no retention, or a bucket without Object Lock: nothing holds the object
+      const name_ = (e as { name?: string }).name ?? '';
+      if (/NoSuchObjectLockConfiguration|ObjectLockConfigurationNotFound|InvalidRequest/i.test(name_)) return undefined;
+      throw classifyS3Error(e, `reading the retention of ${name}`);
     }
   }
 

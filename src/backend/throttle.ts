@@ -85,6 +85,7 @@ export class ThrottledBackend extends WrappedBackend {
       name,
       {
         size: source.size,
+        ...(source.retention ? { retention: source.retention } : {}),
         open: () => throttled(source.open(), up),
         ...(openRange ? { openRange: (start: number, end: number) => throttled(openRange.call(source, start, end), up) } : {}),
       },

@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { BackendError, CancelledError } from '../errors.js';
-import type { Backend, GetOptions, ObjectInfo, OpOptions, PutSource } from './backend.js';
+import type { Backend, GetOptions, ObjectInfo, OpOptions, PutSource , Retention } from './backend.js';
 
 export interface RetryOptions {
   /** Attempts after the first. @default 5 */
@@ -51,6 +51,9 @@ export abstract class WrappedBackend implements Backend {
   }
   close(): Promise<void> {
     return this.inner.close();
+  }
+  async retention(name: string): Promise<Retention | undefined> {
+    return this.inner.retention?.(name);
   }
   abstract put(name: string, source: PutSource, opts?: OpOptions): Promise<void>;
   abstract get(name: string, opts?: GetOptions): Promise<Readable>;

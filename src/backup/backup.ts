@@ -17,7 +17,7 @@
  */
 import * as fs from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import type { Backend } from '../backend/backend.js';
+import type { Backend, Retention } from '../backend/backend.js';
 import { getBytes } from '../backend/backend.js';
 import type { MessageEncryptor } from '../crypto/encrypt.js';
 import type { DecryptKeys } from '../crypto/index.js';
@@ -53,6 +53,11 @@ export interface BackupOptions {
   full?: boolean;
   /** Continue a set an interrupted run of this backup left (see resume.ts); false starts it over. @default true */
   resume?: boolean;
+  /**
+   * S3 Object Lock: every file of the set is stored with a retention that keeps the whole
+   * chain for at least `days` after its planned end (retentionFor). @default none
+   */
+  objectLock?: { days: number; mode: 'GOVERNANCE' | 'COMPLIANCE' };
   /** Start a new chain when the current one's full is older than this many seconds. */
   fullIfOlderThan?: number;
   /** Allow an incremental from another host or source path. @default false */
@@ -179,6 +184,17 @@ async function countChanges(o: ResolvedBackupOptions, changes: AsyncIterable<Cha
   return stats;
 }
 
+/**
+ * The retain-until date of a set's files: `days` after the chain's planned end — its full
+ * plus --full-if-older-than when that is given (every set of the chain then gets the same
+ * date, and the chain stays whole until it passes), else now — never before now + days.
+ */
+export function retentionFor(o: Pick<BackupOptions, 'objectLock' | 'fullIfOlderThan'>, chainStart: number, now: number): Retention | undefined {
+  if (!o.objectLock) return undefined;
+  const plannedEnd = o.fullIfOlderThan !== undefined ? Math.max(now, chainStart + o.fullIfOlderThan) : now;
+  return { mode: o.objectLock.mode, until: new Date((plannedEnd + o.objectLock.days * 86400) * 1000) };
+}
+
 /** The hash chain of seals: an incremental's seal names the hash of the previous set's seal. */
 async function sealFor(o: ResolvedBackupOptions, plan: SetPlan): Promise<{ key: SecretKey; previous: string | null } | undefined> {
   if (!o.sealKey) return undefined;
@@ -193,6 +209,7 @@ async function sealFor(o: ResolvedBackupOptions, plan: SetPlan): Promise<{ key: 
  */
 async function writeSet(o: ResolvedBackupOptions, plan: SetPlan, changes: AsyncIterable<Change>, counts: SourceCounts, warn: (w: WalkWarning) => void, cp: CheckpointFiles | undefined): Promise<{ stats: SetStats; names: string[] }> {
   const seal = await sealFor(o, plan);
+  const retention = retentionFor(o, plan.chain ? plan.chain.start : plan.start, Math.floor(o.now()));
   await removeStaleTempDirs(o.tempDir);
   const tmp = await makeTempDir(o.tempDir, 'backup');
   let writer: SetWriter | undefined;
@@ -210,6 +227,7 @@ async function writeSet(o: ResolvedBackupOptions, plan: SetPlan, changes: AsyncI
       maxStaged: o.maxStaged,
       jobs: o.jobs,
       onProgress: progress,
+      ...(retention ? { retention } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
       warn,
       ...(o.onStored ? { onStored: o.onStored } : {}),

@@ -39,6 +39,10 @@ export function resolveBackupOptions(o: BackupOptions): ResolvedBackupOptions {
   wholeAtLeast('uploadConcurrency', uploadConcurrency, 1);
   const jobs = o.jobs ?? availableParallelism();
   wholeAtLeast('jobs', jobs, 1);
+  if (o.objectLock) {
+    wholeAtLeast('objectLock', o.objectLock.days, 1);
+    if (!o.backend.properties.objectLock) throw badOption('objectLock', `${o.backend.describe()} cannot keep objects locked (S3 Object Lock): only s3:// targets can`);
+  }
   return {
     jobs,
     ...o,

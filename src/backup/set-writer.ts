@@ -14,7 +14,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import type { Backend } from '../backend/backend.js';
+import type { Backend, Retention } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { formatName, parseName, sealName, type NameSpec } from '../chain/file-naming.js';
 import type { VolumeInfo } from '../chain/manifest.js';
@@ -67,6 +67,8 @@ export interface SetWriterOptions {
   jobs: number;
   /** Told as files are read (from the workers too). */
   onProgress?: () => void;
+  /** Object Lock retention for every file of the set. */
+  retention?: Retention;
 }
 
 /**
@@ -122,6 +124,7 @@ export class SetWriter {
       concurrency: o.uploadConcurrency,
       maxStaged: o.maxStaged,
       ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.retention ? { retention: o.retention } : {}),
       onStored: (name, size) => {
         this.stats.storedBytes += size;
         o.onStored?.(name, size);

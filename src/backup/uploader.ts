@@ -9,7 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import PQueue from 'p-queue';
-import type { Backend } from '../backend/backend.js';
+import type { Backend, Retention } from '../backend/backend.js';
 import { withContext } from '../errors.js';
 
 export interface UploaderOptions {
@@ -20,6 +20,8 @@ export interface UploaderOptions {
   signal?: AbortSignal;
   /** Called after each file is stored. @default nothing */
   onStored?: (name: string, size: number) => void;
+  /** Every file stored gets this Object Lock retention. @default none */
+  retention?: Retention;
 }
 
 export class Uploader {
@@ -55,6 +57,7 @@ export class Uploader {
         const source = {
           size,
           path,
+          ...(this.#o.retention ? { retention: this.#o.retention } : {}),
           open: () => createReadStream(path, { highWaterMark: 1 << 20 }),
           openRange: (start: number, end: number) => createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }),
         };

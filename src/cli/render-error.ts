@@ -12,6 +12,7 @@ const FLAGS: Record<string, string> = {
   maxStaged: '--max-staged',
   uploadConcurrency: '--upload-concurrency',
   jobs: '--jobs',
+  objectLock: '--object-lock-days',
 };
 
 const HINTS: Partial<Record<ErrorCode, string>> = {

@@ -6,10 +6,11 @@
  */
 import { unwrap } from '../backend/wrappers.js';
 import type { Backend } from '../backend/backend.js';
-import { getBytes, listAll } from '../backend/backend.js';
+import { getBytes, listAll, type Retention } from '../backend/backend.js';
 import { LOCK_PREFIX, type LockInfo } from '../repo/lock.js';
-import { buildCollection, setFiles, setKey, type BackupSet, type RemoteFile } from '../chain/collection.js';
-import { parseName } from '../chain/file-naming.js';
+import { buildCollection, chainSets, setFiles, setKey, type BackupSet, type RemoteFile } from '../chain/collection.js';
+import { parseName, parseSealName } from '../chain/file-naming.js';
+import { formatTimestamp } from '../chain/time.js';
 import { planRetention, type RetentionPolicy } from '../chain/retention.js';
 
 export interface DeletionItem {
@@ -57,6 +58,45 @@ export async function planCleanup(backend: Backend, recoverable: (names: string[
     ...(await releasedLocks(backend, files)).map((file) => ({ file, reason: 'a released lock (left by a run that could not delete it)' })),
   ];
   return { items, kept };
+}
+
+/** What Object Lock keeps: a set (or stray file) and until when. */
+export interface LockedItem {
+  /** The set ("the full set 20261130T…Z"), or the file's name. */
+  what: string;
+  until: number;
+  mode: Retention['mode'];
+}
+
+/**
+ * The items Object Lock lets go now, and what it keeps. A set is judged by its manifest
+ * (else its first file); a locked set keeps every item of its chain, as deleting part of
+ * a chain would leave sets that restore nothing and cannot be deleted either.
+ */
+export async function withoutLocked(backend: Backend, items: DeletionItem[], now = Date.now() / 1000): Promise<{ items: DeletionItem[]; locked: LockedItem[] }> {
+  if (!backend.properties.objectLock || !backend.retention) return { items, locked: [] };
+  const bySet = new Map<string, DeletionItem[]>();
+  for (const i of items) bySet.set(setOf(i), [...(bySet.get(setOf(i)) ?? []), i]);
+  const chainOf = new Map<string, string>();
+  for (const c of buildCollection(await listAll(backend)).chains) for (const s of chainSets(c)) chainOf.set(setKey(s), setKey(c.full));
+  const locked: LockedItem[] = [];
+  const keptChains = new Set<string>();
+  for (const [key, its] of bySet) {
+    const probe = its.find((i) => parseName(i.file.name)?.kind === 'manifest') ?? its[0]!;
+    const r = await backend.retention(probe.file.name);
+    if (!r || r.until.getTime() / 1000 <= now) continue;
+    const p = parseName(probe.file.name) ?? parseSealName(probe.file.name);
+    locked.push({ what: p ? `the ${p.type === 'full' ? 'full' : 'incremental'} set ${formatTimestamp(p.end)}` : key, until: Math.floor(r.until.getTime() / 1000), mode: r.mode });
+    keptChains.add(chainOf.get(key) ?? key);
+  }
+  const keep = (i: DeletionItem) => keptChains.has(chainOf.get(setOf(i)) ?? setOf(i));
+  return { items: items.filter((i) => !keep(i)), locked };
+}
+
+/** The set an item's file belongs to (its key), or the file itself when it belongs to none. */
+function setOf(i: DeletionItem): string {
+  const p = parseName(i.file.name) ?? parseSealName(i.file.name);
+  return p ? setKey(p) : i.file.name;
 }
 
 /** Lock objects marked released by runs whose credentials could not delete them. */

@@ -1,6 +1,6 @@
 /** What is at a target: chains, their sets, volumes and sizes, incomplete and orphaned sets. */
 import { createHash } from 'node:crypto';
-import type { ReadBackend } from '../backend/backend.js';
+import type { ReadBackend, Retention } from '../backend/backend.js';
 import { buildCollection, chainSets, setFiles, setKey, type BackupSet } from '../chain/collection.js';
 import { getBytes, listAll } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
@@ -27,6 +27,12 @@ export interface ChainStatus {
   start: number;
   end: number;
   sets: SetStatus[];
+  /**
+   * S3 Object Lock: until when (epoch seconds) every set of the chain is protected — the
+   * earliest retain-until of its manifests — and how. Absent: not locked.
+   */
+  lockedUntil?: number;
+  lockMode?: 'GOVERNANCE' | 'COMPLIANCE';
 }
 
 export interface TargetStatus {
@@ -81,6 +87,19 @@ async function addKeys(backend: ReadBackend, st: SetStatus, digests: Set<string>
   }
 }
 
+/** A chain's lock: the earliest retention of its sets' manifests (one request per set); none if any set has none. */
+async function addLock(backend: ReadBackend, c: ChainStatus): Promise<void> {
+  let earliest: Retention | undefined;
+  for (const s of c.sets) {
+    const r = s.manifest ? await backend.retention!(s.manifest) : undefined;
+    if (!r) return;
+    if (!earliest || r.until < earliest.until) earliest = r;
+  }
+  if (!earliest) return;
+  c.lockedUntil = Math.floor(earliest.until.getTime() / 1000);
+  c.lockMode = earliest.mode;
+}
+
 export async function targetStatus(backend: ReadBackend, cache?: ArchiveCache, now = Math.floor(Date.now() / 1000)): Promise<TargetStatus> {
   const files = await listAll(backend);
   const col = buildCollection(files);
@@ -104,6 +123,7 @@ export async function targetStatus(backend: ReadBackend, cache?: ArchiveCache, n
       if (full.recipients) s.recipients = full.recipients;
     }
   }
+  if (backend.properties.objectLock && backend.retention) for (const c of st.chains) await addLock(backend, c);
   if (cache) {
     const v = await loadVerifyState(cache.dir);
     const keys = new Set([...col.chains.flatMap(chainSets), ...col.incomplete, ...col.orphans].map(setKey));

@@ -22,6 +22,12 @@ function sizeFlag(flag: string, value: string): number {
   return Math.floor(Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!);
 }
 
+function lockModeFlag(v: string): 'GOVERNANCE' | 'COMPLIANCE' {
+  const m = v.toUpperCase();
+  if (m === 'GOVERNANCE' || m === 'COMPLIANCE') return m;
+  throw new UsageError(`--object-lock-mode: expected governance or compliance, got "${v}"`, { code: 'BAD_OPTION' });
+}
+
 /** A number flag as typed; its range is the engine's to check (backup/options.ts). */
 function numberFlag(flag: string, value: string): number {
   const n = Number(value);
@@ -58,6 +64,8 @@ interface BackupFlags extends CommonFlags {
   allowClockSkew?: boolean;
   s3CreateBucket?: boolean;
   appendOnly?: boolean;
+  objectLockDays?: string;
+  objectLockMode?: string;
 }
 
 /**
@@ -75,6 +83,8 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('--full', 'start a new chain with a full backup')
     .option('--no-resume', 'start a set an interrupted run left over instead of continuing it')
+    .option('--object-lock-days <n>', 'S3 Object Lock: keep every file of the set from deletion until N days after its chain\'s planned end (see --full-if-older-than); the bucket must have Object Lock enabled')
+    .option('--object-lock-mode <mode>', 'governance (a key with the bypass permission may still delete) or compliance (no one may)', 'governance')
     .option('--append-only', 'never delete on the target (credentials that may put, get and list only): locks are marked released instead, for cleanup to remove')
     .option('--full-if-older-than <age>', 'start a new chain when the current full is older than AGE (s m h D W M Y, e.g. 7D)')
     .option('--allow-source-mismatch', 'continue a chain made on another host or from another source path')
@@ -138,6 +148,7 @@ Examples:
     const uploadConcurrency = numberFlag('--upload-concurrency', flags.uploadConcurrency);
     const maxStaged = numberFlag('--max-staged', flags.maxStaged);
     const jobs = flags.jobs !== undefined ? numberFlag('--jobs', flags.jobs) : undefined;
+    const objectLock = flags.objectLockDays !== undefined ? { days: numberFlag('--object-lock-days', flags.objectLockDays), mode: lockModeFlag(flags.objectLockMode ?? 'governance') } : undefined;
     const backend = await backendFor(target, flags, io);
     await checkSource(source); // before the lock: a typo must not touch the target
     const selection = new Selection({
@@ -169,6 +180,7 @@ Examples:
       uploadConcurrency,
       maxStaged,
       ...(jobs !== undefined ? { jobs } : {}),
+      ...(objectLock ? { objectLock } : {}),
       dryRun: flags.dryRun ?? false,
       onDryRun: (action: string, index: Index) => io.stdout(flags.json ? JSON.stringify({ event: 'would-store', action, path: displayIndex(index) }) + '\n' : `${action.padEnd(8)} ${displayIndex(index)}\n`),
       onWarning: (w: WalkWarning) => report.warning(w),

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { formatTimestamp, parseUserTime } from '../../chain/time.js';
+import { describeTime, formatTimestamp, parseUserTime } from '../../chain/time.js';
 import { UsageError } from '../../errors.js';
-import { cleanupUploads, deleteItems, planCleanup, planPrune, type DeletionItem } from '../../inspect/prune.js';
+import { cleanupUploads, deleteItems, planCleanup, planPrune, withoutLocked, type DeletionItem } from '../../inspect/prune.js';
 import { bytes } from '../format.js';
 import { addCacheOption, addMetricsOption, addLockOption, addTargetOptions, backendFor, cacheFor, withLock, type CommonFlags } from '../common.js';
 import type { CliIo } from '../io.js';
@@ -20,7 +20,10 @@ function count(v: string | undefined, name: string): number | undefined {
   return n;
 }
 
-async function listOrDelete(io: CliIo, backend: Awaited<ReturnType<typeof backendFor>>, items: DeletionItem[], force: boolean, what: string): Promise<void> {
+async function listOrDelete(io: CliIo, backend: Awaited<ReturnType<typeof backendFor>>, all: DeletionItem[], force: boolean, what: string): Promise<void> {
+  // Object Lock: what cannot go yet is said, with when it can; the rest goes
+  const { items, locked } = await withoutLocked(backend, all);
+  for (const l of locked) io.stdout(`keeping ${l.what} and its chain: locked until ${describeTime(l.until)} (object lock, ${l.mode.toLowerCase()}); it can be deleted after that\n`);
   const total = items.reduce((a, i) => a + i.file.size, 0);
   if (items.length === 0 || !force) {
     io.figure?.('deleted_files', 0);

@@ -79,7 +79,8 @@ Examples:
       }
       io.stdout(`Target ${st.target}: ${st.chains.length} chain(s)\n`);
       st.chains.forEach((c, i) => {
-        io.stdout(`Chain ${i + 1}: ${formatTimestamp(c.start)} to ${formatTimestamp(c.end)}\n`);
+        const lock = c.lockedUntil !== undefined ? `  locked until ${describeTime(c.lockedUntil)} (${c.lockMode?.toLowerCase()})` : '';
+        io.stdout(`Chain ${i + 1}: ${formatTimestamp(c.start)} to ${formatTimestamp(c.end)}${lock}\n`);
         for (const s of c.sets) io.stdout(setLine(s));
       });
       if (st.incomplete.length) {
