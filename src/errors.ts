@@ -5,6 +5,7 @@
  * Exit codes are part of the user contract (scripts test them): never renumber,
  * only append. The README documents the same table.
  */
+import { dirname } from 'node:path';
 
 /** Process exit codes. Stable: documented in the README, never renumbered. */
 export const ExitCode = {
@@ -317,6 +318,5 @@ export function errorFromWire(w: ErrorWire): Error {
 export function localWriteError(err: unknown, file: string): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code !== 'ENOSPC' && code !== 'EDQUOT') return err;
-  const dir = file.slice(0, Math.max(1, file.lastIndexOf('/')));
-  return new ConfigError(`no space left on the local disk (${code}) for working files: free space there, or point TMPDIR at a larger disk`, { code: 'TEMP_SPACE', cause: err, context: { path: dir } });
+  return new ConfigError(`no space left on the local disk (${code}) for working files: free space there, or point TMPDIR at a larger disk`, { code: 'TEMP_SPACE', cause: err, context: { path: dirname(file) } });
 }

@@ -300,8 +300,8 @@ export class S3Backend implements Backend {
       return until && (mode === 'GOVERNANCE' || mode === 'COMPLIANCE') ? { mode, until: new Date(until) } : undefined;
     } catch (e) {
       // no retention, or a bucket without Object Lock: nothing holds the object
-      const name_ = (e as { name?: string }).name ?? '';
-      if (/NoSuchObjectLockConfiguration|ObjectLockConfigurationNotFound|InvalidRequest/i.test(name_)) return undefined;
+      const code = (e as { name?: string }).name ?? '';
+      if (/NoSuchObjectLockConfiguration|ObjectLockConfigurationNotFound|InvalidRequest/i.test(code)) return undefined;
       throw classifyS3Error(e, `reading the retention of ${name}`);
     }
   }

@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { BackendError, CancelledError } from '../errors.js';
-import type { Backend, GetOptions, ObjectInfo, OpOptions, PutSource , Retention } from './backend.js';
+import type { Backend, GetOptions, ObjectInfo, OpOptions, PutSource, Retention } from './backend.js';
 
 export interface RetryOptions {
   /** Attempts after the first. @default 5 */

@@ -74,27 +74,29 @@ export async function readingKeys(flags: KeyFlags, io: CliIo, signing?: SecretKe
   if (!signing && flags.signKey) publicKeys.push(...(await readPublicKeys(flags.signKey, '--sign-key')));
   publicKeys.push(...(await encryptionKeys(flags)));
   for (const f of flags.publicKey ?? []) publicKeys.push(...(await readPublicKeys(f, '--public-key')));
-  const named = flags.signKey !== undefined || (flags.publicKey?.length ?? 0) > 0;
-  const pinned = !named && cache ? await pinnedKeys(cache) : [];
-  publicKeys.push(...pinned);
-  const keys = policyKeys({ ...(pass ? { passphrase: pass } : {}), secretKeys, publicKeys, signaturesRequired: named || pinned.length > 0 || flags.requireSignatures === true });
-  // No key to check signatures with: read them unchecked, and say so once at the end.
-  if (!named && pinned.length === 0 && !flags.requireSignatures) Object.assign(keys, { tolerateUnknownSigners: true, unverifiedSigners: new Set<string>() });
-  return keys;
+  const signersNamed = flags.signKey !== undefined || (flags.publicKey?.length ?? 0) > 0;
+  // named keys replace the pin: it is not even read then
+  const pinned = !signersNamed && cache ? await pinnedKey(cache) : undefined;
+  return policyKeys({
+    ...(pass ? { passphrase: pass } : {}),
+    secretKeys,
+    publicKeys,
+    signersNamed,
+    ...(pinned ? { pinned } : {}),
+    requireSignatures: flags.requireSignatures === true,
+  });
 }
 
-async function pinnedKeys(cache: ArchiveCache): Promise<PublicKey[]> {
+async function pinnedKey(cache: ArchiveCache): Promise<PublicKey | undefined> {
   const armored = await cache.pinnedSigner();
-  if (!armored) return [];
+  if (!armored) return undefined;
   try {
     const openpgp = await loadOpenpgp();
-    return [await openpgp.readKey({ armoredKey: armored })];
+    return await openpgp.readKey({ armoredKey: armored });
   } catch (e) {
-    throw new ConfigError(`the signer pinned in ${cache.dir} cannot be read (${(e as Error).message}): remove ${SIGNER_FILE_NAME} there, or give --sign-key/--public-key`, { cause: e });
+    throw new ConfigError(`the signer pinned in ${cache.signerFile} cannot be read (${(e as Error).message}): remove that file, or give --sign-key/--public-key`, { cause: e });
   }
 }
-
-const SIGNER_FILE_NAME = 'signer.asc';
 
 /**
  * After a read without any key to check signatures: the signers once, exit 1 (the data

@@ -30,13 +30,8 @@ export class LogTail {
 }
 
 export function notifyUrl(value: string): URL {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    throw new UsageError(`--notify-url: expected an http:// or https:// URL, got "${value}"`, { code: 'BAD_OPTION' });
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--notify-url: expected an http:// or https:// URL, got "${value}"`, { code: 'BAD_OPTION' });
+  const u = URL.canParse(value) ? new URL(value) : undefined;
+  if (u?.protocol !== 'http:' && u?.protocol !== 'https:') throw new UsageError(`--notify-url: expected an http:// or https:// URL, got "${value}"`, { code: 'BAD_OPTION' });
   return u;
 }
 

@@ -132,10 +132,15 @@ export class ArchiveCache {
     await this.#writeAtomic(SOURCE_FILE, (f) => fs.writeFile(f, JSON.stringify(s), { mode: 0o600 }));
   }
 
+  /** Where the signer pinned for this target is kept. */
+  get signerFile(): string {
+    return path.join(this.dir, SIGNER_FILE);
+  }
+
   /** The armored public key of the signer pinned for this target, if any. */
   async pinnedSigner(): Promise<string | undefined> {
     try {
-      return await fs.readFile(path.join(this.dir, SIGNER_FILE), 'utf8');
+      return await fs.readFile(this.signerFile, 'utf8');
     } catch {
       return undefined; // none pinned (or unreadable: then reading goes on as without a pin)
     }

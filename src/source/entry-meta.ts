@@ -3,17 +3,12 @@ import { constants as fsc } from 'node:fs';
 import { groupName, userName } from '../util/owners.js';
 import type { EntryType, TarHeader } from '../volume/tar-header.js';
 
-/** What a stored entry needs of an lstat: an fs.Stats, or an EntryStat. */
-export interface StatLike {
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly ctimeMs: number;
-  readonly ino: number;
-  readonly dev: number;
-  readonly rdev: number;
+/** The fields of an lstat a stored entry needs (type and mode, owner, size, times, identity, device). */
+const STAT_FIELDS = ['mode', 'uid', 'gid', 'size', 'mtimeMs', 'ctimeMs', 'ino', 'dev', 'rdev'] as const;
+export type StatFields = { readonly [K in (typeof STAT_FIELDS)[number]]: number };
+
+/** Those fields with fs.Stats' type tests: an fs.Stats, or an EntryStat. */
+export interface StatLike extends StatFields {
   isFile(): boolean;
   isDirectory(): boolean;
   isSymbolicLink(): boolean;
@@ -22,31 +17,16 @@ export interface StatLike {
   isBlockDevice(): boolean;
 }
 
+// The fields, declared once (STAT_FIELDS) and set by the constructor.
+export interface EntryStat extends StatFields {}
+
 /**
- * Those fields alone, with fs.Stats' type tests: what crosses to a worker thread (a
- * Stats would bring four Dates and unused numbers, and arrives as a plain object).
+ * The fields alone, with the type tests: what crosses to a worker thread (a Stats would
+ * bring four Dates and unused numbers, and arrives as a plain object).
  */
 export class EntryStat implements StatLike {
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly ctimeMs: number;
-  readonly ino: number;
-  readonly dev: number;
-  readonly rdev: number;
-
-  constructor(st: Omit<StatLike, `is${string}`>) {
-    this.mode = st.mode;
-    this.uid = st.uid;
-    this.gid = st.gid;
-    this.size = st.size;
-    this.mtimeMs = st.mtimeMs;
-    this.ctimeMs = st.ctimeMs;
-    this.ino = st.ino;
-    this.dev = st.dev;
-    this.rdev = st.rdev;
+  constructor(st: StatFields) {
+    for (const k of STAT_FIELDS) (this as unknown as Record<string, number>)[k] = st[k];
   }
 
   #type(t: number): boolean {

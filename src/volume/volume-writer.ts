@@ -110,7 +110,7 @@ export class VolumeWriter {
       this.#cur = new EncodedFileWriter(join(this.#o.dir, this.#o.nameFor(this.#number)), await this.#o.encoder.transforms(), { sha256: this.#o.sha256 });
       this.#first = this.#last = { index: [] };
     }
-    if (this.#cur) await this.#closeCurrent();
+    await this.close();
   }
 
   /** Closes the volume being written, if any (finish() also writes one when there was none). */

@@ -25,10 +25,9 @@ async function listOrDelete(io: CliIo, backend: Awaited<ReturnType<typeof backen
   const { items, locked } = await withoutLocked(backend, all);
   for (const l of locked) io.stdout(`keeping ${l.what} and its chain: locked until ${describeTime(l.until)} (object lock, ${l.mode.toLowerCase()}); it can be deleted after that\n`);
   const total = items.reduce((a, i) => a + i.file.size, 0);
-  if (items.length === 0 || !force) {
-    io.figure?.('deleted_files', 0);
-    io.figure?.('deleted_bytes', 0);
-  }
+  // what --metrics-file records: nothing deleted unless this run deletes
+  io.figure?.('deleted_files', 0);
+  io.figure?.('deleted_bytes', 0);
   if (items.length === 0) {
     io.stdout(`Nothing to ${what}.\n`);
     return;
