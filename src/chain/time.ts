@@ -82,11 +82,15 @@ export function parseUserTime(s: string, now: number = Math.floor(Date.now() / 1
   throw new UsageError(`bad time "${s}": use now, epoch seconds, 20261121T232154Z, 2026-11-21[T23:21:54[Z|+01:00]], or an interval such as 3D or 1h30m`);
 }
 
+/** "2026-11-22 00:21:54" in local time. */
+export function localTime(epoch: number): string {
+  const d = new Date(epoch * 1000);
+  const pad = (x: number) => String(x).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 /** "2026-11-21 23:21:54 UTC (2026-11-22 00:21:54 local)" for messages. */
 export function describeTime(epoch: number): string {
-  const d = new Date(epoch * 1000);
-  const utc = d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
-  const pad = (x: number) => String(x).padStart(2, '0');
-  const local = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  return `${utc} (${local} local)`;
+  const utc = new Date(epoch * 1000).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+  return `${utc} (${localTime(epoch)} local)`;
 }

@@ -11,7 +11,7 @@ import { LOCK_PREFIX, type LockInfo } from '../repo/lock.js';
 import { buildCollection, chainSets, setFiles, setKey, type BackupSet, type RemoteFile } from '../chain/collection.js';
 import { parseName, parseSealName } from '../chain/file-naming.js';
 import { formatTimestamp } from '../chain/time.js';
-import { planRetention, type RetentionPolicy } from '../chain/retention.js';
+import { planRetention, type PointVerdict, type RetentionPolicy } from '../chain/retention.js';
 
 export interface DeletionItem {
   file: RemoteFile;
@@ -36,9 +36,10 @@ function setItems(s: BackupSet, reason: string): DeletionItem[] {
   return files.map((file) => ({ file, reason }));
 }
 
-export async function planPrune(backend: Backend, policy: RetentionPolicy): Promise<DeletionItem[]> {
-  const col = buildCollection(await listAll(backend));
-  return planRetention(col, policy).flatMap((r) => setItems(r.set, r.reason));
+/** The verdict on every restore point, and the files to delete (per set, manifest first). */
+export async function planPrune(backend: Backend, policy: RetentionPolicy): Promise<{ points: PointVerdict[]; items: DeletionItem[] }> {
+  const plan = planRetention(buildCollection(await listAll(backend)), policy);
+  return { points: plan.points, items: plan.removals.flatMap((r) => setItems(r.set, r.reason)) };
 }
 
 /**
