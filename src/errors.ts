@@ -223,9 +223,10 @@ export class InternalError extends EngineError {
 
 /** A run stopped on request: by SIGINT (exit 130), SIGTERM (143) or an abort. */
 export class CancelledError extends EngineError {
-  readonly signal: 'SIGINT' | 'SIGTERM' | undefined;
-  constructor(message = 'cancelled', options?: EngineErrorOptions & { signal?: 'SIGINT' | 'SIGTERM' }) {
-    super('CANCELLED', options?.signal === 'SIGTERM' ? ExitCode.TERMINATED : ExitCode.CANCELLED, message, options);
+  /** SIGPIPE: standard output was closed (`tapechain ls | head`), which ends a run quietly, exit 0. */
+  readonly signal: 'SIGINT' | 'SIGTERM' | 'SIGPIPE' | undefined;
+  constructor(message = 'cancelled', options?: EngineErrorOptions & { signal?: 'SIGINT' | 'SIGTERM' | 'SIGPIPE' }) {
+    super('CANCELLED', options?.signal === 'SIGTERM' ? ExitCode.TERMINATED : options?.signal === 'SIGPIPE' ? ExitCode.OK : ExitCode.CANCELLED, message, options);
     this.signal = options?.signal;
   }
 }
@@ -268,7 +269,7 @@ export interface ErrorWire {
   name: string;
   message: string;
   stack?: string;
-  engine?: { code: ErrorCode; exitCode: ExitCodeValue; detail: string; context: ErrorContext; kind?: BackendErrorKind; signal?: 'SIGINT' | 'SIGTERM' };
+  engine?: { code: ErrorCode; exitCode: ExitCodeValue; detail: string; context: ErrorContext; kind?: BackendErrorKind; signal?: 'SIGINT' | 'SIGTERM' | 'SIGPIPE' };
   /** A Node system error's fields (ENOENT, EACCES…). */
   system?: { code?: string; errno?: number; syscall?: string; path?: string };
 }

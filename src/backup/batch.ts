@@ -375,7 +375,7 @@ class BatchEncoder {
 
   /** The signature entry of a file; a file that changed while read gets an mtime that matches no real one. */
   #signatureHeader(index: Index, st: EntryStat, size: number, changed: boolean): TarHeader {
-    const h = { ...headerFromStat(entryName('signature', index), st, 'file'), size };
+    const h = { ...headerFromStat(entryName('signature', index), st, 'file'), size, fileSize: st.size };
     return changed ? { ...h, mtime: CHANGED_MARK_MTIME } : h;
   }
 

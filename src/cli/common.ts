@@ -7,7 +7,7 @@ import { ArchiveCache, cacheName, defaultArchiveDir } from '../repo/archive-cach
 import type { BackupSet } from '../chain/collection.js';
 import { describeTime, parseInterval, parseUserTime } from '../chain/time.js';
 import { pickedLine } from './format.js';
-import { acquireLock, type LockedOperation } from '../repo/lock.js';
+import { acquireLock, type LockedOperation, type ReadingOperation } from '../repo/lock.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { readOnly, type Backend, type ReadBackend } from '../backend/backend.js';
 import { openBackend } from '../backend/registry.js';
@@ -144,7 +144,7 @@ export async function withLock<T>(backend: Backend, cache: ArchiveCache | undefi
 }
 
 /** Runs `f` on a read-only view of TARGET under the shared lock of a reading `operation`. */
-export async function whileReading<T>(target: string, flags: CommonFlags, io: CliIo, operation: 'restore' | 'verify' | 'ls' | 'status', f: (backend: ReadBackend) => Promise<T>): Promise<T> {
+export async function whileReading<T>(target: string, flags: CommonFlags, io: CliIo, operation: ReadingOperation, f: (backend: ReadBackend) => Promise<T>): Promise<T> {
   const backend = await backendFor(target, flags, io);
   return withLock(backend, undefined, operation, {}, io, () => f(readOnly(backend)));
 }

@@ -20,8 +20,7 @@ export interface CliIo {
  * removed, locks released, what resume needs kept) and exits 130 or 143; a second one
  * while it does ends the process at once.
  */
-function interruptSignal(): AbortSignal {
-  const ctl = new AbortController();
+function interruptSignal(ctl: AbortController): AbortSignal {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       if (ctl.signal.aborted) process.exit(sig === 'SIGINT' ? ExitCode.CANCELLED : ExitCode.TERMINATED);
@@ -33,17 +32,21 @@ function interruptSignal(): AbortSignal {
 }
 
 export const processIo = (): CliIo => {
-  // `tapechain ls | head`: a closed pipe ends the output quietly, as for any Unix tool.
+  const ctl = new AbortController();
+  let closed = false;
+  // `tapechain ls | head`: a closed pipe ends the run quietly, as for any Unix tool —
+  // through the abort, so its lock is released and its temp files removed.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
+    if (e.code !== 'EPIPE') throw e;
+    closed = true;
+    ctl.abort(new CancelledError('standard output was closed', { signal: 'SIGPIPE' }));
   });
   return {
-  stdout: (s) => process.stdout.write(s),
+  stdout: (s) => (closed ? undefined : process.stdout.write(s)),
   stderr: (s) => process.stderr.write(s),
   env: process.env,
   isTTY: process.stderr.isTTY === true,
   columns: () => process.stderr.columns || 80,
-  signal: interruptSignal(),
+  signal: interruptSignal(ctl),
   };
 };

@@ -3,7 +3,7 @@
  * stable exit code (the only place that does).
  */
 import { CommanderError } from 'commander';
-import { EngineError, ExitCode } from '../errors.js';
+import { CancelledError, EngineError, ExitCode } from '../errors.js';
 import { processIo, type CliIo } from './io.js';
 import { renderForCli } from './render-error.js';
 import { createProgram } from './program.js';
@@ -55,6 +55,7 @@ export function reportError(e: unknown, io: CliIo): number {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return ExitCode.OK;
     return ExitCode.USAGE; // commander already printed the message
   }
+  if (e instanceof CancelledError && e.signal === 'SIGPIPE') return ExitCode.OK; // the reader has all it wanted
   if (e instanceof EngineError) {
     io.stderr(`tapechain: ${renderForCli(e)}\n`);
     return e.exitCode;

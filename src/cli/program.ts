@@ -8,6 +8,8 @@ import { registerStatus } from './commands/status.js';
 import { registerVerify } from './commands/verify.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRepair } from './commands/repair.js';
+import { registerFind } from './commands/find.js';
+import { registerDiff } from './commands/diff.js';
 import type { CliIo } from './io.js';
 
 /** The version in package.json (dist/cli/ and src/cli/ are both two levels below it). */
@@ -35,5 +37,7 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   registerVerify(program, io, setExit);
   registerPrune(program, io);
   registerRepair(program, io);
+  registerFind(program, io, setExit);
+  registerDiff(program, io, setExit);
   return program;
 }

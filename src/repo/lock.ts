@@ -47,13 +47,20 @@ export const LOCK_KIND = {
   verify: 'shared',
   ls: 'shared',
   status: 'shared',
+  find: 'shared',
+  diff: 'shared',
+  cat: 'shared',
+  export: 'shared',
   backup: 'append',
+  copy: 'append',
   repair: 'append',
   prune: 'exclusive',
   cleanup: 'exclusive',
 } as const satisfies Record<string, LockKind>;
 
 export type LockedOperation = keyof typeof LOCK_KIND;
+/** The operations that only read a target. */
+export type ReadingOperation = { [K in LockedOperation]: (typeof LOCK_KIND)[K] extends 'shared' ? K : never }[LockedOperation];
 
 export class LockedError extends EngineError {
   constructor(message: string) {

@@ -20,9 +20,11 @@ export interface StateEntry {
   signature: () => Promise<Buffer>;
   /** The same, streamed (also only before the next entry). */
   signatureStream: () => AsyncIterable<Buffer>;
+  /** The set whose signature file holds the entry (when read through chainState). */
+  set?: BackupSet;
 }
 
-export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string): AsyncGenerator<StateEntry> {
+export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string, set?: BackupSet): AsyncGenerator<StateEntry> {
   const tar = new TarReader(data);
   try {
     for (;;) {
@@ -30,7 +32,7 @@ export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string):
       if (!h) break;
       const p = parseEntryName(h.name);
       if (p.kind !== 'snapshot' && p.kind !== 'signature' && p.kind !== 'deleted') continue;
-      yield { kind: p.kind, index: p.index, header: h, signature: () => tar.readAll(), signatureStream: () => tar.data() };
+      yield { kind: p.kind, index: p.index, header: h, signature: () => tar.readAll(), signatureStream: () => tar.data(), ...(set ? { set } : {}) };
     }
     await tar.drain();
   } catch (err) {
@@ -41,7 +43,7 @@ export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string):
 /** Merged state of the given sets (in chain order); yields present paths only. */
 export async function* chainState(archive: ArchiveReader, sets: BackupSet[]): AsyncGenerator<StateEntry> {
   const its: AsyncGenerator<StateEntry>[] = [];
-  for (const s of sets) its.push(sigtarEntries(await archive.signatures(s), s.signature!.name));
+  for (const s of sets) its.push(sigtarEntries(await archive.signatures(s), s.signature!.name, s));
   const pull = async (i: number) => (await its[i]!.next()).value ?? undefined;
   const heads: (StateEntry | undefined)[] = [];
   for (let i = 0; i < its.length; i++) heads.push(await pull(i));

@@ -15,6 +15,7 @@ import type { Stats } from 'node:fs';
 import { constants as fsc, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { globSource } from '../util/glob.js';
 import { UsageError } from '../errors.js';
 
 export type SelectionRule =
@@ -58,29 +59,6 @@ interface CompiledGlob {
   full: RegExp;
   /** Per-component regexes, for "could something below this directory match?". */
   parts: (RegExp | '**')[];
-}
-
-/**
- * Glob text to regex source: `**` (when allowed) any run including `/`, `*` any run
- * but `/`, `?` one character but `/`, `[...]`/`[!...]` a class, the rest literal.
- */
-function globSource(g: string, doubleStar: boolean): string {
-  let re = '';
-  for (let i = 0; i < g.length; i++) {
-    if (doubleStar && g.startsWith('**', i)) {
-      re += '.*';
-      i++;
-    } else if (g[i] === '*') re += '[^/]*';
-    else if (g[i] === '?') re += '[^/]';
-    else if (g[i] === '[' && g.indexOf(']', i + 1) > 0) {
-      const end = g.indexOf(']', i + 1);
-      let cls = g.slice(i + 1, end).replace(/\\/g, '\\\\');
-      if (cls.startsWith('!')) cls = '^' + cls.slice(1);
-      re += `[${cls}]`;
-      i = end;
-    } else re += g[i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return re;
 }
 
 export function compileGlob(raw: string, include: boolean, cwd = process.cwd()): CompiledGlob {

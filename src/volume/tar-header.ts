@@ -33,6 +33,11 @@ export interface TarHeader {
   linkname: Buffer;
   devmajor: number;
   devminor: number;
+  /**
+   * A signature entry's file size (its `size` is the signature's): tapechain writes it
+   * as a vendor pax record, which duplicity and tar pass over. Unknown in duplicity's sets.
+   */
+  fileSize?: number;
 }
 
 const TYPE_FLAG: Record<EntryType, number> = {
@@ -79,6 +84,8 @@ function placeholder(b: Buffer, max: number): Buffer {
 const MAX_OCTAL_7 = 0o7777777; // 8^7 - 1
 /** The pax record that carries an mtime before 1970 (see encodeHeader). */
 export const NEGATIVE_MTIME_KEY = 'TAPECHAIN.mtime';
+/** The pax record that carries a signature entry's file size. */
+export const FILE_SIZE_KEY = 'TAPECHAIN.size';
 const MAX_OCTAL_11 = 0o77777777777; // 8^11 - 1
 
 function encodeUstar(h: TarHeader, name: Buffer, linkname: Buffer, typeflag: number, pax: Set<string>): Buffer {
@@ -142,6 +149,7 @@ export function encodeHeader(h: TarHeader): Buffer {
     // restores — and a vendor record, which tarfile and GNU tar pass over, the truth.
     records.push(paxRecord(NEGATIVE_MTIME_KEY, Buffer.from(String(h.mtime))));
   }
+  if (h.fileSize !== undefined) records.push(paxRecord(FILE_SIZE_KEY, Buffer.from(String(h.fileSize))));
   const main = encodeUstar(h, placeholder(h.name, 100), placeholder(h.linkname, 100), TYPE_FLAG[h.type], paxKeys);
   if (records.length === 0) return main;
   if (binary) records.unshift(paxRecord('hdrcharset', Buffer.from('BINARY')));

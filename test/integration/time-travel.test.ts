@@ -103,3 +103,128 @@ describe('prune by calendar', () => {
     }
   });
 });
+
+/** Path (as in the tree maps: raw bytes as latin1, '' the root) → its description at each point. */
+type Tree = Map<string, string>;
+const isFile = (d: string) => d.startsWith('f ');
+/** Content = type, size and hash (files) or target; the rest (mode, mtime) is metadata. */
+function what(a: string, b: string): 'type' | 'content' | 'metadata' {
+  const [x, y] = [a.split(' '), b.split(' ')];
+  if (x[0] !== y[0]) return 'type';
+  if (isFile(a) ? x.slice(3).join() !== y.slice(3).join() : x[0] === 'l' && a !== b) return 'content';
+  return 'metadata';
+}
+
+/** The versions the trees imply (the oracle for find): time, change and path, sorted. */
+function versionsBetween(trees: { time: number; tree: Tree }[]): string[] {
+  const out: string[] = [];
+  let prev: Tree = new Map();
+  for (const { time, tree } of trees) {
+    for (const [p, d] of tree) {
+      if (p === '') continue;
+      const old = prev.get(p);
+      if (old === undefined) out.push(`${formatTimestamp(time)} new ${p}`);
+      else if (old !== d) out.push(`${formatTimestamp(time)} changed/${what(old, d)} ${p}`);
+    }
+    for (const p of prev.keys()) if (p !== '' && !tree.has(p)) out.push(`${formatTimestamp(time)} deleted ${p}`);
+    prev = tree;
+  }
+  return out.sort();
+}
+
+interface FoundJson {
+  time: string;
+  change: string;
+  what?: string;
+  path: string;
+  type: string;
+  size?: number;
+}
+
+const asLines = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as FoundJson);
+
+describe('find', () => {
+  test('every version of every path across three chains, as the source trees imply, without reading a volume', async () => {
+    const r = await runCli(['find', '**', '--json', target], env);
+    expect(r.code).toBe(0);
+    const got = asLines(r.stdout).map((v) => `${v.time} ${v.change}${v.what ? `/${v.what}` : ''} ${v.path}`);
+    expect(got.sort()).toEqual(versionsBetween(points));
+    expect(asLines(r.stdout).find((v) => v.path === 'notes.txt' && v.time === formatTimestamp(points[3]!.time))).toMatchObject({ type: 'file', size: 'notes as of day 6\n'.length * 7 });
+  });
+
+  test('volumes are not read: find and diff answer with every volume gone', async () => {
+    const t = copyTarget('no-volumes');
+    for (const n of fs.readdirSync(t)) if (parseName(n)?.kind === 'volume') fs.rmSync(join(t, n));
+    const f = await runCli(['find', 'day-1?.txt', t], env);
+    expect(f.code).toBe(0);
+    expect(f.stderr).toMatch(/no volume was read/);
+    expect(f.stdout.trim().split('\n').map((l) => l.split(/\s+/).slice(2, 3)[0])).toContain('deleted');
+    const d = await runCli(['diff', '--from', formatTimestamp(points[2]!.time), t], env);
+    expect(d.code).toBe(0);
+  });
+
+  test('a pattern without "/" matches names anywhere; with one, the whole path; --time-range adds what was there unchanged', async () => {
+    const byName = asLines((await runCli(['find', 'day-1[02].txt', '--json', target], env)).stdout);
+    expect([...new Set(byName.map((v) => v.path))].sort()).toEqual(['daily/day-10.txt', 'daily/day-12.txt']);
+    expect(asLines((await runCli(['find', 'day-*', '--json', '--ignore-case', target], env)).stdout).length).toBeGreaterThan(0);
+    expect((await runCli(['find', 'daily/day-1[02].txt', '--json', target], env)).stdout).toBe((await runCli(['find', '/daily/day-1[02].txt', '--json', target], env)).stdout);
+    expect((await runCli(['find', 'nope/day-10.txt', '--json', target], env)).stdout).toBe('');
+
+    const [a, b] = [points[10]!, points[20]!];
+    const r = await runCli(['find', '**', '--json', '--time-range', `${formatTimestamp(a.time)}..${formatTimestamp(b.time)}`, target], env);
+    const got = asLines(r.stdout);
+    const inRange = versionsBetween(points.slice(0, 21)).filter((l) => l.split(' ')[0]! >= formatTimestamp(a.time));
+    expect(got.filter((v) => v.change !== 'unchanged').map((v) => `${v.time} ${v.change}${v.what ? `/${v.what}` : ''} ${v.path}`).sort()).toEqual(inRange);
+    const touched = new Set(inRange.map((l) => l.split(' ')[2]));
+    const before = points[9]!.tree;
+    expect(got.filter((v) => v.change === 'unchanged').map((v) => v.path).sort()).toEqual([...before.keys()].filter((p) => p !== '' && !touched.has(p)).sort());
+  });
+
+  test('bad ranges are usage errors', async () => {
+    for (const range of ['..', 'yesterday..', '2026-02-01..2026-01-01']) {
+      const r = await runCli(['find', '*', '--time-range', range, target], env);
+      expect({ code: r.code, err: r.stderr }).toEqual({ code: 2, err: expect.stringMatching(/--time-range|bad time/) });
+    }
+  });
+});
+
+describe('diff', () => {
+  /** The oracle: added, removed and changed paths between two trees. */
+  function treeChanges(a: Tree, b: Tree): string[] {
+    const out: string[] = [];
+    for (const [p, d] of b) {
+      const old = a.get(p);
+      if (old === undefined) out.push(`added ${p}`);
+      else if (old !== d) out.push(`${what(old, d)} ${p}`);
+    }
+    for (const p of a.keys()) if (!b.has(p)) out.push(`removed ${p}`);
+    return out.sort();
+  }
+
+  test.each([
+    [5, 7, 'in one chain'],
+    [3, 25, 'across chains'],
+    [12, 12, 'a point with itself'],
+    [0, 30, 'the first point with the last'],
+  ])('points %i and %i (%s): what the trees say', async (i, j) => {
+    const args = ['diff', '--from', formatTimestamp(points[i]!.time), '--json', ...(j === points.length - 1 ? [] : ['--to', formatTimestamp(points[j]!.time)]), target];
+    const r = await runCli(args, env);
+    expect(r.code).toBe(0);
+    const got = asLines(r.stdout).map((v) => `${v.change} ${v.path === '.' ? '' : v.path}`);
+    expect(got.sort()).toEqual(treeChanges(points[i]!.tree, points[j]!.tree));
+  });
+
+  test('the text form marks each path and counts them', async () => {
+    const r = await runCli(['diff', '--from', formatTimestamp(points[5]!.time), '--to', formatTimestamp(points[8]!.time), target], env);
+    expect(r.stdout).toMatch(/^\+ {2}daily\/day-12\.txt$/m);
+    expect(r.stdout).toMatch(/^- {2}daily\/day-6\.txt$/m);
+    expect(r.stdout).toMatch(/^M {2}notes\.txt$/m);
+    expect(r.stdout).toMatch(/^\d+ added, \d+ removed, \d+ changed, \d+ metadata only, 0 type changed$/m);
+    expect(r.stderr).toMatch(/^comparing .* with /m);
+  });
+});

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { listFiles } from '../../inspect/list-files.js';
 import { indexToPath } from '../../volume/entry-name.js';
 import { escapeName } from '../../util/escape-name.js';
+import { jsonName } from '../format.js';
 import type { CliIo } from '../io.js';
 import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, whileReading } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
@@ -15,16 +16,6 @@ const TYPE_CHAR: Record<string, string> = { file: '-', directory: 'd', symlink: 
 function modeString(type: string, mode: number): string {
   const rwx = ['---', '--x', '-w-', '-wx', 'r--', 'r-x', 'rw-', 'rwx'];
   return (TYPE_CHAR[type] ?? '?') + rwx[(mode >> 6) & 7]! + rwx[(mode >> 3) & 7]! + rwx[mode & 7]!;
-}
-
-/**
- * A name in JSON: `KEY` as text (lossy where the bytes are not UTF-8) and, when the
- * escaped form differs, `KEY_escaped`: lossless, what `restore --path` takes.
- */
-function jsonName(key: string, raw: Buffer): Record<string, string> {
-  const text = raw.toString('utf8');
-  const escaped = escapeName(raw);
-  return escaped === text ? { [key]: text } : { [key]: text, [`${key}_escaped`]: escaped };
 }
 
 export function registerLs(program: Command, io: CliIo, setExit: (c: number) => void): void {
