@@ -13,6 +13,8 @@ import { readOnly, type Backend, type ReadBackend } from '../backend/backend.js'
 import { openBackend } from '../backend/registry.js';
 import type { CliIo } from './io.js';
 import type { KeyFlags } from './keys.js';
+import { unescapeName } from '../util/escape-name.js';
+import { pathToIndex, type Index } from '../volume/entry-name.js';
 
 export interface CommonFlags extends KeyFlags {
   archiveDir?: string;
@@ -147,4 +149,17 @@ export async function withLock<T>(backend: Backend, cache: ArchiveCache | undefi
 export async function whileReading<T>(target: string, flags: CommonFlags, io: CliIo, operation: ReadingOperation, f: (backend: ReadBackend) => Promise<T>): Promise<T> {
   const backend = await backendFor(target, flags, io);
   return withLock(backend, undefined, operation, {}, io, () => f(readOnly(backend)));
+}
+
+/**
+ * A path in the backup as the user names it (relative to the backed-up root, as ls
+ * prints it: backslash escapes, GNU tar's --unquote, so any bytes can be named).
+ */
+export function storedPath(text: string, what: string): Index {
+  const raw = unescapeName(text) ?? Buffer.from(text);
+  let start = 0;
+  while (raw[start] === 0x2f) start++;
+  const index = pathToIndex(raw.subarray(start));
+  if (index.some((c) => c.toString() === '..' || c.toString() === '.')) throw new UsageError(`${what}: "${text}" must be a plain relative path`);
+  return index;
 }

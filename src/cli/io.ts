@@ -1,8 +1,11 @@
+import type { Writable } from 'node:stream';
 import { CancelledError, ExitCode } from '../errors.js';
 
 /** The CLI's view of the outside world, injectable so tests run commands in-process. */
 export interface CliIo {
   stdout: (s: string) => void;
+  /** Standard output for bytes (cat, export), with backpressure. */
+  out?: Writable & { isTTY?: boolean };
   stderr: (s: string) => void;
   env: Record<string, string | undefined>;
   /** Whether stderr is a terminal (progress display). */
@@ -43,6 +46,7 @@ export const processIo = (): CliIo => {
   });
   return {
   stdout: (s) => (closed ? undefined : process.stdout.write(s)),
+  out: process.stdout,
   stderr: (s) => process.stderr.write(s),
   env: process.env,
   isTTY: process.stderr.isTTY === true,

@@ -10,6 +10,7 @@ import { registerPrune } from './commands/prune.js';
 import { registerRepair } from './commands/repair.js';
 import { registerFind } from './commands/find.js';
 import { registerDiff } from './commands/diff.js';
+import { registerExport } from './commands/export.js';
 import type { CliIo } from './io.js';
 
 /** The version in package.json (dist/cli/ and src/cli/ are both two levels below it). */
@@ -39,5 +40,6 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   registerRepair(program, io);
   registerFind(program, io, setExit);
   registerDiff(program, io, setExit);
+  registerExport(program, io, setExit);
   return program;
 }

@@ -115,16 +115,20 @@ export class ArchiveReader {
 
   /**
    * References to the volumes the manifest lists, in order. Every listed volume must
-   * exist: duplicity crashes on a missing one; we name it.
+   * exist (duplicity crashes on a missing one; we name it), unless `missingOk` says
+   * which may be absent: those fail, naming themselves, only if they are opened.
    */
-  volumeRefs(set: BackupSet, m: Manifest, filter?: (v: Manifest['volumes'][number]) => boolean): VolumeRef[] {
+  volumeRefs(set: BackupSet, m: Manifest, filter?: (v: Manifest['volumes'][number]) => boolean, missingOk?: (v: Manifest['volumes'][number]) => boolean): VolumeRef[] {
     const refs: VolumeRef[] = [];
     for (const v of m.volumes) {
       if (filter && !filter(v)) continue;
       const f = set.volumes.get(v.number);
-      if (!f) throw new IntegrityError(`volume ${v.number} is listed but missing at the target`, { context: { file: set.manifest?.name }, code: 'MISSING_VOLUME' });
-      const enc = parseName(f.name)?.encoding ?? 'plain';
-      refs.push({ name: f.name, size: f.size, hash: { type: v.hashType, hex: v.hash }, encoding: enc, range: { start: v.start, end: v.end }, open: () => this.backend.get(f.name) });
+      const missing = () => new IntegrityError(`volume ${v.number} is listed but missing at the target`, { context: { file: set.manifest?.name }, code: 'MISSING_VOLUME' });
+      if (!f && !missingOk?.(v)) throw missing();
+      const name = f?.name ?? `volume ${v.number} of ${set.manifest?.name ?? 'the set'}`;
+      const enc = f ? (parseName(f.name)?.encoding ?? 'plain') : 'plain';
+      const open = f ? () => this.backend.get(f.name) : () => Promise.reject(missing());
+      refs.push({ name, ...(f ? { size: f.size } : {}), hash: { type: v.hashType, hex: v.hash }, encoding: enc, range: { start: v.start, end: v.end }, open });
     }
     return refs;
   }

@@ -140,8 +140,9 @@ export async function planRestore(o: Omit<RestoreOptions, 'dest'>): Promise<Rest
   const allVolumes: VolumeRef[][] = [];
   for (const set of picked.sets) {
     const m = await archive.manifest(set, { fromTarget: true });
-    const all = archive.volumeRefs(set, m);
     const chosen = new Set(m.volumes.filter((v) => sel.length === 0 || volumeMayHold(v, sel)).map((v) => v.number));
+    // a volume the selection cannot need may be missing: it fails only if a run continues into it
+    const all = archive.volumeRefs(set, m, undefined, (v) => !chosen.has(v.number));
     allVolumes.push(all);
     volumes.push(all.filter((_, i) => chosen.has(m.volumes[i]!.number)));
   }

@@ -48,6 +48,8 @@ export interface LogicalEntry {
   data: AsyncIterable<Buffer>;
   /** The volume the entry starts in (for messages). */
   volume: string;
+  /** Joined from multivol chunks: `header.size` is the first chunk's, not the whole data's. */
+  joined?: boolean;
 }
 
 async function* hashing(src: AsyncIterable<Buffer>, h: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
@@ -199,7 +201,7 @@ export async function* logicalEntries(raw: AsyncIterator<RawEntry>): AsyncGenera
         run.end();
         finished = true;
       })();
-      yield { kind, index: first.index, header: first.header, data, volume: first.volume };
+      yield { kind, index: first.index, header: first.header, data, volume: first.volume, joined: true };
       if (!started) {
         // skipped by the consumer: pass its chunks unjudged
         for (let next = await pull(); ; next = await pull()) {

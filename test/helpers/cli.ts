@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll } from '@jest/globals';
 import { main } from '../../src/cli/main.js';
 
@@ -9,6 +10,8 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** What was written to the binary output (cat, export). */
+  bytes: Buffer;
 }
 
 /**
@@ -22,7 +25,15 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   env = { XDG_CACHE_HOME: defaultCache, ...env };
   let stdout = '';
   let stderr = '';
+  const chunks: Buffer[] = [];
+  const out = new Writable({
+    write(c: Buffer, _enc, done) {
+      chunks.push(c);
+      done();
+    },
+  });
   const code = await main(argv, {
+    out,
     stdout: (s) => {
       stdout += s;
     },
@@ -31,5 +42,5 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     },
     env,
   });
-  return { code, stdout, stderr };
+  return { code, stdout, stderr, bytes: Buffer.concat(chunks) };
 }

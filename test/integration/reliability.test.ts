@@ -80,6 +80,24 @@ describe('locking', () => {
   });
 });
 
+describe('a closed output', () => {
+  test.each([['ls'], ['find', '*'], ['export']])('%s | head: the reader stops quietly (exit 0) and releases its lock', (...cmd) => {
+    const dir = tmp('epipe');
+    const src = join(dir, 'src');
+    fs.mkdirSync(src);
+    // more output than a pipe holds, so the writer meets the closed end
+    for (let i = 0; i < 4000; i++) fs.writeFileSync(join(src, `file-with-a-longish-name-${i}`), `${i}`);
+    const target = join(dir, 't');
+    const env = { ...process.env, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    expect(spawnSync(bin, ['backup', src, target], { env }).status).toBe(0);
+    const args = [...cmd, target].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('bash', ['-c', `${bin} ${args} | head -c 100 >/dev/null; echo "exit=\${PIPESTATUS[0]}"`], { env });
+    expect(r.stdout.toString()).toBe('exit=0\n');
+    expect(r.stderr.toString()).not.toMatch(/tapechain: /);
+    expect(lockObjects(target)).toEqual([]);
+  });
+});
+
 describe('readers and writers together', () => {
   /** Two full chains at `target`, so prune --keep-full 1 has a set to delete. */
   function twoChains(name: string) {

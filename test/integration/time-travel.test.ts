@@ -3,6 +3,7 @@
  * sleeping): calendar retention; file history, diff, cat and export.
  */
 import { describe, expect, test, beforeAll } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { parseName } from '../../src/chain/file-naming.js';
@@ -11,6 +12,8 @@ import { runCli } from '../helpers/cli.js';
 import { expectDuplicityRestore, expectTapechainRestore } from '../helpers/chain.js';
 import { historyEnv, makeHistory, write, type Point, type Step } from '../helpers/history.js';
 import { tempDirs } from '../helpers/tmp.js';
+import { runOk } from '../helpers/tools.js';
+import { bytes, describeTree, treeDiff } from '../helpers/tree.js';
 
 const tmp = tempDirs();
 const DAY = 86400;
@@ -226,5 +229,112 @@ describe('diff', () => {
     expect(r.stdout).toMatch(/^M {2}notes\.txt$/m);
     expect(r.stdout).toMatch(/^\d+ added, \d+ removed, \d+ changed, \d+ metadata only, 0 type changed$/m);
     expect(r.stderr).toMatch(/^comparing .* with /m);
+  });
+});
+
+describe('export', () => {
+  test.each([
+    [0, 'the first full'],
+    [7, 'mid-chain'],
+    [10, 'a new chain\'s full'],
+    [30, 'the newest point'],
+  ])('point %i (%s) as a pax tar that GNU tar and bsdtar extract to the tree', async (i) => {
+    const p = points[i]!;
+    const out = join(dir, `export-${i}.tar`);
+    const r = await runCli(['export', '--time', formatTimestamp(p.time), '-o', out, target], env);
+    expect({ code: r.code, err: r.stderr }).toEqual({ code: 0, err: expect.stringMatching(/Exported \d+ entries/) });
+    const want = new Map([...p.tree].filter(([k]) => k !== ''));
+    for (const tool of ['tar', 'bsdtar']) {
+      const x = join(dir, `x-${tool}-${i}`);
+      fs.mkdirSync(x);
+      runOk(tool, ['-x', '-f', out, '-C', x]);
+      expect(treeDiff(want, describeTree(x, { ignoreRootMeta: true }))).toEqual([]);
+    }
+  });
+
+  test('--path exports that part; to standard output; a path not there is exit 4', async () => {
+    const r = await runCli(['export', '--path', 'daily', target], env);
+    expect(r.code).toBe(0);
+    const names = runOk('tar', ['-t'], { input: r.bytes }).toString().trim().split('\n');
+    const want = [...points[points.length - 1]!.tree.keys()].filter((k) => k.startsWith('daily')).map((k) => (k === 'daily' ? 'daily/' : k));
+    expect(names.sort()).toEqual(want.sort());
+    const missing = await runCli(['export', '--path', 'nope', '-o', join(dir, 'nope.tar'), target], env);
+    expect({ code: missing.code, err: missing.stderr }).toEqual({ code: 4, err: expect.stringMatching(/nope: not in the backup at that time/) });
+    expect(fs.existsSync(join(dir, 'nope.tar'))).toBe(false);
+  });
+});
+
+describe('cat', () => {
+  const hashOf = (b: Buffer) => createHash('sha256').update(b).digest('hex').slice(0, 16);
+
+  test.each([[1], [9], [10], [30]])('notes.txt at point %i is the file as it was', async (i) => {
+    const p = points[i]!;
+    const r = await runCli(['cat', '--time', formatTimestamp(p.time), 'notes.txt', target], env);
+    expect(r.code).toBe(0);
+    expect(p.tree.get('notes.txt')).toMatch(new RegExp(` ${r.bytes.length} ${hashOf(r.bytes)}$`));
+  });
+
+  test('a directory, a deleted file and no path are refused with one line each', async () => {
+    const d = await runCli(['cat', 'daily', target], env);
+    expect({ code: d.code, err: d.stderr }).toEqual({ code: 2, err: expect.stringMatching(/daily: is a directory, not a regular file/) });
+    const gone = await runCli(['cat', 'daily/day-0.txt', target], env);
+    expect({ code: gone.code, err: gone.stderr }).toEqual({ code: 4, err: expect.stringMatching(/day-0\.txt: not in the backup at that time/) });
+    expect(gone.bytes.length).toBe(0);
+  });
+});
+
+describe('export and cat of big files: split over volumes, rebuilt from deltas', () => {
+  let big: { dir: string; target: string; src: string; env: Record<string, string> };
+
+  beforeAll(async () => {
+    const d = tmp('big');
+    const src = join(d, 'src');
+    fs.mkdirSync(src);
+    for (const n of ['a', 'b', 'c', 'd']) fs.writeFileSync(join(src, n), bytes(700_000, n.charCodeAt(0)));
+    const t = join(d, 't');
+    const e = historyEnv(d);
+    expect((await runCli(['backup', '--volsize', '1', src, t], e)).code).toBe(0);
+    // a delta for b, a new d split over volumes
+    fs.appendFileSync(join(src, 'b'), bytes(50_000, 99));
+    fs.writeFileSync(join(src, 'd'), bytes(1_500_000, 7));
+    expect((await runCli(['backup', '--volsize', '1', src, t], e)).code).toBe(0);
+    big = { dir: d, target: t, src, env: e };
+  }, 60_000);
+
+  test('export extracts to the source; cat prints each file', async () => {
+    const r = await runCli(['export', big.target], big.env);
+    expect(r.code).toBe(0);
+    const x = join(big.dir, 'x');
+    fs.mkdirSync(x);
+    runOk('tar', ['-x', '-C', x], { input: r.bytes });
+    expect(treeDiff(describeTree(big.src, { ignoreRootMeta: true }), describeTree(x, { ignoreRootMeta: true }))).toEqual([]);
+    for (const n of ['a', 'b', 'd']) expect((await runCli(['cat', n, big.target], big.env)).bytes.equals(fs.readFileSync(join(big.src, n)))).toBe(true);
+  });
+
+  test('cat reads only the volumes that can hold the file: the others may be gone', async () => {
+    const t = join(big.dir, 'few');
+    fs.cpSync(big.target, t, { recursive: true });
+    const vols = fs.readdirSync(t).filter((n) => parseName(n)?.kind === 'volume' && parseName(n)?.type === 'full').sort((a, b) => parseName(a)!.volume! - parseName(b)!.volume!);
+    expect(vols.length).toBeGreaterThan(2);
+    fs.rmSync(join(t, vols[vols.length - 1]!)); // the last full volume: holds d's old version, not a
+    const a = await runCli(['cat', 'a', t], big.env);
+    expect({ code: a.code, same: a.bytes.equals(fs.readFileSync(join(big.src, 'a'))) }).toEqual({ code: 0, same: true });
+  });
+
+  test('a damaged volume: cat writes nothing and exits 6; export -o leaves no file', async () => {
+    const t = join(big.dir, 'damaged');
+    fs.cpSync(big.target, t, { recursive: true });
+    const first = fs.readdirSync(t).find((n) => parseName(n)?.kind === 'volume' && parseName(n)?.type === 'full' && parseName(n)?.volume === 1)!;
+    const f = join(t, first);
+    const buf = fs.readFileSync(f);
+    buf[buf.length - 40]! ^= 0x01; // past a's data: only the volume's checks can tell
+    fs.writeFileSync(f, buf);
+    const c = await runCli(['cat', 'a', t], big.env);
+    expect({ code: c.code, bytes: c.bytes.length }).toEqual({ code: 6, bytes: 0 });
+    expect(c.stderr).toContain(first);
+    const out = join(big.dir, 'damaged.tar');
+    const e = await runCli(['export', '-o', out, t], big.env);
+    expect(e.code).toBe(6);
+    expect(fs.readdirSync(big.dir).filter((n) => n.includes('damaged.tar'))).toEqual([]);
   });
 });

@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
-import type { Index } from '../../volume/entry-name.js';
 import { planRestore, runRestore } from '../../restore/restore.js';
 import { bytes } from '../format.js';
-import { pathToIndex } from '../../volume/entry-name.js';
 import { UsageError } from '../../errors.js';
-import { unescapeName } from '../../util/escape-name.js';
-import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, whileReading } from '../common.js';
+import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, type CommonFlags, addTargetOptions, whileReading } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 import type { CliIo } from '../io.js';
 
@@ -41,15 +38,7 @@ Examples:
   PASSPHRASE=secret tapechain restore --path me/.ssh --time 2026-11-01 /mnt/backup/home /tmp/ssh`,
   );
   cmd.action(async (target: string, dest: string | undefined, flags: RestoreFlags) => {
-    let sel: Index | undefined;
-    if (flags.path !== undefined) {
-      // Names as ls prints them: backslash escapes (GNU tar's --unquote), so any bytes can be named.
-      const raw = unescapeName(flags.path) ?? Buffer.from(flags.path);
-      let start = 0;
-      while (raw[start] === 0x2f) start++;
-      sel = pathToIndex(raw.subarray(start));
-      if (sel.some((c) => c.toString() === '..' || c.toString() === '.')) throw new UsageError(`--path: "${flags.path}" must be a plain relative path`);
-    }
+    const sel = flags.path === undefined ? undefined : storedPath(flags.path, '--path');
     const time = timeFrom(flags);
     const cache = cacheFor(target, flags, io);
     const keys = await readingKeys(flags, io, undefined, cache);
