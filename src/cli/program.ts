@@ -11,6 +11,7 @@ import { registerRepair } from './commands/repair.js';
 import { registerFind } from './commands/find.js';
 import { registerDiff } from './commands/diff.js';
 import { registerExport } from './commands/export.js';
+import { registerCopy } from './commands/copy.js';
 import type { CliIo } from './io.js';
 
 /** The version in package.json (dist/cli/ and src/cli/ are both two levels below it). */
@@ -41,5 +42,6 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   registerFind(program, io, setExit);
   registerDiff(program, io, setExit);
   registerExport(program, io, setExit);
+  registerCopy(program, io, setExit);
   return program;
 }

@@ -74,3 +74,17 @@ export async function verifySeal(armored: string, keys: PublicKey[], what = 'sea
   }
   return { seal: parseSeal(String(res.data), what), keyId: sig.keyID.toHex().toUpperCase() };
 }
+
+/**
+ * The seal's list without checking who signed it: for a reader with no key to check
+ * against, whose hashes still catch damage (not forgery). Callers say it is unchecked.
+ */
+export async function readSealUnchecked(armored: string, what = 'seal'): Promise<Seal> {
+  const openpgp = await loadOpenpgp();
+  try {
+    return parseSeal((await openpgp.readCleartextMessage({ cleartextMessage: armored })).getText(), what);
+  } catch (e) {
+    if (e instanceof FormatError) throw e;
+    throw new FormatError(`not a cleartext-signed message (${(e as Error).message})`, { context: { file: what }, code: 'BAD_SEAL', cause: e });
+  }
+}

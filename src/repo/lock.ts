@@ -51,6 +51,7 @@ export const LOCK_KIND = {
   diff: 'shared',
   cat: 'shared',
   export: 'shared',
+  'copy-from': 'shared',
   backup: 'append',
   copy: 'append',
   repair: 'append',

@@ -1,59 +1,21 @@
 import type { Command } from 'commander';
-import { BUCKET_RULES, hasKeepRules, UNLIMITED, type KeepRules } from '../../chain/calendar.js';
+import { hasKeepRules } from '../../chain/calendar.js';
+import { addKeepOptions, count, keepRules, type KeepFlags } from '../keep-rules.js';
 import { setFiles, type BackupSet } from '../../chain/collection.js';
 import type { PointVerdict } from '../../chain/retention.js';
-import { describeTime, formatTimestamp, localTime, parseInterval, parseUserTime } from '../../chain/time.js';
+import { describeTime, formatTimestamp, localTime, parseUserTime } from '../../chain/time.js';
 import { UsageError } from '../../errors.js';
 import { cleanupUploads, deleteItems, planCleanup, planPrune, withoutLocked, type DeletionItem } from '../../inspect/prune.js';
 import { bytes } from '../format.js';
 import { addCacheOption, addMetricsOption, addLockOption, addTargetOptions, backendFor, cacheFor, withLock, type CommonFlags } from '../common.js';
 import type { CliIo } from '../io.js';
 
-interface PruneFlags extends CommonFlags {
+interface PruneFlags extends CommonFlags, KeepFlags {
   olderThan?: string;
   keepFull?: string;
   keepIncOf?: string;
-  keepLast?: string;
-  keepHourly?: string;
-  keepDaily?: string;
-  keepWeekly?: string;
-  keepMonthly?: string;
-  keepYearly?: string;
-  keepWithin?: string;
   force?: boolean;
   json?: boolean;
-}
-
-function count(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name}: expected a whole number >= 1, got "${v}"`);
-  return n;
-}
-
-/** A calendar rule's count: a whole number, or "unlimited" (one per period, all the way back). */
-function bucketCount(v: string | undefined, name: string): number | undefined {
-  return v === 'unlimited' ? UNLIMITED : count(v, name);
-}
-
-function keepRules(flags: PruneFlags): KeepRules {
-  const rules: KeepRules = {};
-  const add = (rule: (typeof BUCKET_RULES)[number], v: string | undefined) => {
-    const n = bucketCount(v, `--keep-${rule}`);
-    if (n !== undefined) rules[rule] = n;
-  };
-  add('last', flags.keepLast);
-  add('hourly', flags.keepHourly);
-  add('daily', flags.keepDaily);
-  add('weekly', flags.keepWeekly);
-  add('monthly', flags.keepMonthly);
-  add('yearly', flags.keepYearly);
-  if (flags.keepWithin !== undefined) {
-    const s = parseInterval(flags.keepWithin);
-    if (s === undefined) throw new UsageError(`--keep-within: expected a duration such as 7D, 4W, 6M or 1Y2M, got "${flags.keepWithin}"`);
-    rules.within = s;
-  }
-  return rules;
 }
 
 /** The set's stored bytes (every file of it). */
@@ -118,15 +80,9 @@ export function registerPrune(program: Command, io: CliIo): void {
     .option('--older-than <time>', 'remove chains that ended before TIME (e.g. 6M, 2026-01-01)')
     .option('--keep-full <n>', 'keep the newest N chains, remove the others')
     .option('--keep-inc-of <n>', 'remove the incrementals of all but the newest N chains')
-    .option('--keep-last <n>', 'keep the newest N restore points')
-    .option('--keep-hourly <n>', 'keep the newest point of each of the last N hours that have one')
-    .option('--keep-daily <n>', 'keep the newest point of each of the last N days that have one')
-    .option('--keep-weekly <n>', 'keep the newest point of each of the last N weeks (Monday to Sunday) that have one')
-    .option('--keep-monthly <n>', 'keep the newest point of each of the last N months that have one')
-    .option('--keep-yearly <n>', 'keep the newest point of each of the last N years that have one')
-    .option('--keep-within <duration>', 'keep every point newer than the newest point minus DURATION (e.g. 10D, 2W, 6M, 1Y)')
     .option('--json', 'print the verdict on every point and the files as one JSON object')
     .option('--force', 'really delete (without it, only list what would go)');
+  addKeepOptions(prune, 'keep');
   addTargetOptions(prune);
   addCacheOption(prune);
   addMetricsOption(prune);
