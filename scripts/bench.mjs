@@ -14,6 +14,9 @@
 // directory): a full backup and an incremental with nothing changed, where per-file
 // cost (lstat, open, read, headers, signatures) is all there is; --files-only runs
 // just those rows.
+// --history [--history-only] builds a 40-set history of a 20,000-file tree (1 % of the
+// files rewritten per set) and times, from a warm cache, `find` of one name across all
+// sets and `diff` of the first point with the last (restic: its find and diff).
 // Also, when the tools are there: tapechain's full with --jobs 1 (the single lane: the
 // scaling of the default --jobs), and a full of the corpus to a local S3 server (Ceph
 // radosgw, started here by scripts/start-rgw.sh and stopped by PID) for tapechain and
@@ -58,7 +61,8 @@ const du = (p) => Number(execFileSync('du', ['-sb', p]).toString().split('\t')[0
 /** Bytes a step added to a target (restic's repository has subdirectories). */
 const added = (target, before) => du(target) - before;
 
-const filesOnly = args.includes('--files-only');
+const historyOnly = args.includes('--history-only');
+const filesOnly = args.includes('--files-only') || historyOnly;
 const corpus = path.join(work, 'corpus');
 if (!filesOnly) {
   console.error(`bench: corpus ${size} in ${work}`);
@@ -228,11 +232,45 @@ if (fileCount > 0) {
   }
 }
 
+if (args.includes('--history')) benchHistory();
+
+/** find and diff over a 40-set history of a 20k-file tree, warm caches (issue 20's figure). */
+function benchHistory() {
+  const files = 20000;
+  const sets = 40;
+  const tree = path.join(work, 'history-tree');
+  console.error(`bench: history of ${sets} sets, ${files} files`);
+  smallFileTree(tree, files);
+  const hist = {
+    tapechain: { t: path.join(work, 'history-tapechain'), env: { PASSPHRASE: PASS, XDG_CACHE_HOME: path.join(work, 'history-cache') } },
+    restic: { t: path.join(work, 'history-restic'), env: { RESTIC_PASSWORD: PASS, RESTIC_CACHE_DIR: path.join(work, 'history-cache-restic') } },
+  };
+  const who = names.filter((n) => hist[n]);
+  if (who.includes('restic')) execFileSync('restic', ['init', '-q', '--repo', hist.restic.t], { env: { ...process.env, ...hist.restic.env } });
+  for (let s = 0; s < sets; s++) {
+    // 1 % of the files rewritten per set, a different 1 % each time
+    if (s > 0) for (let i = s; i < files; i += 100) fs.appendFileSync(path.join(tree, `d${Math.floor(i / 100)}`, `f${i}.${i % 2 === 0 ? 'txt' : 'bin'}`), `set ${s}\n`);
+    if (who.includes('tapechain')) execFileSync(path.join(root, 'bin/tapechain'), ['backup', '--quiet', tree, hist.tapechain.t], { env: { ...process.env, ...hist.tapechain.env } });
+    if (who.includes('restic')) execFileSync('restic', ['backup', '-q', '--repo', hist.restic.t, tree], { env: { ...process.env, ...hist.restic.env } });
+  }
+  const tc = `'${root}/bin/tapechain'`;
+  const cmds = {
+    tapechain: { find: `${tc} find 'f12345.*' '${hist.tapechain.t}' >/dev/null`, diff: `${tc} diff --from 0 '${hist.tapechain.t}' >/dev/null` },
+    restic: { find: `restic find -q --repo '${hist.restic.t}' 'f12345.*' >/dev/null`, diff: `restic diff -q --repo '${hist.restic.t}' $(restic snapshots -q --repo '${hist.restic.t}' --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0));console.log(s[0].short_id, s[s.length-1].short_id)') >/dev/null` },
+  };
+  for (const n of who) {
+    for (const step of ['find', 'diff']) {
+      execFileSync('sh', ['-c', cmds[n][step]], { env: { ...process.env, ...hist[n].env } }); // warms the cache
+      results[n][`history${step}`] = measure(`${n} ${step}`, cmds[n][step], hist[n].env);
+    }
+  }
+}
+
 const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
 const mib = (b) => (b === undefined ? '-' : (b / 1048576).toFixed(1));
 const rows = [];
-const LABELS = { fullJobs1: 'full, --jobs 1', s3Full: 'full to S3', filesFull: 'full, small files', filesInc: 'inc, no change' };
-for (const step of ['full', 'fullJobs1', 's3Full', 'inc', 'restore', 'verify', 'compare', 'filesFull', 'filesInc']) {
+const LABELS = { fullJobs1: 'full, --jobs 1', s3Full: 'full to S3', filesFull: 'full, small files', filesInc: 'inc, no change', historyfind: 'find, 40 sets', historydiff: 'diff, 40 sets' };
+for (const step of ['full', 'fullJobs1', 's3Full', 'inc', 'restore', 'verify', 'compare', 'filesFull', 'filesInc', 'historyfind', 'historydiff']) {
   for (const n of names) {
     const r = results[n][step];
     if (!r) continue;

@@ -35,7 +35,10 @@ async function unchanged(e: WalkEntry, old: StateEntry): Promise<boolean> {
   if ((st.mode & 0o7777) !== h.mode || st.uid !== h.uid || st.gid !== h.gid) return false;
   if (type === 'char' || type === 'block') return true; // device numbers are compared by the snapshot itself
   if (mtimeSeconds(st) !== h.mtime) return false;
-  if (type === 'file' && old.kind === 'signature' && h.size !== signatureSize(st.size, blockSizeFor(st.size))) return false;
+  if (type === 'file' && old.kind === 'signature') {
+    // the recorded size where tapechain wrote the set; else what the signature's length allows
+    if (h.fileSize !== undefined ? h.fileSize !== st.size : h.size !== signatureSize(st.size, blockSizeFor(st.size))) return false;
+  }
   return true;
 }
 

@@ -86,6 +86,11 @@ export function addMetricsOption(cmd: Command): Command {
   return cmd.option('--metrics-file <path>', 'write the run\'s figures into PATH as a Prometheus textfile (node_exporter\'s textfile collector), merged with what other runs wrote there');
 }
 
+/** What every command that reads a chain takes: the reading keys, the cache, the target's options. */
+export function addReadingOptions(cmd: Command): Command {
+  return addTargetOptions(addCacheOption(addReadKeyOptions(cmd)));
+}
+
 export function addCacheOption(cmd: Command): Command {
   return cmd.option('--archive-dir <dir>', 'local cache of manifests and signatures (default: $XDG_CACHE_HOME/tapechain)');
 }

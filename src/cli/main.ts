@@ -40,6 +40,8 @@ export async function main(argv: string[], outer: CliIo = processIo()): Promise<
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     exit = reportError(e, io);
+  } finally {
+    outer.flush?.();
   }
   if (metrics) {
     const m = metrics;

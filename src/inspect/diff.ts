@@ -1,8 +1,9 @@
 /**
  * `diff`: what differs between two points in time — paths added, removed, and changed
  * (type, content or metadata) — from signature files only. Both states stream in index
- * order and are merged; within one chain a path whose newest version comes from the
- * same set is the same version and costs no signature read.
+ * order: two points of one chain in one pass over its signature files, points of two
+ * chains merged. A path whose version at both points comes from the same set is the
+ * same version and costs no signature read.
  */
 import type { ReadBackend } from '../backend/backend.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
@@ -10,10 +11,10 @@ import type { DecryptKeys } from '../crypto/index.js';
 import { ChainError } from '../errors.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { ArchiveReader } from '../repo/archive.js';
-import { chainState, type StateEntry } from '../repo/signature-state.js';
+import { chainState, chainStates, type PathStates, type StateEntry } from '../repo/signature-state.js';
 import { compareIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
-import { difference, storedVersion } from './versions.js';
+import { entryDifference } from './versions.js';
 
 export type PathChange = 'added' | 'removed' | 'type' | 'content' | 'metadata';
 
@@ -43,19 +44,33 @@ export async function* diffPoints(o: DiffOptions): AsyncGenerator<PathDifference
   if (!a || !b) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.backend.describe()}`);
   await archive.proveKey(b.sets);
   o.onPicked?.(a.sets, b.sets);
-  const left = chainState(archive, a.sets)[Symbol.asyncIterator]();
-  const right = chainState(archive, b.sets)[Symbol.asyncIterator]();
+  const pairs = a.chain === b.chain ? oneChain(archive, a.sets, b.sets) : twoChains(archive, a.sets, b.sets);
+  for await (const { index, at } of pairs) {
+    const [x, y] = at;
+    if (!y) yield { index, change: 'removed', header: x!.header };
+    else if (!x) yield { index, change: 'added', header: y.header };
+    else if (x.set !== y.set) {
+      const d = await entryDifference(x, y);
+      if (d !== 'none') yield { index, change: d, header: y.header };
+    }
+  }
+}
+
+/** Two points of one chain: its signature files read once (the longer list of sets holds the shorter). */
+function oneChain(archive: ArchiveReader, a: BackupSet[], b: BackupSet[]): AsyncGenerator<PathStates> {
+  return chainStates(archive, a.length >= b.length ? a : b, [a.length, b.length]);
+}
+
+/** Two points of different chains: each chain's state, merged by index. */
+async function* twoChains(archive: ArchiveReader, a: BackupSet[], b: BackupSet[]): AsyncGenerator<PathStates> {
+  const left = chainState(archive, a)[Symbol.asyncIterator]();
+  const right = chainState(archive, b)[Symbol.asyncIterator]();
   try {
     let x = (await left.next()).value as StateEntry | undefined;
     let y = (await right.next()).value as StateEntry | undefined;
     while (x || y) {
       const c = !x ? 1 : !y ? -1 : compareIndex(x.index, y.index);
-      if (c < 0) yield { index: x!.index, change: 'removed', header: x!.header };
-      else if (c > 0) yield { index: y!.index, change: 'added', header: y!.header };
-      else if (x!.set !== y!.set) {
-        const d = difference(await storedVersion(x!), await storedVersion(y!));
-        if (d !== 'none') yield { index: y!.index, change: d, header: y!.header };
-      }
+      yield { index: c <= 0 ? x!.index : y!.index, at: [c <= 0 ? x : undefined, c >= 0 ? y : undefined] };
       if (c <= 0) x = (await left.next()).value;
       if (c >= 0) y = (await right.next()).value;
     }

@@ -36,3 +36,10 @@ export function difference(a: StoredVersion, b: StoredVersion): Difference {
   if (x.mode !== y.mode || x.uid !== y.uid || x.gid !== y.gid || x.mtime !== y.mtime || x.uname !== y.uname || x.gname !== y.gname) return 'metadata';
   return 'none';
 }
+
+/** The difference of two entries, reading their signatures only when the headers leave it open. */
+export async function entryDifference(x: StateEntry, y: StateEntry): Promise<Difference> {
+  const [a, b] = [x.header, y.header];
+  if (a.type === 'file' && b.type === 'file' && a.fileSize !== undefined && b.fileSize !== undefined && a.fileSize !== b.fileSize) return 'content';
+  return difference(await storedVersion(x), await storedVersion(y));
+}

@@ -13,7 +13,8 @@ import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { createGunzip, createGzip, gunzip } from 'node:zlib';
 import { setKey } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 
@@ -38,6 +39,30 @@ export function localName(remote: string): string | undefined {
 }
 
 const SOURCE_FILE = 'source.json';
+/** Gzipped signature files that expand to at most this much are read whole. */
+const SMALL_SIGNATURES = 512 << 10;
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * A cached signature file's bytes when it expands to at most SMALL_SIGNATURES (its
+ * gzip trailer says how much), undefined when it is larger, null when it is missing.
+ */
+async function readSmall(file: string): Promise<Buffer | undefined | null> {
+  let fh;
+  try {
+    fh = await fs.open(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const { size } = await fh.stat();
+    if (size < 4 || size > SMALL_SIGNATURES) return undefined; // a broken one fails in the stream, named
+    const gz = await fh.readFile();
+    return gz.readUInt32LE(gz.length - 4) <= SMALL_SIGNATURES ? gz : undefined;
+  } finally {
+    await fh.close();
+  }
+}
 /** The public key backups to this target were signed with here (pinned as SSH's known_hosts pins host keys). */
 const SIGNER_FILE = 'signer.asc';
 
@@ -101,10 +126,21 @@ export class ArchiveCache {
 
   /** The cached decoded copy of a signature file, if there is one. */
   async cachedSignatures(remote: string): Promise<AsyncIterable<Buffer> | undefined> {
-    const local = localName(remote)!;
-    if (!(await this.#exists(local))) return undefined;
-    const gunzip = createGunzip();
-    const src = createReadStream(path.join(this.dir, local));
+    const file = path.join(this.dir, localName(remote)!);
+    const gz = await readSmall(file);
+    if (gz === null) return undefined;
+    if (gz) {
+      // decompressed on the thread pool from now on, while the caller opens the next
+      // one: find and diff open dozens (a chain's incrementals) before reading any
+      const whole = gunzipAsync(gz, { chunkSize: Math.max(1 << 16, gz.readUInt32LE(gz.length - 4) + 1) });
+      whole.catch(() => undefined); // the reader sees the failure
+      return (async function* () {
+        yield await whole;
+      })();
+    }
+    // large pieces: a full's signature file is tens of MiB, and the stream's cost is per piece
+    const gunzip = createGunzip({ chunkSize: 1 << 17 });
+    const src = createReadStream(file, { highWaterMark: 1 << 19 });
     src.on('error', (e) => gunzip.destroy(e));
     return src.pipe(gunzip);
   }

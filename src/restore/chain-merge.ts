@@ -1,6 +1,6 @@
 /**
  * Every set of a chain read at once, each by its own reader in index order, merged by
- * index (as chainState merges signature files): for each path, the entries of the sets
+ * index (mergeByIndex, as chainState merges signature files): for each path, the entries of the sets
  * holding it, oldest set first — the newest decides what the path is at that point.
  * And the newest version of a file rebuilt in a temp file: the last snapshot with the
  * deltas after it applied, one file's size of temp space at a time.
@@ -17,6 +17,7 @@ import { IntegrityError } from '../errors.js';
 import { applyDelta, fileBasis } from '../diff/patch.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import { logicalEntries, rawEntries, type LogicalEntry } from '../volume/set-reader.js';
+import { mergeByIndex } from '../repo/signature-state.js';
 import type { RestorePlan } from './restore.js';
 
 export function isWithin(index: Index, p: Index): boolean {
@@ -34,16 +35,7 @@ export async function mergeSets(plan: RestorePlan, sel: Index, signal: AbortSign
     return logicalEntries(rawEntries(all, archive.keys, archive.decodeOptions, { select: (r) => chosen.has(r.name), ...(signal ? { signal } : {}) }));
   });
   try {
-    const heads: (LogicalEntry | undefined)[] = [];
-    for (const r of readers) heads.push((await r.next()).value ?? undefined);
-    for (;;) {
-      let min: Index | undefined;
-      for (const h of heads) if (h && (!min || compareIndex(h.index, min) < 0)) min = h.index;
-      if (!min) return;
-      const at = heads.map((h, i) => (h && compareIndex(h.index, min!) === 0 ? i : -1)).filter((i) => i >= 0);
-      if (min.length > 0 && isWithin(min, sel)) await each(at.map((i) => heads[i]!));
-      for (const i of at) heads[i] = (await readers[i]!.next()).value ?? undefined;
-    }
+    for await (const g of mergeByIndex(readers)) if (g.index.length > 0 && isWithin(g.index, sel)) await each(g.entries);
   } finally {
     await Promise.all(readers.map((r) => r.return(undefined).catch(() => undefined)));
   }

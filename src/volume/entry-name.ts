@@ -37,8 +37,12 @@ export function joinIndex(index: Index): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Splits `a/b/c` into an index; `.` and empty are the root. */
-export function pathToIndex(p: Buffer): Buffer[] {
+/**
+ * Splits `a/b/c` into an index; `.` and empty are the root. The components are copies,
+ * unless `share` (a buffer of the caller's own, such as a header's name, that is never
+ * changed): then they are views of it.
+ */
+export function pathToIndex(p: Buffer, share = false): Buffer[] {
   let s = p;
   while (s.length > 0 && s[s.length - 1] === 0x2f) s = s.subarray(0, s.length - 1);
   if (s.length === 0 || (s.length === 1 && s[0] === 0x2e)) return [];
@@ -46,7 +50,7 @@ export function pathToIndex(p: Buffer): Buffer[] {
   let start = 0;
   for (let i = 0; i <= s.length; i++) {
     if (i === s.length || s[i] === 0x2f) {
-      out.push(Buffer.from(s.subarray(start, i)));
+      out.push(share ? s.subarray(start, i) : Buffer.from(s.subarray(start, i)));
       start = i + 1;
     }
   }
@@ -79,6 +83,8 @@ export interface ParsedEntryName {
 }
 
 const PREFIXES: readonly EntryKind[] = ['multivol_snapshot', 'multivol_diff', 'snapshot', 'diff', 'deleted', 'signature'];
+/** The prefixes with their slash, as bytes: names are compared without decoding them. */
+const PREFIX_BYTES: readonly [EntryKind, Buffer][] = PREFIXES.map((k) => [k, Buffer.from(`${k}/`)]);
 
 /** True when a component could take a restore outside its destination. */
 export function isUnsafeComponent(c: Buffer): boolean {
@@ -90,9 +96,8 @@ export function isUnsafeComponent(c: Buffer): boolean {
  * components: an index must never point outside the tree.
  */
 export function parseEntryName(name: Buffer): ParsedEntryName {
-  for (const kind of PREFIXES) {
-    const p = kind + '/';
-    if (name.length >= p.length && name.toString('latin1', 0, p.length) === p) {
+  for (const [kind, p] of PREFIX_BYTES) {
+    if (name.length >= p.length && name.compare(p, 0, p.length, 0, p.length) === 0) {
       let rest = name.subarray(p.length);
       let chunk: number | undefined;
       if (kind.startsWith('multivol_')) {
@@ -106,7 +111,7 @@ export function parseEntryName(name: Buffer): ParsedEntryName {
       }
       // A leading "./" (as in the root form snapshot/./) is not a component.
       while (rest.length >= 2 && rest[0] === 0x2e && rest[1] === 0x2f) rest = rest.subarray(2);
-      const index = pathToIndex(rest);
+      const index = pathToIndex(rest, true); // a header's name is the reader's own copy
       // pathToIndex already mapped "." to the root; any other dot component is hostile.
       for (const c of index) {
         if (isUnsafeComponent(c)) throw new FormatError(`unsafe path in archive entry ${JSON.stringify(name.toString('utf8'))}`, { code: 'UNSAFE_PATH' });

@@ -187,6 +187,19 @@ export function parseNumber(b: Buffer, off: number, len: number): number {
     for (let i = 1; i < len; i++) v = v * 256 + b[off + i]!;
     return v;
   }
+  // the common case: octal digits up to the first NUL or space
+  let v = 0;
+  for (let i = off; i < off + len; i++) {
+    const c = b[i]!;
+    if (c === 0 || c === 0x20) return v;
+    if (c < 0x30 || c > 0x37) return parseOctalText(b, off, len);
+    v = v * 8 + (c - 0x30);
+  }
+  return v;
+}
+
+/** The field as text (other whitespace trimmed), for what the fast path does not take. */
+function parseOctalText(b: Buffer, off: number, len: number): number {
   const s = b.toString('latin1', off, off + len).replace(/[\0 ].*$/s, '').trim();
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw new FormatError(`bad octal number field "${s}"`);
@@ -200,14 +213,21 @@ export function isZeroBlock(b: Buffer): boolean {
 
 export function checksumOk(b: Buffer): boolean {
   const stored = parseNumber(b, 148, 8);
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const v = i >= 148 && i < 156 ? 0x20 : b[i]!;
+  // the checksum field counts as eight spaces; the signed sum (old tars) differs from
+  // the unsigned one by 256 for each byte of 0x80 or more
+  let unsigned = 8 * 0x20;
+  let high = 0;
+  for (let i = 0; i < 148; i++) {
+    const v = b[i]!;
     unsigned += v;
-    signed += v >= 0x80 ? v - 256 : v;
+    if (v >= 0x80) high++;
   }
-  return stored === unsigned || stored === signed;
+  for (let i = 156; i < BLOCK; i++) {
+    const v = b[i]!;
+    unsigned += v;
+    if (v >= 0x80) high++;
+  }
+  return stored === unsigned || stored === unsigned - 256 * high;
 }
 
 /** Raw fields of one 512-byte header block (before pax/GNU overrides). */
@@ -226,8 +246,16 @@ export interface RawHeader {
   devminor: number;
 }
 
+/** Extended headers (pax `x`/`g`, GNU long name `L`/long link `K`): only their size matters. */
+const METADATA_TYPES = new Set([0x78, 0x67, 0x4c, 0x4b]);
+const NO_BYTES = Buffer.alloc(0);
+
 export function decodeBlock(b: Buffer): RawHeader {
   if (!checksumOk(b)) throw new FormatError('tar header checksum mismatch');
+  if (METADATA_TYPES.has(b[156]!)) {
+    // what follows is read for its data; the other fields are never looked at
+    return { typeflag: b[156]!, name: NO_BYTES, linkname: NO_BYTES, mode: 0, uid: 0, gid: 0, size: parseNumber(b, 124, 12), mtime: 0, uname: '', gname: '', devmajor: 0, devminor: 0 };
+  }
   const magic = b.toString('latin1', 257, 263);
   let name = cstr(b, 0, 100);
   if (magic === 'ustar\0') {

@@ -241,6 +241,21 @@ describe('choosing full or incremental', () => {
     expect(st.chains.map((c: { sets: unknown[] }) => c.sets.length)).toEqual([3, 1, 1]);
   });
 
+  test('a file whose size changed but not its mtime nor its block count is stored again (the size recorded beside its signature)', async () => {
+    const { dir, src, target, env } = mk();
+    const f = join(src, 'a');
+    fs.writeFileSync(f, Buffer.alloc(10_000, 1));
+    fs.utimesSync(f, T0, T0);
+    expect((await runCli(['backup', src, target], env)).code).toBe(0);
+    fs.writeFileSync(f, Buffer.alloc(10_001, 2)); // same number of signature blocks
+    fs.utimesSync(f, T0, T0);
+    await nextSecond(); // the incremental's own time, not the file's
+    expect((await runCli(['backup', src, target], env)).code).toBe(0);
+    const out = join(dir, 'r');
+    expect((await runCli(['restore', target, out], env)).code).toBe(0);
+    expect(fs.readFileSync(join(out, 'a')).equals(fs.readFileSync(f))).toBe(true);
+  });
+
   test('an incremental from another source path is refused unless --allow-source-mismatch', async () => {
     const { dir, src, target, env } = mk();
     await runCli(['backup', src, target], env);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Backend } from '../../backend/backend.js';
 import { unwrap } from '../../backend/wrappers.js';
-import { runBackup, type BackupOptions } from '../../backup/backup.js';
+import type { BackupOptions, BackupResult } from '../../backup/backup.js';
 import { checkSource } from '../../source/source-dir.js';
 import { Selection, type SelectionRule } from '../../source/selection.js';
 import type { WalkWarning } from '../../source/walk.js';
@@ -197,6 +197,8 @@ Examples:
     // A dry run writes nothing, so it takes no lock.
     let r;
     try {
+      // loaded when used: the engine's modules are most of the CLI's start-up time, and other commands need none of them
+      const { runBackup } = await import('../../backup/backup.js');
       r = flags.dryRun ? await runBackup(options) : await withLock(backend, cache, 'backup', flags, io, () => runBackup(options));
     } catch (e) {
       if (e instanceof CancelledError) throw withSuffix(e, `; ${report.storedCount} file(s) of the set were stored and are kept, the locks released, temp files removed: run the same backup again to continue the set (--no-resume starts it over)`);
@@ -224,7 +226,7 @@ async function pinSigner(cache: ArchiveCache, key: SecretKey, io: CliIo): Promis
 }
 
 /** A backup's figures for --metrics-file. */
-function recordFigures(io: CliIo, r: Awaited<ReturnType<typeof runBackup>>): void {
+function recordFigures(io: CliIo, r: BackupResult): void {
   const figures: [string, number][] = [
     ['read_bytes', r.bytesRead],
     ['stored_bytes', r.storedBytes],

@@ -5,7 +5,7 @@ import { copySets, type CopiedFile } from '../../copy/copy.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addLockOption, addReadKeyOptions, addTargetOptions, backendFor, cacheFor, timeFrom, whileReading, withLock, type CommonFlags } from '../common.js';
+import { addLockOption, backendFor, cacheFor, timeFrom, whileReading, withLock, type CommonFlags, addReadingOptions } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 import { addKeepOptions, keepRules, type KeepFlags } from '../keep-rules.js';
 import { hasKeepRules } from '../../chain/calendar.js';
@@ -42,9 +42,7 @@ export function registerCopy(program: Command, io: CliIo, setExit: (c: number) =
     .option('-t, --time <time>', 'copy only the sets of the point at TIME (its full and incrementals up to it)')
     .option('--json', 'one JSON object per file, then a summary');
   addKeepOptions(cmd, 'copy only the points');
-  addReadKeyOptions(cmd);
-  addCacheOption(cmd);
-  addTargetOptions(cmd);
+  addReadingOptions(cmd);
   addLockOption(cmd);
   cmd.addHelpText(
     'after',

@@ -5,7 +5,7 @@ import { escapeName } from '../../util/escape-name.js';
 import { indexToPath } from '../../volume/entry-name.js';
 import { headerJson, jsonName, NO_VOLUME_NOTE } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addReadKeyOptions, addTargetOptions, cacheFor, whileReading, type CommonFlags } from '../common.js';
+import { cacheFor, whileReading, type CommonFlags, addReadingOptions } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 
 interface DiffFlags extends CommonFlags {
@@ -24,9 +24,7 @@ export function registerDiff(program: Command, io: CliIo, setExit: (c: number) =
     .requiredOption('--from <time>', 'the earlier point (a time as --time takes)')
     .option('--to <time>', 'the later point (default: the newest)')
     .option('--json', 'one JSON object per path');
-  addReadKeyOptions(diff);
-  addCacheOption(diff);
-  addTargetOptions(diff);
+  addReadingOptions(diff);
   diff.addHelpText(
     'after',
     `

@@ -7,10 +7,10 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { DestinationError, UsageError } from '../../errors.js';
 import { catFile } from '../../restore/cat.js';
-import { exportTar } from '../../restore/export.js';
+import { exportTar, type ReadOutOptions } from '../../restore/export.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addReadKeyOptions, addTargetOptions, addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, whileReading, type CommonFlags } from '../common.js';
+import { addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, whileReading, type CommonFlags, addReadingOptions } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 
 interface OutFlags extends CommonFlags {
@@ -21,6 +21,7 @@ interface OutFlags extends CommonFlags {
 /** The binary standard output; a closed pipe surfaces as the run's abort, not as its own error. */
 function stdoutFor(io: CliIo, what: string): Writable {
   if (!io.out) throw new UsageError(`${what}: no standard output to write to`);
+  io.flush?.(); // text written before comes first
   if (io.out.isTTY) throw new UsageError(`${what}: refusing to write binary data to a terminal; redirect it, or use -o FILE`);
   return io.out;
 }
@@ -58,9 +59,7 @@ export function registerExport(program: Command, io: CliIo, setExit: (c: number)
     .option('--path <rel>', 'only this file or directory (relative to the backed-up root), named as ls prints it')
     .option('-o, --output <file>', 'write to FILE (complete or not at all) instead of standard output ("-")');
   addTimeOption(exp, 'export the state');
-  addReadKeyOptions(exp);
-  addCacheOption(exp);
-  addTargetOptions(exp);
+  addReadingOptions(exp);
   exp.addHelpText(
     'after',
     `
@@ -73,19 +72,12 @@ Examples:
   PASSPHRASE=secret tapechain export /mnt/backup/home | tar -x -C /tmp/home
   PASSPHRASE=secret tapechain export --time 2026-11-01 --path me/docs -o docs.tar s3://bucket/home`,
   );
-  exp.action(async (target: string, flags: OutFlags) => {
-    const sel = flags.path === undefined ? undefined : storedPath(flags.path, '--path');
-    const time = timeFrom(flags);
-    const cache = cacheFor(target, flags, io);
-    const keys = await readingKeys(flags, io, undefined, cache);
-    await whileReading(target, flags, io, 'export', async (backend) =>
-      intoOutput(io, flags.output, 'export', async (out) => {
-        const r = await exportTar({ backend, keys, cache, ...(time !== undefined ? { time } : {}), ...(sel ? { path: sel } : {}), onPicked: onPickedFor(io, flags, time), onWarning: (m) => io.stderr(`warning: ${m}\n`), ...(io.signal ? { signal: io.signal } : {}) }, out);
-        io.stderr(`Exported ${r.entries} entries, ${bytes(r.bytes)} of tar, from ${r.volumesRead} volume(s)\n`);
-      }),
-    );
-    reportUnverified(keys, io, setExit);
-  });
+  exp.action((target: string, flags: OutFlags) =>
+    readOut(target, flags, 'export', async (o, out) => {
+      const r = await exportTar({ ...o, ...(flags.path !== undefined ? { path: storedPath(flags.path, '--path') } : {}), onWarning: (m) => io.stderr(`warning: ${m}\n`) }, out);
+      io.stderr(`Exported ${r.entries} entries, ${bytes(r.bytes)} of tar, from ${r.volumesRead} volume(s)\n`);
+    }),
+  );
 
   const cat = program
     .command('cat')
@@ -94,9 +86,7 @@ Examples:
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('-o, --output <file>', 'write to FILE (complete or not at all) instead of standard output');
   addTimeOption(cat, 'print the file');
-  addReadKeyOptions(cat);
-  addCacheOption(cat);
-  addTargetOptions(cat);
+  addReadingOptions(cat);
   cat.addHelpText(
     'after',
     `
@@ -107,16 +97,16 @@ Examples:
   PASSPHRASE=secret tapechain cat etc/fstab /mnt/backup/root
   PASSPHRASE=secret tapechain cat --time 3D home/me/notes.txt s3://bucket/home > notes-3-days-ago.txt`,
   );
-  cat.action(async (file: string, target: string, flags: OutFlags) => {
-    const sel = storedPath(file, 'cat');
+  cat.action((file: string, target: string, flags: OutFlags) => readOut(target, flags, 'cat', async (o, out) => void (await catFile({ ...o, path: storedPath(file, 'cat') }, out))));
+
+  /** A run of cat or export: its keys and time resolved once, the target read under a shared lock, the bytes written to OUTPUT. */
+  async function readOut(target: string, flags: OutFlags, what: 'cat' | 'export', run: (o: ReadOutOptions, out: Writable) => Promise<void>): Promise<void> {
     const time = timeFrom(flags);
     const cache = cacheFor(target, flags, io);
     const keys = await readingKeys(flags, io, undefined, cache);
-    await whileReading(target, flags, io, 'cat', async (backend) =>
-      intoOutput(io, flags.output, 'cat', async (out) => {
-        await catFile({ backend, keys, cache, path: sel, ...(time !== undefined ? { time } : {}), onPicked: onPickedFor(io, flags, time), ...(io.signal ? { signal: io.signal } : {}) }, out);
-      }),
+    await whileReading(target, flags, io, what, async (backend) =>
+      intoOutput(io, flags.output, what, (out) => run({ backend, keys, cache, ...(time !== undefined ? { time } : {}), onPicked: onPickedFor(io, flags, time), ...(io.signal ? { signal: io.signal } : {}) }, out)),
     );
     reportUnverified(keys, io, setExit);
-  });
+  }
 }

@@ -8,7 +8,7 @@ import { indexToPath, type Index } from '../../volume/entry-name.js';
 import type { TarHeader } from '../../volume/tar-header.js';
 import { bytes, headerJson, jsonName, NO_VOLUME_NOTE } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addReadKeyOptions, addTargetOptions, cacheFor, whileReading, type CommonFlags } from '../common.js';
+import { cacheFor, whileReading, type CommonFlags, addReadingOptions } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 
 interface FindFlags extends CommonFlags {
@@ -50,9 +50,7 @@ export function registerFind(program: Command, io: CliIo, setExit: (c: number) =
     .option('--time-range <A..B>', 'only versions stored between A and B (either may be left out), plus the matching paths that were there at A and did not change')
     .option('-i, --ignore-case', 'match the patterns without regard to case')
     .option('--json', 'one JSON object per version');
-  addReadKeyOptions(find);
-  addCacheOption(find);
-  addTargetOptions(find);
+  addReadingOptions(find);
   find.addHelpText(
     'after',
     `

@@ -4,7 +4,7 @@ import { indexToPath } from '../../volume/entry-name.js';
 import { escapeName } from '../../util/escape-name.js';
 import { jsonName } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, addTargetOptions, whileReading } from '../common.js';
+import { addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, whileReading, addReadingOptions } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 
 interface LsFlags extends CommonFlags {
@@ -25,9 +25,7 @@ export function registerLs(program: Command, io: CliIo, setExit: (c: number) => 
     .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
     .option('--json', 'one JSON object per line (names with special bytes also as path_escaped)');
   addTimeOption(cmd, 'list the state');
-  addReadKeyOptions(cmd);
-  addCacheOption(cmd);
-  addTargetOptions(cmd);
+  addReadingOptions(cmd);
   cmd
     .addHelpText('after', '\nExamples:\n  PASSPHRASE=secret tapechain ls /mnt/backup/home\n  PASSPHRASE=secret tapechain ls --time 2W --json /mnt/backup/home')
     .action(async (target: string, flags: LsFlags) => {

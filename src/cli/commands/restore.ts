@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { planRestore, runRestore } from '../../restore/restore.js';
 import { bytes } from '../format.js';
 import { UsageError } from '../../errors.js';
-import { addCacheOption, addReadKeyOptions, addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, type CommonFlags, addTargetOptions, whileReading } from '../common.js';
+import { addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, type CommonFlags, whileReading, addReadingOptions } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 import type { CliIo } from '../io.js';
 
@@ -26,9 +26,7 @@ export function registerRestore(program: Command, io: CliIo, setExit: (c: number
     .option('--numeric-owner', 'use stored numeric uid/gid, not names')
     .option('--no-ownership', 'do not restore file ownership (default when not root)');
   addTimeOption(cmd, 'restore the state');
-  addReadKeyOptions(cmd);
-  addCacheOption(cmd);
-  addTargetOptions(cmd);
+  addReadingOptions(cmd);
   cmd.addHelpText(
     'after',
     `

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import { readPublicKeys, type PublicKey } from '../../crypto/keys.js';
 import { ExitCode, UsageError } from '../../errors.js';
-import { compareWithSource } from '../../verify/compare.js';
-import { runOfflineVerify } from '../../verify/offline.js';
-import { runVerify, type Problem } from '../../verify/verify.js';
-import { addCacheOption, addMetricsOption, addNotifyOption, addReadKeyOptions, addTargetOptions, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags } from '../common.js';
+import type { Problem } from '../../verify/verify.js';
+import { addMetricsOption, addNotifyOption, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags, addReadingOptions } from '../common.js';
 import type { ReadBackend } from '../../backend/backend.js';
 import type { CliIo } from '../io.js';
 import { readingKeys, reportUnverified } from '../keys.js';
@@ -30,9 +28,7 @@ export function registerVerify(program: Command, io: CliIo, setExit: (c: number)
   addTimeOption(cmd, 'verify the chain');
   addNotifyOption(cmd);
   addMetricsOption(cmd);
-  addReadKeyOptions(cmd);
-  addCacheOption(cmd);
-  addTargetOptions(cmd);
+  addReadingOptions(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -53,6 +49,7 @@ Examples:
       const keys: PublicKey[] = [];
       for (const f of [...(flags.publicKey ?? []), ...(flags.signKey ? [flags.signKey] : [])]) keys.push(...(await readPublicKeys(f, '--public-key')));
       if (keys.length === 0) throw new UsageError('--offline needs --public-key FILE (the key the sets were signed with)');
+      const { runOfflineVerify } = await import('../../verify/offline.js'); // loaded when used (start-up time)
       const r = await runOfflineVerify({ backend, publicKeys: keys, cache, onProblem: print });
       const summary = `Offline verify of ${backend.describe()}: ${r.sets} set(s), ${r.files} file(s) checked against their seals, ${r.problems.length} problem(s)`;
       io.stdout(flags.json ? JSON.stringify({ summary, sets: r.sets, files: r.files, problems: r.problems.length }) + '\n' : summary + '\n');
@@ -66,6 +63,9 @@ Examples:
     }
     const keys = await readingKeys(flags, io, undefined, cache);
     const time = timeFrom(flags);
+    // loaded when used (start-up time); one after the other, as jest's module loader needs
+    const { runVerify } = await import('../../verify/verify.js');
+    const { compareWithSource } = await import('../../verify/compare.js');
     // The archive and the live tree are read at the same time (each is mostly waiting
     // on its own I/O); the comparison reads the signature files from the target, not the
     // cache that verify may find wrong. A failure of either stops the other.
