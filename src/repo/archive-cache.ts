@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { createGunzip, createGzip, gunzip } from 'node:zlib';
+import { createGunzip, createGzip, gunzip, type ZlibOptions } from 'node:zlib';
 import { setKey } from '../chain/collection.js';
 import { parseName } from '../chain/file-naming.js';
 
@@ -138,8 +138,9 @@ export class ArchiveCache {
         yield await whole;
       })();
     }
-    // large pieces: a full's signature file is tens of MiB, and the stream's cost is per piece
-    const gunzip = createGunzip({ chunkSize: 1 << 17 });
+    // large pieces (a full's signature file is tens of MiB, and the stream's cost is per
+    // piece), inflated up to 1 MiB ahead of the reader, on the thread pool meanwhile
+    const gunzip = createGunzip({ chunkSize: 1 << 17, readableHighWaterMark: 1 << 20 } as ZlibOptions); // zlib streams take stream options too
     const src = createReadStream(file, { highWaterMark: 1 << 19 });
     src.on('error', (e) => gunzip.destroy(e));
     return src.pipe(gunzip);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { pickForTime, type BackupSet, type Collection } from '../../chain/collection.js';
 import { planRetention } from '../../chain/retention.js';
-import { copySets, type CopiedFile } from '../../copy/copy.js';
+import type { CopiedFile } from '../../copy/copy.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
@@ -67,6 +67,7 @@ Examples:
       else io.stdout(f.action === 'refused' ? `refused ${f.name}: ${f.reason}\n` : `${f.action === 'copied' ? 'copied' : 'already there'} ${f.name} (${bytes(f.size)})\n`);
     };
     const destBackend = await backendFor(dest, flags, io);
+    const { copySets } = await import('../../copy/copy.js'); // loaded when used (start-up time)
     const r = await whileReading(source, flags, io, 'copy-from', (from) =>
       withLock(destBackend, undefined, 'copy', flags, io, () =>
         copySets({ source: from, dest: destBackend, keys, ...(choose ? { choose } : {}), onFile: print, onWarning: (m) => io.stderr(`warning: ${m}\n`), ...(io.signal ? { signal: io.signal } : {}) }),

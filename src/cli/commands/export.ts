@@ -6,8 +6,7 @@ import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { DestinationError, UsageError } from '../../errors.js';
-import { catFile } from '../../restore/cat.js';
-import { exportTar, type ReadOutOptions } from '../../restore/export.js';
+import type { ReadOutOptions } from '../../restore/export.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
 import { addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, whileReading, type CommonFlags, addReadingOptions } from '../common.js';
@@ -74,6 +73,7 @@ Examples:
   );
   exp.action((target: string, flags: OutFlags) =>
     readOut(target, flags, 'export', async (o, out) => {
+      const { exportTar } = await import('../../restore/export.js'); // loaded when used (start-up time)
       const r = await exportTar({ ...o, ...(flags.path !== undefined ? { path: storedPath(flags.path, '--path') } : {}), onWarning: (m) => io.stderr(`warning: ${m}\n`) }, out);
       io.stderr(`Exported ${r.entries} entries, ${bytes(r.bytes)} of tar, from ${r.volumesRead} volume(s)\n`);
     }),
@@ -97,7 +97,12 @@ Examples:
   PASSPHRASE=secret tapechain cat etc/fstab /mnt/backup/root
   PASSPHRASE=secret tapechain cat --time 3D home/me/notes.txt s3://bucket/home > notes-3-days-ago.txt`,
   );
-  cat.action((file: string, target: string, flags: OutFlags) => readOut(target, flags, 'cat', async (o, out) => void (await catFile({ ...o, path: storedPath(file, 'cat') }, out))));
+  cat.action((file: string, target: string, flags: OutFlags) =>
+    readOut(target, flags, 'cat', async (o, out) => {
+      const { catFile } = await import('../../restore/cat.js'); // loaded when used (start-up time)
+      await catFile({ ...o, path: storedPath(file, 'cat') }, out);
+    }),
+  );
 
   /** A run of cat or export: its keys and time resolved once, the target read under a shared lock, the bytes written to OUTPUT. */
   async function readOut(target: string, flags: OutFlags, what: 'cat' | 'export', run: (o: ReadOutOptions, out: Writable) => Promise<void>): Promise<void> {

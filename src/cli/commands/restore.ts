@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { planRestore, runRestore } from '../../restore/restore.js';
 import { bytes } from '../format.js';
 import { UsageError } from '../../errors.js';
 import { addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, type CommonFlags, whileReading, addReadingOptions } from '../common.js';
@@ -40,6 +39,7 @@ Examples:
     const time = timeFrom(flags);
     const cache = cacheFor(target, flags, io);
     const keys = await readingKeys(flags, io, undefined, cache);
+    const { planRestore, runRestore } = await import('../../restore/restore.js'); // loaded when used (start-up time)
     if (flags.plan) {
       const p = await whileReading(target, flags, io, 'restore', async (backend) => planRestore({
         backend,
