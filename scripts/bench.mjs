@@ -260,7 +260,7 @@ function benchHistory() {
   };
   for (const n of who) {
     for (const step of ['find', 'diff']) {
-      execFileSync('sh', ['-c', cmds[n][step]], { env: { ...process.env, ...hist[n].env } }); // warms the cache
+      execFileSync('sh', ['-c', cmds[n][step]], { env: { ...process.env, ...hist[n].env }, stdio: 'ignore' }); // warms the cache
       results[n][`history${step}`] = measure(`${n} ${step}`, cmds[n][step], hist[n].env);
     }
   }

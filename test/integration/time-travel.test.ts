@@ -13,7 +13,7 @@ import { expectDuplicityRestore, expectTapechainRestore } from '../helpers/chain
 import { historyEnv, makeHistory, write, type Point, type Step } from '../helpers/history.js';
 import { tempDirs } from '../helpers/tmp.js';
 import { runOk } from '../helpers/tools.js';
-import { bytes, describeTree, treeDiff } from '../helpers/tree.js';
+import { bytes, describeTree, makeTrickyTree, treeDiff } from '../helpers/tree.js';
 
 const tmp = tempDirs();
 const DAY = 86400;
@@ -261,6 +261,25 @@ describe('export', () => {
     const missing = await runCli(['export', '--path', 'nope', '-o', join(dir, 'nope.tar'), target], env);
     expect({ code: missing.code, err: missing.stderr }).toEqual({ code: 4, err: expect.stringMatching(/nope: not in the backup at that time/) });
     expect(fs.existsSync(join(dir, 'nope.tar'))).toBe(false);
+  });
+});
+
+describe('export of odd names and types', () => {
+  test('spaces, quotes, newlines, non-UTF-8 and long names, long link targets, a fifo, old and future mtimes: GNU tar and bsdtar extract them as they were', async () => {
+    const d = tmp('tricky-export');
+    const src = join(d, 'src');
+    makeTrickyTree(src);
+    const t = join(d, 't');
+    const e = historyEnv(d);
+    expect((await runCli(['backup', src, t], e)).code).toBe(0);
+    const out = join(d, 'x.tar');
+    expect((await runCli(['export', '-o', out, t], e)).code).toBe(0);
+    for (const tool of ['tar', 'bsdtar']) {
+      const x = join(d, tool);
+      fs.mkdirSync(x);
+      runOk(tool, ['-x', '-f', out, '-C', x]);
+      expect(treeDiff(describeTree(src, { ignoreRootMeta: true }), describeTree(x, { ignoreRootMeta: true }))).toEqual([]);
+    }
   });
 });
 
