@@ -45,6 +45,8 @@ export interface RestoreOptions {
   tempDir?: string;
   /** Use the stored numeric ids, not the names looked up on this host. @default false */
   numericOwner?: boolean;
+  /** Write aligned runs of zeros (4 KiB or more) as holes. @default true */
+  sparse?: boolean;
   /** Told which sets were picked, before anything is read. */
   onPicked?: (sets: BackupSet[]) => void;
   onWarning?: (message: string) => void;
@@ -184,7 +186,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const tempParent = o.tempDir ?? tmpdir();
   await removeStaleTempDirs(tempParent);
   const prefetchDir = o.backend.properties.local ? undefined : await makeTempDir(tempParent, 'restore');
-  const writer = new TreeWriter(Buffer.from(staging.tree), { restoreOwnership: owner, numericOwner: numeric, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
+  const writer = new TreeWriter(Buffer.from(staging.tree), { restoreOwnership: owner, numericOwner: numeric, sparse: o.sparse ?? true, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
   const commit = new Commit(staging.trash);
   let committed = false;
   try {

@@ -28,6 +28,8 @@ import { lstatOrNull } from '../util/fs-facts.js';
 export interface TreeWriterOptions {
   /** chown restored entries (needs root); resolved by the restore. */
   restoreOwnership: boolean;
+  /** Leave aligned runs of zeros (a block or more) in files as holes. @default true */
+  sparse?: boolean;
   /** Use stored numeric ids, not names looked up on this host. @default false */
   numericOwner?: boolean;
   onWarning?: (message: string) => void;
@@ -44,6 +46,61 @@ const SLASH = Buffer.from('/');
 const SMALL_FILE = 1 << 20;
 /** Writes of one large file under way at once. */
 const WRITES_IN_FLIGHT = 4;
+
+/** The filesystem block a hole must cover at least (ext4, xfs, btrfs, tmpfs: 4 KiB). */
+const HOLE_BLOCK = 4096;
+const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
+
+/**
+ * The data re-cut so that every piece but the last ends at a multiple of HOLE_BLOCK
+ * (the pieces start at file offset 0): decoded pieces come in any size, and a block of
+ * zeros cut by a piece boundary would be written as data. Copies less than a block per
+ * piece.
+ */
+export async function* blockAligned(data: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let carry: Buffer | undefined;
+  for await (const c of data) {
+    let piece = c;
+    if (carry) {
+      const need = HOLE_BLOCK - carry.length;
+      if (c.length < need) {
+        carry = Buffer.concat([carry, c]);
+        continue;
+      }
+      yield Buffer.concat([carry, c.subarray(0, need)]);
+      piece = c.subarray(need);
+      carry = undefined;
+    }
+    const tail = piece.length % HOLE_BLOCK;
+    if (piece.length > tail) yield piece.subarray(0, piece.length - tail);
+    if (tail > 0) carry = Buffer.from(piece.subarray(piece.length - tail));
+  }
+  if (carry) yield carry;
+}
+
+/**
+ * The ranges of `c` (which lands at file offset `at`) to write when the whole blocks of
+ * zeros, aligned in the file, are left out as holes. A block is compared with memcmp,
+ * so a file without zeros costs one comparison per 4 KiB.
+ */
+export function dataRuns(c: Buffer, at: number): [number, number][] {
+  const runs: [number, number][] = [];
+  let start = 0;
+  let i = (HOLE_BLOCK - (at % HOLE_BLOCK)) % HOLE_BLOCK;
+  const zeroAt = (k: number) => k + HOLE_BLOCK <= c.length && c.compare(ZERO_BLOCK, 0, HOLE_BLOCK, k, k + HOLE_BLOCK) === 0;
+  while (i + HOLE_BLOCK <= c.length) {
+    if (!zeroAt(i)) {
+      i += HOLE_BLOCK;
+      continue;
+    }
+    if (i > start) runs.push([start, i]);
+    let j = i + HOLE_BLOCK;
+    while (zeroAt(j)) j += HOLE_BLOCK;
+    start = i = j;
+  }
+  if (start < c.length) runs.push([start, c.length]);
+  return runs;
+}
 
 /**
  * A file's data when it is small (up to SMALL_FILE: written at once, synchronously);
@@ -271,12 +328,16 @@ export class TreeWriter {
       // piece overlaps with writing this one.
       const writes = new Set<Promise<void>>();
       let failure: { e: unknown } | undefined;
+      const sparse = this.#o.sparse ?? true;
       const writeAt = async (c: Buffer, at: number): Promise<void> => {
-        for (let off = 0; off < c.length; ) off += (await fh.write(c, off, c.length - off, at + off)).bytesWritten;
+        const runs: [number, number][] = sparse ? dataRuns(c, at) : [[0, c.length]];
+        for (const [from, to] of runs) {
+          for (let off = from; off < to; ) off += (await fh.write(c, off, to - off, at + off)).bytesWritten;
+        }
       };
       let pos = 0;
       try {
-        for await (const c of data) {
+        for await (const c of sparse ? blockAligned(data) : data) {
           const w: Promise<void> = writeAt(c, pos).then(
             () => void writes.delete(w),
             (e: unknown) => {
@@ -293,6 +354,8 @@ export class TreeWriter {
         await Promise.all(writes);
       }
       if (failure) throw failure.e;
+      // a file that ends in a hole: its size is set, not written
+      if (sparse && (await fh.stat()).size < pos) await fh.truncate(pos);
       if (this.#owner) await this.#owners(p, h);
       await fh.chmod(h.mode);
       await fh.utimes(fileTime(h), fileTime(h));

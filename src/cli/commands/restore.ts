@@ -7,6 +7,7 @@ import type { CliIo } from '../io.js';
 
 interface RestoreFlags extends CommonFlags {
   path?: string;
+  sparse?: boolean;
   plan?: boolean;
   force?: boolean;
   numericOwner?: boolean;
@@ -23,7 +24,8 @@ export function registerRestore(program: Command, io: CliIo, setExit: (c: number
     .option('--path <rel>', 'restore only this file or directory (relative to the backed-up root), at its place under DEST; named as ls prints it (\\n, \\xHH and \\\\ escapes)')
     .option('--force', 'restore into a non-empty DEST, merging: entries of the backup replace those of the same name, nothing else in DEST is touched')
     .option('--numeric-owner', 'use stored numeric uid/gid, not names')
-    .option('--no-ownership', 'do not restore file ownership (default when not root)');
+    .option('--no-ownership', 'do not restore file ownership (default when not root)')
+    .option('--no-sparse', 'write runs of zeros as data (default: aligned runs of 4 KiB or more become holes)');
   addTimeOption(cmd, 'restore the state');
   addReadingOptions(cmd);
   cmd.addHelpText(
@@ -71,6 +73,7 @@ Examples:
       force: flags.force ?? false,
       ...(flags.ownership === false ? { restoreOwnership: false } : {}),
       numericOwner: flags.numericOwner ?? false,
+      sparse: flags.sparse ?? true,
       onPicked: onPickedFor(io, flags, time),
       onWarning: (m) => io.stderr(`warning: ${m}\n`),
       ...(io.signal ? { signal: io.signal } : {}),
