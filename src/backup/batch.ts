@@ -36,8 +36,8 @@ import { StreamChunker } from './stream-chunker.js';
 
 /** An entry of a batch, as data (its lstat as an EntryStat, which crosses threads as its fields). */
 export type BatchEntry =
-  | { op: 'snapshot'; index: Index; path: Buffer; stat: EntryStat; isNew: boolean }
-  | { op: 'diff'; index: Index; path: Buffer; stat: EntryStat; oldSignature: Uint8Array }
+  | { op: 'snapshot'; index: Index; path: Buffer; stat: EntryStat; isNew: boolean; linkTo?: string }
+  | { op: 'diff'; index: Index; path: Buffer; stat: EntryStat; oldSignature: Uint8Array; linkTo?: string }
   | { op: 'deleted'; index: Index; wasFile: boolean };
 
 export interface VolumeBatch {
@@ -163,6 +163,8 @@ class BatchEncoder {
   #listCount = 0;
   /** The entry being stored (for the resume point of a volume that ends inside it). */
   #current: { index: Index; stat?: EntryStat } | undefined;
+  /** The entry at hand is a later name of a file with several: the first one's path. */
+  #linkTo: Buffer | undefined;
   /** The last entry whose records were written: it is complete. */
   #done: Index | undefined;
   #skip: VolumeBatch['skip'];
@@ -200,6 +202,7 @@ class BatchEncoder {
       yield* entries;
     })(), (e) => (e.op === 'snapshot' ? e : undefined));
     for await (const { item: e, whole } of ahead) {
+      this.#linkTo = e.op !== 'deleted' && e.linkTo !== undefined ? Buffer.from(e.linkTo, 'latin1') : undefined;
       if (e.op === 'snapshot') await this.#snapshot(e.index, e.path, e.stat, e.isNew, whole);
       else if (e.op === 'deleted') await this.#deleted(e.index, e.wasFile);
       else await this.#diff(e.index, e.path, e.stat, e.oldSignature);
@@ -323,13 +326,13 @@ class BatchEncoder {
         for await (const data of pieces(readBuffers(p, st.size, seen, whole ? { whole } : {}))) {
           sig.update(data);
           if (chunk === 0 && data.length < CHUNK) {
-            await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length }, data });
+            await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length, ...this.#link(1) }, data });
             break;
           }
           chunk++;
           await this.#add({
             index,
-            header: { ...headerFromStat(entryName('multivol_snapshot', index, { chunk }), st, 'file'), size: data.length },
+            header: { ...headerFromStat(entryName('multivol_snapshot', index, { chunk }), st, 'file'), size: data.length, ...this.#link(chunk) },
             data,
             chunk,
             finalChunk: data.length < CHUNK,
@@ -373,6 +376,14 @@ class BatchEncoder {
     return true;
   }
 
+  /**
+   * The record that makes restore link a later name to the first one of its file; on
+   * the entry's first chunk only (the one the reader sees as the entry's header).
+   */
+  #link(chunk: number): { hardlinkTo?: Buffer } {
+    return this.#linkTo && chunk === 1 ? { hardlinkTo: this.#linkTo } : {};
+  }
+
   /** The signature entry of a file; a file that changed while read gets an mtime that matches no real one. */
   #signatureHeader(index: Index, st: EntryStat, size: number, changed: boolean): TarHeader {
     const h = { ...headerFromStat(entryName('signature', index), st, 'file'), size, fileSize: st.size };
@@ -391,7 +402,7 @@ class BatchEncoder {
         const name = chunk === undefined ? entryName('diff', index) : entryName('multivol_diff', index, { chunk });
         await this.#add({
           index,
-          header: { ...headerFromStat(name, st, 'file'), size: data.length },
+          header: { ...headerFromStat(name, st, 'file'), size: data.length, ...this.#link(chunk ?? 1) },
           data,
           ...(chunk !== undefined ? { chunk, finalChunk: final } : {}),
         });

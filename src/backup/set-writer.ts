@@ -21,7 +21,7 @@ import type { VolumeInfo } from '../chain/manifest.js';
 import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { WorkerPool } from '../util/worker-pool.js';
-import type { Index } from '../volume/entry-name.js';
+import { joinIndex, type Index } from '../volume/entry-name.js';
 import { encodeBatch, fragmentFiles, reviveResult, reviveVolume, type BatchEntry, type BatchProgress, type BatchResult, type BatchVolume, type VolumeBatch } from './batch.js';
 import { CheckpointFiles, CheckpointWriter, SyncAppender, checkpointVolume, emptyCheckpoint, fromHex, type CheckpointState } from './checkpoint.js';
 import { FileList } from './file-list.js';
@@ -81,6 +81,11 @@ const BATCH_INPUT_SHARE = 0.98;
 const BATCH_MAX_ENTRIES = 5_000;
 /** Input counted for an entry besides its data: a tar header. */
 const ENTRY_OVERHEAD = 512;
+
+/** A later name of a file with several: the first one's path (latin1 text: it crosses to a worker as it is). */
+function linkOf(e: WalkEntry): { linkTo?: string } {
+  return e.linkTo ? { linkTo: joinIndex(e.linkTo).toString('latin1') } : {};
+}
 
 export class SetWriter {
   readonly #o: SetWriterOptions;
@@ -149,7 +154,7 @@ export class SetWriter {
 
   /** Stores the whole current state of a path (new, or changed type/metadata). */
   async snapshot(e: WalkEntry, isNew: boolean): Promise<void> {
-    await this.#addEntry({ op: 'snapshot', index: e.index, path: e.path, stat: new EntryStat(e.stat), isNew }, e.stat.isFile() ? e.stat.size : 0);
+    await this.#addEntry({ op: 'snapshot', index: e.index, path: e.path, stat: new EntryStat(e.stat), isNew, ...linkOf(e) }, e.stat.isFile() ? e.stat.size : 0);
   }
 
   /** Records that a path present in the previous state is gone. */
@@ -159,7 +164,7 @@ export class SetWriter {
 
   /** Stores a changed regular file as a librsync delta against its old signature. */
   async diff(e: WalkEntry, oldSignature: Buffer): Promise<void> {
-    await this.#addEntry({ op: 'diff', index: e.index, path: e.path, stat: new EntryStat(e.stat), oldSignature }, e.stat.size);
+    await this.#addEntry({ op: 'diff', index: e.index, path: e.path, stat: new EntryStat(e.stat), oldSignature, ...linkOf(e) }, e.stat.size);
   }
 
   async #addEntry(e: BatchEntry, dataBytes: number): Promise<void> {

@@ -11,6 +11,7 @@ import { chainSets } from '../chain/collection.js';
 import type { ArchiveReader } from '../repo/archive.js';
 import { chainState } from '../repo/signature-state.js';
 import { walkTree, type WalkWarning } from '../source/walk.js';
+import type { Index } from '../volume/entry-name.js';
 import { diffTree, type Change } from './changes.js';
 import type { ResolvedBackupOptions } from './options.js';
 import type { SetPlan } from './plan.js';
@@ -30,10 +31,18 @@ export async function sourceChanges(o: ResolvedBackupOptions, srcAbs: string, pl
   const outside = excluded ? (p: Buffer) => !(p.equals(excluded) || (p.length > excluded.length && p[excluded.length] === 0x2f && p.subarray(0, excluded.length).equals(excluded))) : undefined;
   const include = selection || outside ? (p: Buffer, st: Stats) => (outside ? outside(p) : true) && (selection ? selection.includes(p.toString('utf8'), st) : true) : undefined;
   const counts: SourceCounts = { files: 0, bytes: 0 };
+  // the first name of each file with several (in index order): the later ones link to it
+  const firstNames = new Map<string, Index>();
   const walk = (async function* () {
     for await (const e of walkTree(Buffer.from(srcAbs), { onWarning: warn, ...(include ? { include } : {}) })) {
       counts.files++;
       if (e.stat.isFile()) counts.bytes += e.stat.size;
+      if (e.stat.isFile() && e.stat.nlink > 1) {
+        const inode = `${e.stat.dev}:${e.stat.ino}`;
+        const first = firstNames.get(inode);
+        if (first) e.linkTo = first;
+        else firstNames.set(inode, e.index);
+      }
       yield e;
     }
   })();

@@ -21,7 +21,7 @@ import { closeSync, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, re
 import { applyDelta, fileBasis } from '../diff/patch.js';
 import { DestinationError, FormatError, IntegrityError } from '../errors.js';
 import { localGid, localUid } from '../util/owners.js';
-import { displayIndex, joinIndex, type Index } from '../volume/entry-name.js';
+import { compareIndex, displayIndex, isUnsafeComponent, joinIndex, pathToIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { lstatOrNull } from '../util/fs-facts.js';
 
@@ -237,6 +237,7 @@ export class TreeWriter {
       this.rootHeader = h;
       return;
     }
+    if (h.type === 'file' && (await this.#linkToFirst(index, h, data))) return;
     if (h.type === 'file') {
       // The header's size is one chunk's for a multivol file: read to know.
       const small = await smallFile(data);
@@ -259,6 +260,36 @@ export class TreeWriter {
       await fs.rm(tmp, { force: true }).catch(() => undefined); // the failure at hand is the one to report
       throw e;
     }
+  }
+
+  /**
+   * A later name of a file with several (hard links): made a link to the first name,
+   * restored before it (index order), when that is a regular file in this tree; the
+   * stored content (or delta) is read and dropped. Otherwise (the first name outside a
+   * --path selection, or gone) false: the content stored under this name is written.
+   */
+  async #linkToFirst(index: Index, h: TarHeader, data: AsyncIterable<Buffer>): Promise<boolean> {
+    if (!h.hardlinkTo) return false;
+    const first = pathToIndex(h.hardlinkTo);
+    // an archive's word about where to link is checked as any path of it
+    if (first.length === 0 || first.some(isUnsafeComponent) || compareIndex(first, index) >= 0) return false;
+    if ((await this.#parents(first, false)) === null) return false;
+    const target = this.#path(first);
+    if (!(await lstatOrNull(target))?.isFile()) return false;
+    for await (const _ of data); // read: the volume's checks need all of it
+    const parent = (await this.#parents(index))!;
+    const p = this.#path(index);
+    await this.#clearFor(p, false);
+    const tmp = this.#tempName(parent);
+    try {
+      await fs.link(target, tmp);
+      await fs.rename(tmp, p);
+    } catch (e) {
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw e;
+    }
+    this.files++;
+    return true;
   }
 
   async #directory(index: Index, p: Buffer, h: TarHeader): Promise<void> {
@@ -387,6 +418,7 @@ export class TreeWriter {
    * replaces it with the result, under a temporary name first.
    */
   async patch(index: Index, h: TarHeader, delta: AsyncIterable<Buffer>): Promise<void> {
+    if (await this.#linkToFirst(index, h, delta)) return; // its first name was patched already
     const parent = (await this.#parents(index))!;
     const p = this.#path(index);
     const st = await lstatOrNull(p);

@@ -15,6 +15,8 @@ export interface WalkEntry {
   /** Absolute path bytes. */
   path: Buffer;
   stat: Stats;
+  /** A regular file with more than one name in the tree: the first of them in index order (when this is a later one). */
+  linkTo?: Index;
 }
 
 export interface WalkWarning {

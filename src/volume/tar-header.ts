@@ -38,6 +38,12 @@ export interface TarHeader {
    * as a vendor pax record, which duplicity and tar pass over. Unknown in duplicity's sets.
    */
   fileSize?: number;
+  /**
+   * A regular file's first name in the tree when this is a later one of the same file
+   * (hard links): restore links them, duplicity and tar restore the content stored under
+   * each. A vendor pax record.
+   */
+  hardlinkTo?: Buffer;
 }
 
 const TYPE_FLAG: Record<EntryType, number> = {
@@ -86,6 +92,8 @@ const MAX_OCTAL_7 = 0o7777777; // 8^7 - 1
 export const NEGATIVE_MTIME_KEY = 'TAPECHAIN.mtime';
 /** The pax record that carries a signature entry's file size. */
 export const FILE_SIZE_KEY = 'TAPECHAIN.size';
+/** The pax record that names a later name's first name (hard links). */
+export const HARDLINK_KEY = 'TAPECHAIN.hardlink';
 const MAX_OCTAL_11 = 0o77777777777; // 8^11 - 1
 
 function encodeUstar(h: TarHeader, name: Buffer, linkname: Buffer, typeflag: number, pax: Set<string>): Buffer {
@@ -150,6 +158,7 @@ export function encodeHeader(h: TarHeader): Buffer {
     records.push(paxRecord(NEGATIVE_MTIME_KEY, Buffer.from(String(h.mtime))));
   }
   if (h.fileSize !== undefined) records.push(paxRecord(FILE_SIZE_KEY, Buffer.from(String(h.fileSize))));
+  if (h.hardlinkTo !== undefined) records.push(paxRecord(HARDLINK_KEY, h.hardlinkTo));
   const main = encodeUstar(h, placeholder(h.name, 100), placeholder(h.linkname, 100), TYPE_FLAG[h.type], paxKeys);
   if (records.length === 0) return main;
   if (binary) records.unshift(paxRecord('hdrcharset', Buffer.from('BINARY')));

@@ -10,7 +10,7 @@
  */
 import { FormatError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { BLOCK, NEGATIVE_MTIME_KEY, FILE_SIZE_KEY, decodeBlock, isZeroBlock, padding, parsePax, typeFromFlag, type TarHeader } from './tar-header.js';
+import { BLOCK, NEGATIVE_MTIME_KEY, FILE_SIZE_KEY, HARDLINK_KEY, decodeBlock, isZeroBlock, padding, parsePax, typeFromFlag, type TarHeader } from './tar-header.js';
 
 /** A cap for pax/GNU metadata entries, so a hostile header cannot exhaust memory. */
 const MAX_META_SIZE = 1 << 20;
@@ -108,6 +108,7 @@ export class TarReader {
         devmajor: raw.devmajor,
         devminor: raw.devminor,
         ...(pax?.has(FILE_SIZE_KEY) ? { fileSize: num(FILE_SIZE_KEY, 0) } : {}),
+        ...(pax?.has(HARDLINK_KEY) ? { hardlinkTo: pax.get(HARDLINK_KEY)! } : {}),
       };
       if (h.size < 0 || !Number.isSafeInteger(h.size)) throw new FormatError(`bad tar entry size ${h.size}`);
       // Only regular files carry data (hard links are rejected above as unsupported).
