@@ -16,7 +16,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,7 +27,7 @@ import { parseManifest } from '../chain/manifest.js';
 import { decodeStored, type DecryptKeys } from '../crypto/index.js';
 import { readSealUnchecked, verifySeal } from '../crypto/seal.js';
 import { ChainError, ConfigError, EngineError, ExitCode } from '../errors.js';
-import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
+import { withTempDir } from '../util/temp-dir.js';
 
 export interface CopyOptions {
   source: ReadBackend;
@@ -63,7 +62,10 @@ export interface CopyResult {
 /** How one file of a set is checked. */
 interface Expectation {
   size?: number;
-  hashes: { algorithm: 'sha256' | 'sha1' | 'md5'; hex: string }[];
+  /** The hashes the file must have, and what promises each (the seal, the manifest). */
+  hashes: { algorithm: 'sha256' | 'sha1' | 'md5'; hex: string; from: string }[];
+  /** The file's bytes, read and checked already (an unsealed set's manifest): not fetched again. */
+  bytes?: Buffer;
   /** Decode it as it streams (MDC, signature, CRC) when no hash vouches for it. */
   decode?: boolean;
 }
@@ -74,13 +76,10 @@ export async function copySets(o: CopyOptions): Promise<CopyResult> {
   const col = buildCollection(await listAll(o.source));
   if (col.chains.length === 0) throw new ChainError('NO_CHAIN', `no complete backup found at ${o.source.describe()}`);
   const chosen = o.choose ? o.choose(col) : [...col.chains].sort((a, b) => a.start - b.start).map(chainSets);
-  const parent = o.tempDir ?? tmpdir();
-  await removeStaleTempDirs(parent);
-  const temp = await makeTempDir(parent, 'copy');
   const result: CopyResult = { sets: 0, copied: 0, present: 0, bytes: 0, refused: [] };
   const at = new Map((await listAll(o.dest)).map((f) => [f.name, f.size]));
-  const copier = new FileCopier(o, temp, at, result);
-  try {
+  return withTempDir(o.tempDir, 'copy', async (temp) => {
+    const copier = new FileCopier(o, temp, at, result);
     for (const sets of chosen) {
       for (const [i, set] of sets.entries()) {
         o.signal?.throwIfAborted();
@@ -99,9 +98,7 @@ export async function copySets(o: CopyOptions): Promise<CopyResult> {
       }
     }
     return result;
-  } finally {
-    await fs.rm(temp, { recursive: true, force: true });
-  }
+  });
 }
 
 class FileCopier {
@@ -137,7 +134,7 @@ class FileCopier {
         this.#warnedUnchecked = true;
         this.o.onWarning?.('seals read without checking their signatures (no --public-key, --sign-key or pinned signer): their hashes catch damage, not forgery');
       }
-      for (const f of seal.files) out.set(f.name, { size: f.size, hashes: [{ algorithm: 'sha256', hex: f.sha256 }] });
+      for (const f of seal.files) out.set(f.name, { size: f.size, hashes: [{ algorithm: 'sha256', hex: f.sha256, from: 'seal' }] });
       out.set(s.seal.name, { hashes: [] }); // its signature vouched for it (or was read unchecked, as said)
       return out;
     }
@@ -154,9 +151,9 @@ class FileCopier {
     }
     for (const v of manifest.volumes) {
       const f = s.volumes.get(v.number);
-      if (f) out.set(f.name, { hashes: [{ algorithm: v.hashType === 'MD5' ? 'md5' : 'sha1', hex: v.hash }] });
+      if (f) out.set(f.name, { hashes: [{ algorithm: v.hashType === 'MD5' ? 'md5' : 'sha1', hex: v.hash, from: 'manifest' }] });
     }
-    out.set(s.manifest!.name, { size: raw.length, hashes: [{ algorithm: 'sha256', hex: createHash('sha256').update(raw).digest('hex') }] });
+    out.set(s.manifest!.name, { size: raw.length, hashes: [{ algorithm: 'sha256', hex: createHash('sha256').update(raw).digest('hex'), from: 'manifest as first read' }], bytes: raw });
     if (s.signature) out.set(s.signature.name, { hashes: [], decode: true });
     return out;
   }
@@ -193,20 +190,21 @@ class FileCopier {
   async #fetchChecked(f: RemoteFile, want: Expectation, tmp: string): Promise<string | undefined> {
     const hashes = want.hashes.map((h) => ({ want: h, hash: createHash(h.algorithm) }));
     let size = 0;
-    const tee = async function* (src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const tee = async function* (src: Iterable<Buffer> | AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
       for await (const c of src) {
         size += c.length;
         for (const h of hashes) h.hash.update(c);
         yield c;
       }
     };
-    const data = tee((await this.o.source.get(f.name, this.o.signal ? { signal: this.o.signal } : {})) as AsyncIterable<Buffer>);
+    const stored = want.bytes ? [want.bytes] : ((await this.o.source.get(f.name, this.o.signal ? { signal: this.o.signal } : {})) as AsyncIterable<Buffer>);
+    const data = tee(stored);
     await pipeline(Readable.from(data), createWriteStream(tmp, { mode: 0o600 }));
     if (want.decode) {
       // decoded from the local copy (bounded memory), output discarded: the check is the point
-      const stored = createReadStream(tmp, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+      const local = createReadStream(tmp, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
       try {
-        for await (const _ of decodeStored(parseName(f.name)?.encoding ?? 'plain', stored, this.o.keys));
+        for await (const _ of decodeStored(parseName(f.name)?.encoding ?? 'plain', local, this.o.keys));
       } catch (e) {
         if (!(e instanceof EngineError) || e.exitCode === ExitCode.DECRYPT) throw e; // a wrong key is the user's to fix, not damage
         return e.message;
@@ -215,7 +213,7 @@ class FileCopier {
     if (size !== f.size) return `read ${size} bytes, listed as ${f.size}`;
     for (const h of hashes) {
       const got = h.hash.digest('hex');
-      if (got !== h.want.hex) return `${h.want.algorithm.toUpperCase()} ${got} differs from the ${h.want.algorithm === 'sha256' ? 'seal' : 'manifest'} (${h.want.hex}): damaged at the source`;
+      if (got !== h.want.hex) return `${h.want.algorithm.toUpperCase()} ${got} differs from the ${h.want.from} (${h.want.hex}): damaged at the source`;
     }
     return undefined;
   }

@@ -11,8 +11,8 @@ import type { DecryptKeys } from '../crypto/index.js';
 import { ChainError } from '../errors.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { ArchiveReader } from '../repo/archive.js';
-import { chainState, chainStates, type PathStates, type StateEntry } from '../repo/signature-state.js';
-import { compareIndex, type Index } from '../volume/entry-name.js';
+import { chainState, chainStates, mergeByIndex, type PathStates } from '../repo/signature-state.js';
+import type { Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { entryDifference } from './versions.js';
 
@@ -63,19 +63,10 @@ function oneChain(archive: ArchiveReader, a: BackupSet[], b: BackupSet[]): Async
 
 /** Two points of different chains: each chain's state, merged by index. */
 async function* twoChains(archive: ArchiveReader, a: BackupSet[], b: BackupSet[]): AsyncGenerator<PathStates> {
-  const left = chainState(archive, a)[Symbol.asyncIterator]();
-  const right = chainState(archive, b)[Symbol.asyncIterator]();
+  const sides = [chainState(archive, a), chainState(archive, b)];
   try {
-    let x = (await left.next()).value as StateEntry | undefined;
-    let y = (await right.next()).value as StateEntry | undefined;
-    while (x || y) {
-      const c = !x ? 1 : !y ? -1 : compareIndex(x.index, y.index);
-      yield { index: c <= 0 ? x!.index : y!.index, at: [c <= 0 ? x : undefined, c >= 0 ? y : undefined] };
-      if (c <= 0) x = (await left.next()).value;
-      if (c >= 0) y = (await right.next()).value;
-    }
+    for await (const g of mergeByIndex(sides)) yield { index: g.index, at: [0, 1].map((side) => g.entries[g.at.indexOf(side)]) };
   } finally {
-    await left.return?.(undefined);
-    await right.return?.(undefined);
+    await Promise.all(sides.map((s) => s.return(undefined)));
   }
 }

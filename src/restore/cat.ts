@@ -9,7 +9,8 @@ import { NotFoundError, UsageError, withContext } from '../errors.js';
 import { compareIndex, displayIndex } from '../volume/entry-name.js';
 import { escapeName } from '../util/escape-name.js';
 import { mergeSets, VersionFiles } from './chain-merge.js';
-import { Sink, withTempDir, type ReadOutOptions } from './export.js';
+import { withTempDir } from '../util/temp-dir.js';
+import { Sink, type ReadOutOptions } from './export.js';
 import { planRestore } from './restore.js';
 
 export interface CatResult {

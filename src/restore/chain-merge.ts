@@ -15,14 +15,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IntegrityError } from '../errors.js';
 import { applyDelta, fileBasis } from '../diff/patch.js';
-import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
+import { displayIndex, isWithin, type Index } from '../volume/entry-name.js';
 import { logicalEntries, rawEntries, type LogicalEntry } from '../volume/set-reader.js';
 import { mergeByIndex } from '../repo/signature-state.js';
 import type { RestorePlan } from './restore.js';
-
-export function isWithin(index: Index, p: Index): boolean {
-  return index.length >= p.length && compareIndex(index.slice(0, p.length), p) === 0;
-}
 
 /**
  * Calls `each` for every path within `sel` (the root excluded) with its entries, in

@@ -10,10 +10,9 @@
  */
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import type { Writable } from 'node:stream';
 import { IntegrityError, NotFoundError, withContext } from '../errors.js';
-import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
+import { withTempDir } from '../util/temp-dir.js';
 import { displayIndex, joinIndex, type Index } from '../volume/entry-name.js';
 import type { LogicalEntry } from '../volume/set-reader.js';
 import { BLOCK, encodeHeader, padding, type TarHeader } from '../volume/tar-header.js';
@@ -49,18 +48,6 @@ export class Sink {
   }
   async writeFile(file: string): Promise<void> {
     for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) await this.write(c as Buffer);
-  }
-}
-
-/** Runs `f` with a fresh temp directory (for decrypted file versions), removed after. */
-export async function withTempDir<T>(parent: string | undefined, kind: string, f: (dir: string) => Promise<T>): Promise<T> {
-  const p = parent ?? tmpdir();
-  await removeStaleTempDirs(p);
-  const dir = await makeTempDir(p, kind);
-  try {
-    return await f(dir);
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -16,7 +16,7 @@ import { pickForTime, type BackupSet } from '../chain/collection.js';
 import type { VolumeInfo } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import { ChainError, DestinationError, EngineError, FormatError, NotFoundError, withContext, withSuffix } from '../errors.js';
-import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
+import { compareIndex, displayIndex, isWithin, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { logicalEntries, rawEntries, type LogicalEntry, type VolumeRef } from '../volume/set-reader.js';
 import { ArchiveReader } from '../repo/archive.js';
@@ -112,10 +112,6 @@ async function makeDirs(dir: string): Promise<void> {
  */
 export function volumeMayHold(v: VolumeInfo, p: Index): boolean {
   return compareIndex(v.start.slice(0, p.length), p) <= 0 && compareIndex(p, v.end) <= 0;
-}
-
-function isWithin(index: Index, p: Index): boolean {
-  return index.length >= p.length && compareIndex(index.slice(0, p.length), p) === 0;
 }
 
 export interface RestorePlan {

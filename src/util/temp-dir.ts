@@ -6,6 +6,7 @@
  * process is gone, and leftovers never pile up.
  */
 import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { processAlive } from './fs-facts.js';
 
@@ -34,4 +35,16 @@ export async function removeStaleTempDirs(parent: string): Promise<number> {
     );
   }
   return removed;
+}
+
+/** Runs `f` with a fresh temp directory (what it holds may be plaintext), removed after. */
+export async function withTempDir<T>(parent: string | undefined, kind: string, f: (dir: string) => Promise<T>): Promise<T> {
+  const p = parent ?? tmpdir();
+  await removeStaleTempDirs(p);
+  const dir = await makeTempDir(p, kind);
+  try {
+    return await f(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 }

@@ -37,6 +37,11 @@ export function joinIndex(index: Index): Buffer {
   return Buffer.concat(parts);
 }
 
+/** Whether `index` is `p` or below it. */
+export function isWithin(index: Index, p: Index): boolean {
+  return index.length >= p.length && compareIndex(index.slice(0, p.length), p) === 0;
+}
+
 /**
  * Splits `a/b/c` into an index; `.` and empty are the root. The components are copies,
  * unless `share` (a buffer of the caller's own, such as a header's name, that is never
