@@ -51,6 +51,8 @@ async function listOrDelete(io: CliIo, backend: Awaited<ReturnType<typeof backen
   // what --metrics-file records: nothing deleted unless this run deletes
   io.figure?.('deleted_files', 0);
   io.figure?.('deleted_bytes', 0);
+  // the verdicts first, then what is done about them
+  if (o.points && !o.json) printPoints(io, o.points);
   if (o.force && items.length > 0) {
     await deleteItems(backend, items, (i) => (o.json ? undefined : io.stdout(`deleted ${i.file.name}\n`)));
     io.figure?.('deleted_files', items.length);
@@ -62,7 +64,6 @@ async function listOrDelete(io: CliIo, backend: Awaited<ReturnType<typeof backen
     io.stdout(JSON.stringify({ ...(o.points ? { points: o.points.map(pointJson) } : {}), files, locked: lockedJson, bytes: total, deleted: o.force }) + '\n');
     return;
   }
-  if (o.points) printPoints(io, o.points);
   for (const l of locked) io.stdout(`keeping ${l.what} and its chain: locked until ${describeTime(l.until)} (object lock, ${l.mode.toLowerCase()}); it can be deleted after that\n`);
   if (items.length === 0) io.stdout(`Nothing to ${o.what}.\n`);
   else if (o.force) io.stdout(`Deleted ${items.length} file(s), ${bytes(total)} freed.\n`);
