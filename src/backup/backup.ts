@@ -97,6 +97,11 @@ export interface BackupOptions {
   onStored?: (name: string, size: number) => void;
   /** Make every warning (unreadable, vanished, changed files) fatal. @default false */
   strict?: boolean;
+  /**
+   * Store extended attributes, POSIX ACLs and file capabilities, and count their
+   * changes as changes. @default true
+   */
+  xattrs?: boolean;
   /** Seal each set (a signed list of its files, for offline verification) with this key. */
   sealKey?: SecretKey;
   /** Told the kind of set before anything is written (and why: a full, a resume). */
@@ -226,6 +231,7 @@ async function writeSet(o: ResolvedBackupOptions, plan: SetPlan, changes: AsyncI
       uploadConcurrency: o.uploadConcurrency,
       maxStaged: o.maxStaged,
       jobs: o.jobs,
+      xattrs: o.xattrs,
       onProgress: progress,
       ...(retention ? { retention } : {}),
       ...(o.signal ? { signal: o.signal } : {}),

@@ -23,12 +23,14 @@ import { BlockSumCache } from '../diff/block-sum-cache.js';
 import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/signature.js';
 import { withContext } from '../errors.js';
 import { readAhead } from '../source/read-ahead.js';
+import { inodeState, storedXattrs } from '../source/inode-state.js';
 import { deletedHeader, EntryStat, entryType, headerFromStat } from '../source/entry-meta.js';
 import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
 import type { WalkWarning } from '../source/walk.js';
 import { Spool } from '../util/spool.js';
 import { compareIndex, entryName, type Index } from '../volume/entry-name.js';
-import { encodeHeader, padding, ZERO_BLOCK, type TarHeader } from '../volume/tar-header.js';
+import { encodeHeader, padding, ZERO_BLOCK, type InodeState, type TarHeader } from '../volume/tar-header.js';
+import type { Xattr } from '../util/xattr.js';
 import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
 import { hexIndex, SyncAppender, type ResumePoint } from './checkpoint.js';
 import { fileListRecord } from './file-list.js';
@@ -47,6 +49,8 @@ export interface VolumeBatch {
   volsize: number;
   encoder: EncoderWire;
   sha256: boolean;
+  /** Store xattrs, and the inode state beside the signatures. */
+  xattrs: boolean;
   entries: BatchEntry[];
   /** Resume: blocks up to this point were stored by an interrupted run. */
   skip?: { index: Index; block?: number };
@@ -300,8 +304,26 @@ class BatchEncoder {
     }
     const isDir = type === 'directory';
     if (!isNew) this.stats.changed++;
-    await this.#add({ index, header: headerFromStat(entryName('snapshot', index, { isDir }), st, type, link) });
-    await this.#records(index, headerFromStat(entryName('snapshot', index, { isDir, sigtarRoot: true }), st, type, link));
+    const { xattrs, inode } = this.#inode(p, st);
+    await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index, { isDir }), st, type, link), ...(xattrs ? { xattrs } : {}) } });
+    await this.#records(index, { ...headerFromStat(entryName('snapshot', index, { isDir, sigtarRoot: true }), st, type, link), ...(inode ? { inode } : {}) });
+  }
+
+  /**
+   * The entry's xattrs for its volume header and the inode state for its signature
+   * entry; nothing when xattrs are off. Xattrs that cannot be read are a warning and
+   * leave the state unknown, so the next run reads them again.
+   */
+  #inode(p: Buffer, st: EntryStat): { xattrs?: Xattr[]; inode?: InodeState } {
+    if (!this.#b.xattrs) return {};
+    let xattrs: Xattr[];
+    try {
+      xattrs = storedXattrs(p);
+    } catch (e) {
+      this.#warn({ code: 'XATTRS_UNREADABLE', path: p, message: `extended attributes not stored: ${(e as Error).message}` });
+      return {};
+    }
+    return { ...(xattrs.length > 0 ? { xattrs } : {}), inode: inodeState(st, xattrs) };
   }
 
   /** Records that a path present in the previous state is gone. */
@@ -318,6 +340,7 @@ class BatchEncoder {
    */
   async #snapshotFile(index: Index, p: Buffer, st: EntryStat, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
     const sigSpool = new Spool(this.#b.tmp);
+    const meta = this.#inode(p, st);
     try {
       const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b), undefined, { size: st.size });
       let chunk = 0;
@@ -326,13 +349,13 @@ class BatchEncoder {
         for await (const data of pieces(readBuffers(p, st.size, seen, whole ? { whole } : {}))) {
           sig.update(data);
           if (chunk === 0 && data.length < CHUNK) {
-            await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length, ...this.#link(1) }, data });
+            await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length, ...this.#firstChunk(1, meta.xattrs) }, data });
             break;
           }
           chunk++;
           await this.#add({
             index,
-            header: { ...headerFromStat(entryName('multivol_snapshot', index, { chunk }), st, 'file'), size: data.length, ...this.#link(chunk) },
+            header: { ...headerFromStat(entryName('multivol_snapshot', index, { chunk }), st, 'file'), size: data.length, ...this.#firstChunk(chunk, meta.xattrs) },
             data,
             chunk,
             finalChunk: data.length < CHUNK,
@@ -347,7 +370,7 @@ class BatchEncoder {
       const changed = this.#checkChanged(p, st, seen);
       this.stats.files++;
       this.stats.bytesRead += seen.read;
-      await this.#records(index, this.#signatureHeader(index, st, sigSpool.size, changed), sigSpool, isNew ? 'new' : 'changed');
+      await this.#records(index, this.#signatureHeader(index, st, sigSpool.size, changed, meta.inode), sigSpool, isNew ? 'new' : 'changed');
     } finally {
       sigSpool.dispose();
     }
@@ -377,16 +400,18 @@ class BatchEncoder {
   }
 
   /**
-   * The record that makes restore link a later name to the first one of its file; on
-   * the entry's first chunk only (the one the reader sees as the entry's header).
+   * The records of a file's first chunk only (the one the reader sees as the entry's
+   * header): the one that makes restore link a later name to the first one of its
+   * file, and the xattrs.
    */
-  #link(chunk: number): { hardlinkTo?: Buffer } {
-    return this.#linkTo && chunk === 1 ? { hardlinkTo: this.#linkTo } : {};
+  #firstChunk(chunk: number, xattrs: Xattr[] | undefined): { hardlinkTo?: Buffer; xattrs?: Xattr[] } {
+    if (chunk !== 1) return {};
+    return { ...(this.#linkTo ? { hardlinkTo: this.#linkTo } : {}), ...(xattrs ? { xattrs } : {}) };
   }
 
   /** The signature entry of a file; a file that changed while read gets an mtime that matches no real one. */
-  #signatureHeader(index: Index, st: EntryStat, size: number, changed: boolean): TarHeader {
-    const h = { ...headerFromStat(entryName('signature', index), st, 'file'), size, fileSize: st.size };
+  #signatureHeader(index: Index, st: EntryStat, size: number, changed: boolean, inode: InodeState | undefined): TarHeader {
+    const h = { ...headerFromStat(entryName('signature', index), st, 'file'), size, fileSize: st.size, ...(inode ? { inode } : {}) };
     return changed ? { ...h, mtime: CHANGED_MARK_MTIME } : h;
   }
 
@@ -394,6 +419,7 @@ class BatchEncoder {
   async #diff(index: Index, p: Buffer, st: EntryStat, oldSignature: Uint8Array): Promise<void> {
     this.#current = { index, stat: st };
     const sigSpool = new Spool(this.#b.tmp);
+    const meta = this.#inode(p, st);
     try {
       const blockLen = blockSizeFor(st.size);
       const sums = new BlockSumCache(blockLen, DEFAULT_STRONG_LEN);
@@ -402,7 +428,7 @@ class BatchEncoder {
         const name = chunk === undefined ? entryName('diff', index) : entryName('multivol_diff', index, { chunk });
         await this.#add({
           index,
-          header: { ...headerFromStat(name, st, 'file'), size: data.length, ...this.#link(chunk ?? 1) },
+          header: { ...headerFromStat(name, st, 'file'), size: data.length, ...this.#firstChunk(chunk ?? 1, meta.xattrs) },
           data,
           ...(chunk !== undefined ? { chunk, finalChunk: final } : {}),
         });
@@ -431,7 +457,7 @@ class BatchEncoder {
       this.stats.changed++;
       this.stats.bytesRead += seen.read;
       this.stats.deltaBytes += delta.written;
-      await this.#records(index, this.#signatureHeader(index, st, sigSpool.size, changed), sigSpool, 'changed');
+      await this.#records(index, this.#signatureHeader(index, st, sigSpool.size, changed, meta.inode), sigSpool, 'changed');
     } finally {
       sigSpool.dispose();
     }

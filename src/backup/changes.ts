@@ -5,7 +5,8 @@
  *
  * Equality is duplicity's (type, mode, uid, gid, whole-second mtime; symlink targets;
  * device numbers), plus a size check where the stored signature's length rules out
- * the current size.
+ * the current size, and — with xattrs on — the inode's link count and xattrs
+ * (source/inode-state.ts: read again only where the ctime moved).
  */
 import * as fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
@@ -13,6 +14,7 @@ import { blockSizeFor, signatureSize } from '../diff/signature.js';
 import type { StateEntry } from '../repo/signature-state.js';
 import { compareIndex, type Index } from '../volume/entry-name.js';
 import { entryType, mtimeSeconds } from '../source/entry-meta.js';
+import { inodeUnchanged } from '../source/inode-state.js';
 import type { WalkEntry } from '../source/walk.js';
 
 export type Change =
@@ -20,7 +22,12 @@ export type Change =
   | { op: 'diff'; entry: WalkEntry; old: StateEntry }
   | { op: 'deleted'; index: Index; old: StateEntry };
 
-async function unchanged(e: WalkEntry, old: StateEntry): Promise<boolean> {
+async function unchanged(e: WalkEntry, old: StateEntry, xattrs: boolean): Promise<boolean> {
+  if (!(await sameAsStored(e, old))) return false;
+  return !xattrs || (await inodeUnchanged(old.header.inode, e.path, e.stat));
+}
+
+async function sameAsStored(e: WalkEntry, old: StateEntry): Promise<boolean> {
   const st: Stats = e.stat;
   const h = old.header;
   const type = entryType(st);
@@ -43,7 +50,7 @@ async function unchanged(e: WalkEntry, old: StateEntry): Promise<boolean> {
 }
 
 /** Merges the source walk with the previous state into changes, in index order. */
-export async function* diffTree(walk: AsyncIterable<WalkEntry>, state: AsyncIterable<StateEntry>): AsyncGenerator<Change> {
+export async function* diffTree(walk: AsyncIterable<WalkEntry>, state: AsyncIterable<StateEntry>, o: { xattrs: boolean }): AsyncGenerator<Change> {
   const wi = walk[Symbol.asyncIterator]();
   const si = state[Symbol.asyncIterator]();
   let w = (await wi.next()).value as WalkEntry | undefined;
@@ -57,7 +64,7 @@ export async function* diffTree(walk: AsyncIterable<WalkEntry>, state: AsyncIter
       yield { op: 'deleted', index: s!.index, old: s! };
       s = (await si.next()).value;
     } else {
-      if (!(await unchanged(w!, s!))) {
+      if (!(await unchanged(w!, s!, o.xattrs))) {
         if (entryType(w!.stat) === 'file' && s!.kind === 'signature') yield { op: 'diff', entry: w!, old: s! };
         else yield { op: 'snapshot', entry: w!, isNew: false };
       }

@@ -15,7 +15,7 @@ export const DEFAULT_MAX_STAGED = 2;
 export const DEFAULT_UPLOAD_CONCURRENCY = 1;
 
 export type ResolvedBackupOptions = BackupOptions &
-  Required<Pick<BackupOptions, 'compressLevel' | 'volsize' | 'tempDir' | 'now' | 'hostname' | 'maxStaged' | 'uploadConcurrency' | 'jobs'>> & {
+  Required<Pick<BackupOptions, 'compressLevel' | 'volsize' | 'tempDir' | 'now' | 'hostname' | 'maxStaged' | 'uploadConcurrency' | 'jobs' | 'xattrs'>> & {
     /** How stored files are encoded: OpenPGP, gzip, or plain. */
     encoder: Encoder;
   };
@@ -45,6 +45,7 @@ export function resolveBackupOptions(o: BackupOptions): ResolvedBackupOptions {
   }
   return {
     jobs,
+    xattrs: true,
     ...o,
     compressLevel,
     volsize,

@@ -65,6 +65,8 @@ export interface SetWriterOptions {
   checkpoint?: { files: CheckpointFiles; resume?: CheckpointState; source: string };
   /** Batches encoded at once on worker threads; 1: one after the other, on this thread. */
   jobs: number;
+  /** Read and store xattrs (and record the inode state beside the signatures). */
+  xattrs: boolean;
   /** Told as files are read (from the workers too). */
   onProgress?: () => void;
   /** Object Lock retention for every file of the set. */
@@ -187,6 +189,7 @@ export class SetWriter {
       volsize: this.#o.volsize,
       encoder: this.#o.encoder.wire(),
       sha256: this.#o.seal !== undefined,
+      xattrs: this.#o.xattrs,
       entries: this.#batch,
       ...(this.#skip ? { skip: this.#skip } : {}),
       ...(atLeastOneVolume ? { atLeastOneVolume } : {}),

@@ -47,7 +47,7 @@ export async function sourceChanges(o: ResolvedBackupOptions, srcAbs: string, pl
     }
   })();
   const changes: AsyncIterable<Change> = plan.chain
-    ? diffTree(walk, chainState(archive, chainSets(plan.chain)))
+    ? diffTree(walk, chainState(archive, chainSets(plan.chain)), { xattrs: o.xattrs })
     : (async function* () {
         for await (const entry of walk) yield { op: 'snapshot' as const, entry, isNew: true };
       })();

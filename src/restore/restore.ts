@@ -47,6 +47,8 @@ export interface RestoreOptions {
   numericOwner?: boolean;
   /** Write aligned runs of zeros (4 KiB or more) as holes. @default true */
   sparse?: boolean;
+  /** Set stored extended attributes, POSIX ACLs and file capabilities. @default true */
+  xattrs?: boolean;
   /** Told which sets were picked, before anything is read. */
   onPicked?: (sets: BackupSet[]) => void;
   onWarning?: (message: string) => void;
@@ -182,7 +184,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const tempParent = o.tempDir ?? tmpdir();
   await removeStaleTempDirs(tempParent);
   const prefetchDir = o.backend.properties.local ? undefined : await makeTempDir(tempParent, 'restore');
-  const writer = new TreeWriter(Buffer.from(staging.tree), { restoreOwnership: owner, numericOwner: numeric, sparse: o.sparse ?? true, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
+  const writer = new TreeWriter(Buffer.from(staging.tree), { restoreOwnership: owner, numericOwner: numeric, sparse: o.sparse ?? true, xattrs: o.xattrs ?? true, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
   const commit = new Commit(staging.trash);
   let committed = false;
   try {
@@ -263,7 +265,7 @@ async function applyDirectoryMeta(root: Buffer, writer: TreeWriter, withRoot: bo
   if (withRoot && writer.rootHeader) dirs.push({ p: root, header: writer.rootHeader });
   for (const d of dirs) {
     try {
-      await applyDirMeta(d.p, d.header, o.owner, o.numeric);
+      await applyDirMeta(d.p, d.header, o.owner, o.numeric, writer.xattrs);
       done.add(d.p.toString('latin1'));
     } catch (e) {
       o.onWarning?.(`${d.p.toString()}: directory metadata not restored: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);

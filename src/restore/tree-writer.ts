@@ -24,6 +24,7 @@ import { localGid, localUid } from '../util/owners.js';
 import { compareIndex, displayIndex, isUnsafeComponent, joinIndex, pathToIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { lstatOrNull } from '../util/fs-facts.js';
+import { XattrWriter } from './xattr-writer.js';
 
 export interface TreeWriterOptions {
   /** chown restored entries (needs root); resolved by the restore. */
@@ -32,6 +33,8 @@ export interface TreeWriterOptions {
   sparse?: boolean;
   /** Use stored numeric ids, not names looked up on this host. @default false */
   numericOwner?: boolean;
+  /** Set stored extended attributes (ACLs, capabilities). @default true */
+  xattrs?: boolean;
   onWarning?: (message: string) => void;
 }
 
@@ -147,11 +150,14 @@ export class TreeWriter {
   patched = 0;
   /** No set applied yet: the staging directory holds only what this set wrote. */
   #fresh = true;
+  /** Sets stored xattrs; absent with xattrs off. */
+  readonly xattrs: XattrWriter | undefined;
 
   constructor(root: Buffer, o: TreeWriterOptions) {
     this.root = root;
     this.#o = o;
     this.#owner = o.restoreOwnership;
+    this.xattrs = (o.xattrs ?? true) ? new XattrWriter(o.onWarning) : undefined;
     this.#scratch = Buffer.concat([root, Buffer.from(`/.tapechain-scratch-${randomBytes(4).toString('hex')}`)]);
   }
 
@@ -211,6 +217,11 @@ export class TreeWriter {
     await (link ? fs.lchown(p, uid, gid) : fs.chown(p, uid, gid));
   }
 
+  /** The entry's xattrs on `p`: after its owner (chown drops capabilities), before its mode and times. */
+  #setXattrs(p: Buffer, h: TarHeader, index: Index): void {
+    this.xattrs?.apply(p, h.xattrs, () => displayIndex(index));
+  }
+
   /** Removes a different-typed entry at `p` so `type` can take its place. */
   async #clearFor(p: Buffer, isDir: boolean): Promise<Stats | null> {
     const st = await lstatOrNull(p);
@@ -242,7 +253,7 @@ export class TreeWriter {
       // The header's size is one chunk's for a multivol file: read to know.
       const small = await smallFile(data);
       if (small.parts) {
-        this.#writeSmall((await this.#parents(index))!, this.#path(index), h, small.parts);
+        this.#writeSmall((await this.#parents(index))!, this.#path(index), h, small.parts, index);
         this.files++;
         return;
       }
@@ -304,19 +315,20 @@ export class TreeWriter {
   async #entryAt(tmp: Buffer, index: Index, h: TarHeader, data: AsyncIterable<Buffer>): Promise<boolean> {
     switch (h.type) {
       case 'file':
-        await this.#writeFile(tmp, h, data);
+        await this.#writeFile(tmp, h, data, index);
         this.files++;
         return true;
       case 'symlink':
         await fs.symlink(h.linkname, tmp);
         await this.#owners(tmp, h, true);
+        this.#setXattrs(tmp, h, index);
         // some filesystems cannot set a symlink's own times: the link itself is what matters
         await fs.lutimes(tmp, fileTime(h), fileTime(h)).catch(() => undefined);
         return true;
       case 'fifo':
       case 'char':
       case 'block':
-        if (await this.#special(tmp, h)) return true;
+        if (await this.#special(tmp, h, index)) return true;
         this.#o.onWarning?.(`${displayIndex(index)}: device nodes need root; skipped`);
         return false;
       default:
@@ -325,7 +337,7 @@ export class TreeWriter {
   }
 
   /** A small file, with synchronous calls; under a temporary name when it replaces one. */
-  #writeSmall(parent: Buffer, p: Buffer, h: TarHeader, parts: Buffer[]): void {
+  #writeSmall(parent: Buffer, p: Buffer, h: TarHeader, parts: Buffer[], index: Index): void {
     let replace = false;
     if (!this.#fresh) {
       const st = lstatSync(p, { throwIfNoEntry: false });
@@ -340,6 +352,7 @@ export class TreeWriter {
       try {
         for (const c of parts) for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
         if (this.#owner) fchownSync(fd, ...this.#ids(h));
+        this.#setXattrs(to, h, index);
         fchmodSync(fd, h.mode);
         futimesSync(fd, fileTime(h), fileTime(h));
       } finally {
@@ -352,7 +365,7 @@ export class TreeWriter {
     }
   }
 
-  async #writeFile(p: Buffer, h: TarHeader, data: AsyncIterable<Buffer>): Promise<void> {
+  async #writeFile(p: Buffer, h: TarHeader, data: AsyncIterable<Buffer>, index: Index): Promise<void> {
     const fh = await fs.open(p, 'wx', 0o600);
     try {
       // Pieces are written at their offsets, a few at once, so that decoding the next
@@ -388,6 +401,7 @@ export class TreeWriter {
       // a file that ends in a hole: its size is set, not written
       if (sparse && (await fh.stat()).size < pos) await fh.truncate(pos);
       if (this.#owner) await this.#owners(p, h);
+      this.#setXattrs(p, h, index);
       await fh.chmod(h.mode);
       await fh.utimes(fileTime(h), fileTime(h));
     } finally {
@@ -396,7 +410,7 @@ export class TreeWriter {
   }
 
   /** Creates a fifo or device node under an ASCII scratch name, then moves it. */
-  async #special(tmp: Buffer, h: TarHeader): Promise<boolean> {
+  async #special(tmp: Buffer, h: TarHeader, index: Index): Promise<boolean> {
     if (h.type !== 'fifo' && !this.#owner) return false;
     await fs.mkdir(this.#scratch, { recursive: true, mode: 0o700 });
     const scratch = `${this.#scratch.toString('latin1')}/n`;
@@ -407,6 +421,7 @@ export class TreeWriter {
     const r = spawnSync(h.type === 'fifo' ? 'mkfifo' : 'mknod', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     if (r.status !== 0) throw new DestinationError(`creating ${h.type}: ${r.stderr?.toString().trim() || r.error?.message}`);
     await this.#owners(scratchPath, h);
+    this.#setXattrs(scratchPath, h, index);
     await fs.chmod(scratchPath, h.mode);
     await fs.utimes(scratchPath, fileTime(h), fileTime(h));
     await fs.rename(scratchPath, tmp);
@@ -428,7 +443,7 @@ export class TreeWriter {
     const tmp = this.#tempName(parent);
     const basis = await fs.open(p, 'r');
     try {
-      await this.#writeFile(tmp, h, applyDelta(delta, fileBasis(basis, st.size)));
+      await this.#writeFile(tmp, h, applyDelta(delta, fileBasis(basis, st.size)), index);
       await fs.rename(tmp, p);
       this.patched++;
     } catch (e) {
@@ -463,8 +478,9 @@ export class TreeWriter {
   }
 }
 
-export async function applyDirMeta(p: Buffer, h: TarHeader, owner: boolean, numeric: boolean): Promise<void> {
+export async function applyDirMeta(p: Buffer, h: TarHeader, owner: boolean, numeric: boolean, xattrs: XattrWriter | undefined): Promise<void> {
   if (owner) await fs.chown(p, numeric ? h.uid : localUid(h.uname, h.uid), numeric ? h.gid : localGid(h.gname, h.gid));
+  xattrs?.apply(p, h.xattrs, () => p.toString());
   await fs.chmod(p, h.mode);
   await fs.utimes(p, fileTime(h), fileTime(h));
 }

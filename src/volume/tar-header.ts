@@ -8,6 +8,9 @@
  * numbers and ustar prefix/name splits.
  */
 import { FormatError } from '../errors.js';
+import type { Xattr } from '../util/xattr.js';
+import { localGid, localUid } from '../util/owners.js';
+import { ACL_ACCESS, ACL_DEFAULT, aclFromText, aclToText } from './posix-acl.js';
 
 export const BLOCK = 512;
 /** A block of zeros for padding entries; shared, so never written to. */
@@ -44,6 +47,28 @@ export interface TarHeader {
    * each. A vendor pax record.
    */
   hardlinkTo?: Buffer;
+  /**
+   * Extended attributes (POSIX ACLs and file capabilities among them), sorted by name:
+   * `SCHILY.xattr.NAME` records as GNU tar and star write them, plus `SCHILY.acl.*`
+   * for the ACLs; duplicity passes over them. On a volume entry (its first chunk).
+   */
+  xattrs?: Xattr[];
+  /** What a signature-file entry written by tapechain knew of the inode (see InodeState). */
+  inode?: InodeState;
+}
+
+/**
+ * The inode beside a signature-file entry, in vendor records duplicity passes over:
+ * the change time and link count the walk saw and a digest of the xattrs then read.
+ * A later run that sees the same ctime knows the xattrs are unchanged without reading
+ * them; absent (duplicity's sets, or xattrs not read) means unknown.
+ */
+export interface InodeState {
+  /** lstat ctimeMs. */
+  ctime: number;
+  nlink: number;
+  /** Digest and names of the xattrs; absent: none. */
+  xattrs?: { digest: string; names: string[] };
 }
 
 const TYPE_FLAG: Record<EntryType, number> = {
@@ -75,10 +100,10 @@ function writeOctal(buf: Buffer, off: number, len: number, value: number): void 
 
 function paxRecord(key: string, value: Buffer): Buffer {
   // "<len> key=value\n": the length counts itself, so find the fixed point.
-  const body = value.length + key.length + 3; // ' ', '=', '\n'
+  const body = value.length + Buffer.byteLength(key) + 3; // ' ', '=', '\n'
   let len = body + String(body).length;
   if (String(len).length !== String(body).length) len = body + String(len).length;
-  return Buffer.concat([Buffer.from(`${len} ${key}=`, 'ascii'), value, Buffer.from('\n')]);
+  return Buffer.concat([Buffer.from(`${len} ${key}=`, 'utf8'), value, Buffer.from('\n')]);
 }
 
 function placeholder(b: Buffer, max: number): Buffer {
@@ -94,6 +119,13 @@ export const NEGATIVE_MTIME_KEY = 'TAPECHAIN.mtime';
 export const FILE_SIZE_KEY = 'TAPECHAIN.size';
 /** The pax record that names a later name's first name (hard links). */
 export const HARDLINK_KEY = 'TAPECHAIN.hardlink';
+/** The records of InodeState. */
+export const CTIME_KEY = 'TAPECHAIN.ctime';
+export const NLINK_KEY = 'TAPECHAIN.nlink';
+export const XATTR_STATE_KEY = 'TAPECHAIN.xattrs';
+/** GNU tar's and star's prefix of an xattr record, and their ACL records. */
+export const XATTR_PREFIX = 'SCHILY.xattr.';
+export const ACL_TEXT_KEYS: Record<string, string> = { [ACL_ACCESS]: 'SCHILY.acl.access', [ACL_DEFAULT]: 'SCHILY.acl.default' };
 const MAX_OCTAL_11 = 0o77777777777; // 8^11 - 1
 
 function encodeUstar(h: TarHeader, name: Buffer, linkname: Buffer, typeflag: number, pax: Set<string>): Buffer {
@@ -159,6 +191,8 @@ export function encodeHeader(h: TarHeader): Buffer {
   }
   if (h.fileSize !== undefined) records.push(paxRecord(FILE_SIZE_KEY, Buffer.from(String(h.fileSize))));
   if (h.hardlinkTo !== undefined) records.push(paxRecord(HARDLINK_KEY, h.hardlinkTo));
+  if (h.xattrs) records.push(...xattrRecords(h.xattrs));
+  if (h.inode) records.push(...inodeRecords(h.inode));
   const main = encodeUstar(h, placeholder(h.name, 100), placeholder(h.linkname, 100), TYPE_FLAG[h.type], paxKeys);
   if (records.length === 0) return main;
   if (binary) records.unshift(paxRecord('hdrcharset', Buffer.from('BINARY')));
@@ -171,6 +205,84 @@ export function encodeHeader(h: TarHeader): Buffer {
     new Set(),
   );
   return Buffer.concat([paxHeader, data, Buffer.alloc(padding(data.length)), main]);
+}
+
+/** A name as GNU tar writes it in a record's keyword: `%` and `=` escaped. */
+export function xattrKeyword(name: string): string {
+  return XATTR_PREFIX + name.replace(/%/g, '%25').replace(/=/g, '%3D');
+}
+
+export function xattrNameFromKeyword(keyword: string): string {
+  return keyword.slice(XATTR_PREFIX.length).replace(/%3D/g, '=').replace(/%25/g, '%');
+}
+
+function xattrRecords(xattrs: Xattr[]): Buffer[] {
+  const records: Buffer[] = [];
+  for (const x of xattrs) {
+    const aclKey = ACL_TEXT_KEYS[x.name];
+    if (aclKey) {
+      try {
+        records.push(paxRecord(aclKey, Buffer.from(aclToText(x.value))));
+      } catch {
+        // not an ACL the text form can say: the raw record below still carries it
+      }
+    }
+    records.push(paxRecord(xattrKeyword(x.name), x.value));
+  }
+  return records;
+}
+
+/** Names in the xattr state record: comma-separated, with `%` and `,` escaped. */
+const escapeListed = (n: string) => n.replace(/%/g, '%25').replace(/,/g, '%2C').replace(/\n/g, '%0A');
+const unescapeListed = (n: string) => n.replace(/%0A/g, '\n').replace(/%2C/g, ',').replace(/%25/g, '%');
+
+function inodeRecords(s: InodeState): Buffer[] {
+  const records = [paxRecord(CTIME_KEY, Buffer.from(String(s.ctime)))];
+  if (s.nlink !== 1) records.push(paxRecord(NLINK_KEY, Buffer.from(String(s.nlink))));
+  if (s.xattrs) records.push(paxRecord(XATTR_STATE_KEY, Buffer.from([s.xattrs.digest, ...s.xattrs.names.map(escapeListed)].join(','))));
+  return records;
+}
+
+/** A user or group name's id on this host. */
+function localOwner(kind: 'user' | 'group', name: string): number | undefined {
+  const id = kind === 'user' ? localUid(name, -1) : localGid(name, -1);
+  return id >= 0 ? id : undefined;
+}
+
+/**
+ * The xattrs in a pax header's records: `SCHILY.xattr.*`, and an ACL given only as
+ * `SCHILY.acl.*` text (as other tools may write it) turned back into its xattr; an
+ * ACL text that does not parse is left out.
+ */
+export function xattrsFromPax(pax: Map<string, Buffer>): Xattr[] | undefined {
+  const out: Xattr[] = [];
+  for (const [k, v] of pax) if (k.startsWith(XATTR_PREFIX)) out.push({ name: xattrNameFromKeyword(k), value: v });
+  for (const [name, key] of Object.entries(ACL_TEXT_KEYS)) {
+    const text = pax.get(key);
+    if (text === undefined || out.some((x) => x.name === name)) continue;
+    try {
+      out.push({ name, value: aclFromText(text.toString('utf8'), localOwner) });
+    } catch {
+      // a foreign ACL text this host cannot express
+    }
+  }
+  if (out.length === 0) return undefined;
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** The InodeState in a pax header's records, if it has one. */
+export function inodeFromPax(pax: Map<string, Buffer>): InodeState | undefined {
+  const ctime = pax.get(CTIME_KEY);
+  if (ctime === undefined) return undefined;
+  const nlink = Number(pax.get(NLINK_KEY)?.toString('ascii') ?? '1');
+  const s: InodeState = { ctime: Number(ctime.toString('ascii')), nlink: Number.isSafeInteger(nlink) && nlink > 0 ? nlink : 1 };
+  if (!Number.isFinite(s.ctime)) throw new FormatError(`bad pax ${CTIME_KEY} value`);
+  const listed = pax.get(XATTR_STATE_KEY)?.toString('utf8');
+  if (listed !== undefined) {
+    const [digest, ...names] = listed.split(',');
+    s.xattrs = { digest: digest!, names: names.map(unescapeListed) };
+  }
+  return s;
 }
 
 /** Zero bytes that pad `size` data bytes to a whole block. */

@@ -10,7 +10,7 @@
  */
 import { FormatError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { BLOCK, NEGATIVE_MTIME_KEY, FILE_SIZE_KEY, HARDLINK_KEY, decodeBlock, isZeroBlock, padding, parsePax, typeFromFlag, type TarHeader } from './tar-header.js';
+import { BLOCK, NEGATIVE_MTIME_KEY, FILE_SIZE_KEY, HARDLINK_KEY, decodeBlock, inodeFromPax, xattrsFromPax, isZeroBlock, padding, parsePax, typeFromFlag, type TarHeader } from './tar-header.js';
 
 /** A cap for pax/GNU metadata entries, so a hostile header cannot exhaust memory. */
 const MAX_META_SIZE = 1 << 20;
@@ -110,6 +110,7 @@ export class TarReader {
         ...(pax?.has(FILE_SIZE_KEY) ? { fileSize: num(FILE_SIZE_KEY, 0) } : {}),
         ...(pax?.has(HARDLINK_KEY) ? { hardlinkTo: pax.get(HARDLINK_KEY)! } : {}),
       };
+      if (pax) this.#extras(h, pax);
       if (h.size < 0 || !Number.isSafeInteger(h.size)) throw new FormatError(`bad tar entry size ${h.size}`);
       // Only regular files carry data (hard links are rejected above as unsupported).
       const dataSize = type === 'file' ? h.size : 0;
@@ -118,6 +119,14 @@ export class TarReader {
       this.#pendingPad = padding(dataSize);
       return h;
     }
+  }
+
+  /** The records beyond ustar's fields that tapechain reads: xattrs and the inode state. */
+  #extras(h: TarHeader, pax: Map<string, Buffer>): void {
+    const xattrs = xattrsFromPax(pax);
+    if (xattrs) h.xattrs = xattrs;
+    const inode = inodeFromPax(pax);
+    if (inode) h.inode = inode;
   }
 
   /** Streams the current entry's data. */

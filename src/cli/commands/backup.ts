@@ -43,6 +43,7 @@ import type { SecretKey } from '../../crypto/keys.js';
 
 interface BackupFlags extends CommonFlags {
   strict?: boolean;
+  xattrs?: boolean;
   dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -90,6 +91,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .option('--allow-source-mismatch', 'continue a chain made on another host or from another source path')
     .option('--allow-clock-skew', "back up although the newest set is dated after this machine's clock (the set is named after it)")
     .option('--strict', 'fail on unreadable, vanished or changing files instead of reporting them')
+    .option('--no-xattrs', 'do not store extended attributes, POSIX ACLs and file capabilities (nor count their changes)')
     .option('--include <glob>', 'include matching paths (first matching --include/--exclude wins; ** * ? [..], ignorecase:)', (v: string) => (rules.push({ kind: 'include', glob: v }), v))
     .option('--exclude <glob>', 'exclude matching paths (an excluded directory is not entered)', (v: string) => (rules.push({ kind: 'exclude', glob: v }), v))
     .option('--include-filelist <file>', 'globs from FILE, one per line (+ /- prefixes choose include/exclude)', (v: string) => (rules.push({ kind: 'include-filelist', file: v }), v))
@@ -175,6 +177,7 @@ Examples:
       allowSourceMismatch: flags.allowSourceMismatch ?? false,
       allowClockSkew: flags.allowClockSkew ?? false,
       strict: flags.strict ?? false,
+      xattrs: flags.xattrs ?? true,
       compressLevel: level,
       volsize: Math.round(volsize * MIB),
       uploadConcurrency,

@@ -8,6 +8,7 @@ import type { CliIo } from '../io.js';
 interface RestoreFlags extends CommonFlags {
   path?: string;
   sparse?: boolean;
+  xattrs?: boolean;
   plan?: boolean;
   force?: boolean;
   numericOwner?: boolean;
@@ -25,7 +26,8 @@ export function registerRestore(program: Command, io: CliIo, setExit: (c: number
     .option('--force', 'restore into a non-empty DEST, merging: entries of the backup replace those of the same name, nothing else in DEST is touched')
     .option('--numeric-owner', 'use stored numeric uid/gid, not names')
     .option('--no-ownership', 'do not restore file ownership (default when not root)')
-    .option('--no-sparse', 'write runs of zeros as data (default: aligned runs of 4 KiB or more become holes)');
+    .option('--no-sparse', 'write runs of zeros as data (default: aligned runs of 4 KiB or more become holes)')
+    .option('--no-xattrs', 'do not restore extended attributes, POSIX ACLs and file capabilities');
   addTimeOption(cmd, 'restore the state');
   addReadingOptions(cmd);
   cmd.addHelpText(
@@ -74,6 +76,7 @@ Examples:
       ...(flags.ownership === false ? { restoreOwnership: false } : {}),
       numericOwner: flags.numericOwner ?? false,
       sparse: flags.sparse ?? true,
+      xattrs: flags.xattrs ?? true,
       onPicked: onPickedFor(io, flags, time),
       onWarning: (m) => io.stderr(`warning: ${m}\n`),
       ...(io.signal ? { signal: io.signal } : {}),
