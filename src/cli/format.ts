@@ -31,10 +31,27 @@ export function jsonName(key: string, raw: Buffer): Record<string, string> {
   return escaped === text ? { [key]: text } : { [key]: text, [`${key}_escaped`]: escaped };
 }
 
-/** An entry's fields in JSON (find, diff): the size where it is known. */
+/**
+ * An entry's fields in JSON (ls, find, diff): the size, and the link count, xattr
+ * names and ACLs, where tapechain recorded them (not in duplicity's sets).
+ */
 export function headerJson(h: TarHeader): Record<string, unknown> {
   const size = h.type === 'file' ? h.fileSize : undefined;
-  return { type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, ...(size !== undefined ? { size } : {}), ...(h.type === 'symlink' ? jsonName('target', h.linkname) : {}) };
+  return {
+    type: h.type,
+    mode: h.mode,
+    uid: h.uid,
+    gid: h.gid,
+    mtime: h.mtime,
+    ...(size !== undefined ? { size } : {}),
+    ...(h.type === 'symlink' ? jsonName('target', h.linkname) : {}),
+    ...(h.inode ? { links: h.inode.nlink, xattrs: h.inode.xattrs?.names ?? [], acl: aclKinds(h.inode.xattrs?.names ?? []) } : {}),
+  };
+}
+
+/** Which POSIX ACLs an entry has, beyond its mode bits: access, default, both or none. */
+export function aclKinds(xattrNames: string[]): string[] {
+  return ['access', 'default'].filter((k) => xattrNames.includes(`system.posix_acl_${k}`));
 }
 
 /** What find and diff say of where their answer came from. */

@@ -1,7 +1,8 @@
 /**
  * How two stored versions of a path differ, judged from signature files only: the type,
  * the symlink target or device numbers, and for regular files the librsync signature
- * (a digest of it) and the file size where tapechain recorded it; then the metadata.
+ * (a digest of it) and the file size where tapechain recorded it; then the metadata,
+ * extended attributes included where both versions recorded them.
  */
 import { createHash } from 'node:crypto';
 import type { StateEntry } from '../repo/signature-state.js';
@@ -34,6 +35,7 @@ export function difference(a: StoredVersion, b: StoredVersion): Difference {
     if (a.digest !== b.digest) return 'content';
   }
   if (x.mode !== y.mode || x.uid !== y.uid || x.gid !== y.gid || x.mtime !== y.mtime || x.uname !== y.uname || x.gname !== y.gname) return 'metadata';
+  if (x.inode && y.inode && x.inode.xattrs?.digest !== y.inode.xattrs?.digest) return 'metadata';
   return 'none';
 }
 

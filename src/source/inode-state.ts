@@ -25,7 +25,7 @@ export function xattrDigest(xattrs: Xattr[]): string {
 export function inodeState(st: StatLike & { nlink: number }, xattrs: Xattr[]): InodeState {
   return {
     ctime: st.ctimeMs,
-    nlink: st.isFile() ? st.nlink : 1,
+    nlink: st.nlink,
     ...(xattrs.length > 0 ? { xattrs: { digest: xattrDigest(xattrs), names: xattrs.map((x) => x.name) } } : {}),
   };
 }

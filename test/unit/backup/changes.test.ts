@@ -34,7 +34,7 @@ const ops = (cs: Change[]) => cs.map((c) => `${c.op} ${(c.op === 'deleted' ? c.i
 
 async function collect(walk: WalkEntry[], state: StateEntry[]): Promise<Change[]> {
   const out: Change[] = [];
-  for await (const c of diffTree(from(walk), from(state))) out.push(c);
+  for await (const c of diffTree(from(walk), from(state), { xattrs: false })) out.push(c);
   return out;
 }
 

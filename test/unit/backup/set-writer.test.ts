@@ -37,6 +37,7 @@ function options(backend: MemoryBackend | FaultyBackend, jobs: number, warnings:
     uploadConcurrency: 1,
     maxStaged: 2,
     jobs,
+    xattrs: true,
     warn: (w) => warnings.push(w),
   };
 }

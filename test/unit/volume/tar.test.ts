@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { compareIndex, entryName, parseEntryName, pathToIndex } from '../../../src/volume/entry-name.js';
 import { encodeHeader, padding, type TarHeader } from '../../../src/volume/tar-header.js';
 import { TarReader } from '../../../src/volume/tar-reader.js';
+import { aclFromText, aclToText } from '../../../src/volume/posix-acl.js';
 import { tempDirs } from '../../helpers/tmp.js';
 import { runOk } from '../../helpers/tools.js';
 
@@ -148,5 +149,70 @@ describe('entry names and index order', () => {
     const a = [Buffer.from('\uff61')];
     const b = [Buffer.from('\u{1f600}')];
     expect(compareIndex(a, b)).toBeLessThan(0);
+  });
+});
+
+describe('xattr, ACL and inode records', () => {
+  test('xattrs (binary values, names with = and %, multibyte) and the inode state round trip; Python tarfile reads the archive', async () => {
+    const acl = aclFromText('user::rw-\nuser:1234:rw-\ngroup::r--\nmask::rw-\nother::r--\n', () => undefined);
+    const xattrs = [
+      { name: 'security.capability', value: Buffer.from('0100000200200000000000000000000000000000', 'hex') },
+      { name: 'system.posix_acl_access', value: acl },
+      { name: 'user.bin', value: Buffer.from([0, 255, 10, 61, 13]) },
+      { name: 'user.odd=na%me', value: Buffer.from('v') },
+      { name: 'user.ünï', value: Buffer.from('ö') },
+    ];
+    const inode = { ctime: 1_800_000_000_123.4567, nlink: 3, xattrs: { digest: 'ab'.repeat(16), names: ['user.a,b', 'user.%', 'user.x\ny'] } };
+    const entries = await readAll(archive([[hdr('snapshot/f', { xattrs }), Buffer.from('data')], [hdr('signature/f', { inode })], [hdr('snapshot/plain')]]));
+    expect(entries.map(([h]) => [h.xattrs, h.inode])).toEqual([[xattrs, undefined], [undefined, inode], [undefined, undefined]]);
+    expect(entries[0]![1].toString()).toBe('data');
+
+    const dir = tmp('pax');
+    writeFileSync(join(dir, 'a.tar'), archive([[hdr('snapshot/f', { xattrs }), Buffer.from('data')]]));
+    const py = runOk('python3', ['-c', 'import sys,tarfile\nt=tarfile.open(sys.argv[1])\nfor m in t: print(m.name, sorted(k for k in m.pax_headers if k.startswith("SCHILY")))', join(dir, 'a.tar')]).toString();
+    expect(py).toContain("'SCHILY.acl.access'");
+    expect(py).toContain("'SCHILY.xattr.user.odd%3Dna%25me'");
+  });
+
+  test('ACLs: the kernel form and the text form convert both ways; text from other tools (names, commas, star ids, comments) is read; bad text is refused', () => {
+    const text = 'user::rwx\nuser:1001:r-x\ngroup::r--\ngroup:4321:rw-\nmask::rwx\nother::---\n';
+    const value = aclFromText(text, () => undefined);
+    expect(value.readUInt32LE(0)).toBe(2);
+    expect(aclToText(value)).toBe(text);
+    // entries in any order, names looked up, star's fourth field and comments ignored
+    const names = (kind: 'user' | 'group', n: string) => (kind === 'user' && n === 'alice' ? 1001 : kind === 'group' && n === 'staff' ? 4321 : undefined);
+    expect(aclFromText('other::---,group:staff:rw-:4321,user::rwx #owner\nmask::rwx,u:alice:r-x,g::r--', names)).toEqual(value);
+    for (const bad of ['user:nobody-here:rw-', 'user::rwz', 'team::rw-', 'user:99999999999:r--']) expect(() => aclFromText(bad, () => undefined)).toThrow(/POSIX ACL/);
+    expect(() => aclToText(Buffer.from([2, 0, 0, 0, 1]))).toThrow(/malformed/);
+  });
+
+  test('an ACL given only as text is read as its xattr; text that does not parse is left out, the entry still reads', async () => {
+    const pax = (records: [string, string][]) => {
+      const body = Buffer.concat(records.map(([k, v]) => {
+        const rec = ` ${k}=${v}\n`;
+        let len = rec.length + 2;
+        if (String(len).length + rec.length !== len) len = rec.length + String(len).length;
+        return Buffer.from(`${len}${rec}`);
+      }));
+      return [hdr('././@PaxHeader'), body] as const;
+    };
+    const good = pax([['SCHILY.acl.access', 'user::rw-\ngroup::r--\nother::r--\nuser:77:r--\nmask::r--\n']]);
+    const bad = pax([['SCHILY.acl.default', 'not an acl']]);
+    /** A pax header block (type x) with these records, then the entry `name`. */
+    const build = (p: readonly [TarHeader, Buffer], name: string) => {
+      const block = encodeHeader({ ...p[0], size: p[1].length });
+      block[156] = 0x78;
+      // the checksum again, for the changed type flag
+      block.fill(0x20, 148, 156);
+      let sum = 0;
+      for (const b of block) sum += b;
+      block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+      return Buffer.concat([block, p[1], Buffer.alloc(padding(p[1].length)), encodeHeader(hdr(name))]);
+    };
+    const data = Buffer.concat([build(good, 'snapshot/a'), build(bad, 'snapshot/b'), Buffer.alloc(1024)]);
+    const entries = await readAll(data);
+    expect(entries.map(([h]) => h.name.toString())).toEqual(['snapshot/a', 'snapshot/b']);
+    expect(entries[0]![0].xattrs?.map((x) => [x.name, aclToText(x.value)])).toEqual([['system.posix_acl_access', 'user::rw-\nuser:77:r--\ngroup::r--\nmask::r--\nother::r--\n']]);
+    expect(entries[1]![0].xattrs).toBeUndefined();
   });
 });
