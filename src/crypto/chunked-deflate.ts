@@ -12,10 +12,15 @@
  * histogram and classified the benchmark corpus identically. The other pieces go to a
  * few long-lived deflate streams ("lanes") on the libuv pool, several at once, and come
  * out in order. A fresh zlib context per piece cost a 300 KiB allocation each time.
+ *
+ * Runs of zeros (sparse files, disk images, preallocated space) are cut out of the
+ * pieces and written as a 16 KiB block of zeros compressed once, repeated:
+ * such a block is independent like a piece, and 1 GiB of zeros then costs a memcmp
+ * pass instead of zlib's 0.7–1.8 s.
  */
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
-import { constants, createDeflateRaw, type DeflateRaw } from 'node:zlib';
+import { constants, createDeflateRaw, deflateRawSync, type DeflateRaw } from 'node:zlib';
 import { BufferQueue, joined } from '../util/buffer-queue.js';
 
 /**
@@ -34,6 +39,43 @@ const SPAN = 1024;
  */
 const RANDOM_ENTROPY = 7.5;
 const FINAL_EMPTY_BLOCK = Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]);
+/** The run of zeros written from one precomputed block; runs are found at ZERO_STEP granularity. */
+const ZERO_RUN = 16 * 1024;
+const ZERO_STEP = 1024;
+const ZEROS = Buffer.alloc(ZERO_RUN);
+
+/**
+ * ZERO_RUN zeros compressed once, at level 9 whatever the stream's level (37 bytes; 93
+ * at level 1): a full flush at its end, not final.
+ */
+let zeroRunBlock: Buffer | undefined;
+/**
+ * The piece cut into spans, in order: runs of zeros (a whole number of ZERO_RUNs, each
+ * starting at a ZERO_STEP boundary of the piece) and the data between them.
+ */
+export function zeroRunSpans(piece: Buffer): { zero: boolean; start: number; end: number }[] {
+  const spans: { zero: boolean; start: number; end: number }[] = [];
+  let dataStart = 0;
+  let i = 0;
+  const zeroAt = (k: number) => k + ZERO_STEP <= piece.length && piece.compare(ZEROS, 0, ZERO_STEP, k, k + ZERO_STEP) === 0;
+  while (i + ZERO_RUN <= piece.length) {
+    if (!zeroAt(i)) {
+      i += ZERO_STEP;
+      continue;
+    }
+    let j = i + ZERO_STEP;
+    while (zeroAt(j)) j += ZERO_STEP;
+    const runEnd = i + Math.floor((j - i) / ZERO_RUN) * ZERO_RUN;
+    if (runEnd > i) {
+      if (i > dataStart) spans.push({ zero: false, start: dataStart, end: i });
+      spans.push({ zero: true, start: i, end: runEnd });
+      dataStart = runEnd;
+    }
+    i = j;
+  }
+  if (dataStart < piece.length) spans.push({ zero: false, start: dataStart, end: piece.length });
+  return spans;
+}
 
 /** Stored (uncompressed) deflate blocks for `data`, not final, byte-aligned. */
 export function storedBlocks(data: Buffer): Buffer {
@@ -131,6 +173,8 @@ export class ChunkedDeflate extends Transform {
   /** Statistics: pieces stored raw vs compressed. */
   stored = 0;
   compressed = 0;
+  /** ZERO_RUNs written from the precomputed block. */
+  zeroRuns = 0;
 
   constructor(o: ChunkedDeflateOptions = {}) {
     super();
@@ -152,6 +196,22 @@ export class ChunkedDeflate extends Transform {
   }
 
   #start(piece: Buffer): void {
+    const spans = zeroRunSpans(piece);
+    if (spans.length === 1 && !spans[0]!.zero) return this.#startData(piece);
+    for (const s of spans) {
+      if (!s.zero) {
+        this.#startData(piece.subarray(s.start, s.end));
+        continue;
+      }
+      const block = (zeroRunBlock ??= deflateRawSync(ZEROS, { level: 9, finishFlush: constants.Z_FULL_FLUSH }));
+      const n = (s.end - s.start) / ZERO_RUN;
+      this.#inflightBytes += s.end - s.start;
+      this.zeroRuns += n;
+      this.#inflight.push({ out: Promise.resolve(n === 1 ? block : Buffer.concat(Array<Buffer>(n).fill(block))), size: s.end - s.start });
+    }
+  }
+
+  #startData(piece: Buffer): void {
     this.#inflightBytes += piece.length;
     if (looksIncompressible(piece)) {
       this.stored++;

@@ -35,6 +35,30 @@ export function signatureSize(size: number, blockLen: number, strongLen = DEFAUL
  * bytes come out through `emit` in pieces of a few KiB, so a signature of any size
  * never sits whole in memory here.
  */
+/** The largest four blocks (4 × 2048): runs of zeros are compared against this. */
+const ZEROS = Buffer.alloc(4 * 2048);
+/** Four records of zero blocks, per block and strong-sum length: sparse files and images repeat them. */
+const zeroRecords = new Map<string, Buffer>();
+
+function zeroRecords4(blockLen: number, strongLen: number): Buffer {
+  const key = `${blockLen}:${strongLen}`;
+  let r = zeroRecords.get(key);
+  if (!r) {
+    const one = Buffer.alloc(4 + strongLen);
+    one.writeUInt32BE(rollsum(ZEROS, 0, blockLen), 0);
+    md4Into(ZEROS, 0, blockLen, one, 4, strongLen);
+    zeroRecords.set(key, (r = Buffer.concat([one, one, one, one])));
+  }
+  return r;
+}
+
+/** Whether `len` bytes from `off` are zeros (most data fails at its first byte). */
+function allZero(data: Uint8Array, off: number, len: number): boolean {
+  if (data[off] !== 0 || data[off + len - 1] !== 0) return false;
+  const b = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return b.compare(ZEROS, 0, len, off, off + len) === 0;
+}
+
 export class SignatureBuilder {
   readonly blockLen: number;
   readonly strongLen: number;
@@ -87,7 +111,7 @@ export class SignatureBuilder {
     this.#outPos += rec;
   }
 
-  /** Four whole blocks from `buf[off]`, summed together. */
+  /** Four whole blocks from `buf[off]`, summed together (or, when they are zeros, copied from the records of zeros). */
   #sumBlocks4(x4: Md4x4, buf: Uint8Array, off: number): void {
     const rec = 4 + this.strongLen;
     const bl = this.blockLen;
@@ -95,7 +119,8 @@ export class SignatureBuilder {
       this.#flushOut();
       if (this.#out.length < 4 * rec) this.#out = Buffer.alloc(4096);
     }
-    x4.records4(buf, off, bl, this.#out, this.#outPos, rec, this.strongLen);
+    if (allZero(buf, off, 4 * bl)) zeroRecords4(bl, this.strongLen).copy(this.#out, this.#outPos);
+    else x4.records4(buf, off, bl, this.#out, this.#outPos, rec, this.strongLen);
     this.#blocks += 4;
     this.#outPos += 4 * rec;
   }

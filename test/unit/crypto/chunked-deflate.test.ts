@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { inflateRawSync } from 'node:zlib';
-import { ChunkedDeflate, looksIncompressible, storedBlocks } from '../../../src/crypto/chunked-deflate.js';
+import { ChunkedDeflate, looksIncompressible, storedBlocks, zeroRunSpans } from '../../../src/crypto/chunked-deflate.js';
 
 async function deflate(data: Buffer, step: number, parallel = 3): Promise<{ out: Buffer; d: ChunkedDeflate }> {
   const d = new ChunkedDeflate({ level: 6, parallel });
@@ -35,6 +35,32 @@ describe('chunked deflate', () => {
     const four = await deflate(data, 65536, 4);
     expect(four.out.equals(one.out)).toBe(true);
     expect(inflateRawSync(one.out).equals(data)).toBe(true);
+  });
+
+  test('runs of zeros are written from one precomputed block: the stream still inflates to the input, whatever the cut', async () => {
+    const text = Buffer.from('some text between the holes\n'.repeat(2000));
+    // runs long and short, aligned and not, at the start, the end and across piece boundaries
+    const data = Buffer.concat([Buffer.alloc(70_000), text, Buffer.alloc(1 << 20), randomBytes(3000), Buffer.alloc(16_383), text.subarray(0, 999), Buffer.alloc(300_001)]);
+    for (const step of [1 << 20, 65536, 4097]) {
+      const { out, d } = await deflate(data, step);
+      expect(inflateRawSync(out).equals(data)).toBe(true);
+      expect(d.zeroRuns).toBeGreaterThan(64); // most of the 1.4 MiB of zeros
+    }
+    const sparse = await deflate(Buffer.alloc(8 << 20), 1 << 20);
+    expect(sparse.out.length).toBeLessThan(20_000);
+    expect(inflateRawSync(sparse.out).equals(Buffer.alloc(8 << 20))).toBe(true);
+  });
+
+  test('zero runs are whole 16 KiB runs on 1 KiB steps; shorter ones stay with the data', () => {
+    const piece = Buffer.alloc(256 * 1024, 1);
+    piece.fill(0, 1000, 1000 + 40_000); // from 1024 to 1024 + 32768 is a run of two
+    piece.fill(0, 100_000, 100_000 + 16_000); // too short once aligned
+    expect(zeroRunSpans(piece)).toEqual([
+      { zero: false, start: 0, end: 1024 },
+      { zero: true, start: 1024, end: 1024 + 32768 },
+      { zero: false, start: 1024 + 32768, end: piece.length },
+    ]);
+    expect(zeroRunSpans(Buffer.alloc(16384))).toEqual([{ zero: true, start: 0, end: 16384 }]);
   });
 
   test('empty input is a valid empty stream', async () => {

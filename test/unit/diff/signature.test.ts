@@ -113,6 +113,16 @@ describe('signatures equal rdiff -H md4 -R rollsum -S 8', () => {
     expect(expected.length).toBe(signatureSize(size, bl));
   });
 
+  test.each([512, 1536, 2048])('runs of zeros (summed once, copied after) among data, block %d', (bl) => {
+    const dir = tmp('sig0');
+    // zeros at block-aligned and unaligned places, a lone zero block, data between
+    const data = Buffer.concat([pseudo(3 * bl + 17, 1), Buffer.alloc(40 * bl), pseudo(bl, 2), Buffer.alloc(4 * bl), pseudo(5, 3), Buffer.alloc(9 * bl + 3)]);
+    const f = join(dir, 'in');
+    writeFileSync(f, data);
+    runOk('rdiff', ['-H', 'md4', '-R', 'rollsum', '-S', '8', '-b', String(bl), 'signature', f, join(dir, 'sig')]);
+    expect(signatureOf(data, bl).equals(readFileSync(join(dir, 'sig')))).toBe(true);
+  });
+
   test('fed in odd chunk sizes, the result is the same', () => {
     const data = pseudo(100003, 9);
     const whole = signatureOf(data, 512);
