@@ -24,6 +24,7 @@ import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/sign
 import { withContext } from '../errors.js';
 import { readAhead } from '../source/read-ahead.js';
 import { inodeState, storedXattrs } from '../source/inode-state.js';
+import { ExtentProbe, looksSparse, type Extents } from '../source/data-extents.js';
 import { deletedHeader, EntryStat, entryType, headerFromStat } from '../source/entry-meta.js';
 import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
 import type { WalkWarning } from '../source/walk.js';
@@ -176,6 +177,8 @@ class BatchEncoder {
   #ending = false;
   #lastVolume: BatchVolume | undefined;
   readonly stats: BatchStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, deltaBytes: 0 };
+  /** Asks where sparse files' data lies (started on the batch's first sparse file). */
+  readonly #extents = new ExtentProbe();
 
   constructor(b: VolumeBatch, encoder: Encoder, hooks: BatchHooks) {
     this.#b = b;
@@ -326,6 +329,13 @@ class BatchEncoder {
     return { ...(xattrs.length > 0 ? { xattrs } : {}), inode: inodeState(st, xattrs) };
   }
 
+  /** For a sparse file, where its data lies: its holes are then not read. */
+  async #sparse(p: Buffer, st: EntryStat): Promise<{ extents?: Extents }> {
+    if (!looksSparse(st)) return {};
+    const extents = await this.#extents.extents(p, st.size);
+    return extents ? { extents } : {};
+  }
+
   /** Records that a path present in the previous state is gone. */
   async #deleted(index: Index, wasFile: boolean): Promise<void> {
     this.stats.deleted++;
@@ -346,7 +356,7 @@ class BatchEncoder {
       let chunk = 0;
       const seen: ReadSeen = { read: 0, grew: false };
       try {
-        for await (const data of pieces(readBuffers(p, st.size, seen, whole ? { whole } : {}))) {
+        for await (const data of pieces(readBuffers(p, st.size, seen, whole ? { whole } : await this.#sparse(p, st)))) {
           sig.update(data);
           if (chunk === 0 && data.length < CHUNK) {
             await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length, ...this.#firstChunk(1, meta.xattrs) }, data });
@@ -438,7 +448,7 @@ class BatchEncoder {
       const seen: ReadSeen = { read: 0, grew: false };
       let started = false;
       try {
-        for await (const data of readBuffers(p, st.size, seen)) {
+        for await (const data of readBuffers(p, st.size, seen, await this.#sparse(p, st))) {
           delta.update(data); // first: where it proves blocks unchanged, their sums are known
           newSig.update(data);
           await chunker.flush();
@@ -470,5 +480,6 @@ class BatchEncoder {
   close(): void {
     this.#sig.close();
     this.#list.close();
+    this.#extents.close();
   }
 }

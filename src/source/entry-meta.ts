@@ -4,7 +4,7 @@ import { groupName, userName } from '../util/owners.js';
 import type { EntryType, TarHeader } from '../volume/tar-header.js';
 
 /** The fields of an lstat a stored entry needs (type and mode, owner, size, times, identity, device). */
-const STAT_FIELDS = ['mode', 'uid', 'gid', 'size', 'mtimeMs', 'ctimeMs', 'ino', 'dev', 'rdev', 'nlink'] as const;
+const STAT_FIELDS = ['mode', 'uid', 'gid', 'size', 'mtimeMs', 'ctimeMs', 'ino', 'dev', 'rdev', 'nlink', 'blocks'] as const;
 export type StatFields = { readonly [K in (typeof STAT_FIELDS)[number]]: number };
 
 /** Those fields with fs.Stats' type tests: an fs.Stats, or an EntryStat. */

@@ -5,6 +5,7 @@
  */
 import { close, closeSync, constants as fsc, open, openSync, read, readSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import type { Extents } from './data-extents.js';
 
 /** Duplicity reads data streams in 64 KiB pieces; each piece is one tar entry. */
 export const CHUNK = 65536;
@@ -34,7 +35,12 @@ const READ_SIZE = 16 * CHUNK;
 export interface ReadOptions {
   /** The file's content, read ahead (small files). */
   whole?: Promise<WholeFile>;
+  /** Where a sparse file's data lies (data-extents.ts): the rest is holes, not read. */
+  extents?: Extents;
 }
+
+/** Zeros for the windows of a file that are all hole; shared, so never written to. */
+const HOLE = Buffer.alloc(READ_SIZE);
 
 /**
  * Reads a file in buffers of up to 1 MiB (whole 64 KiB chunks but the last), at most
@@ -53,6 +59,14 @@ export async function* readBuffers(p: Buffer, size: number, seen: ReadSeen, o: R
     return;
   }
   const fh = await fs.open(p, OPEN_FLAGS);
+  if (o.extents) {
+    try {
+      yield* sparseBuffers(fh, size, o.extents, seen);
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
   let requested = 0;
   let eof = false;
   const readNext = async (): Promise<Buffer> => {
@@ -78,6 +92,48 @@ export async function* readBuffers(p: Buffer, size: number, seen: ReadSeen, o: R
     await pending?.catch(() => undefined); // a read still in flight must end before close
     await fh.close();
   }
+}
+
+/**
+ * readBuffers for a sparse file: the same 1 MiB windows, but only the data ranges are
+ * read (positioned reads); a window that is all hole is the shared zeros. A file that
+ * shrank ends where its data ends, one that grew is probed past `size` as above.
+ */
+async function* sparseBuffers(fh: fs.FileHandle, size: number, extents: Extents, seen: ReadSeen): AsyncGenerator<Buffer> {
+  let next = 0; // the first extent that may reach into the window
+  for (let w = 0; w < size; w += READ_SIZE) {
+    const end = Math.min(size, w + READ_SIZE);
+    while (next < extents.length && extents[next]![1] <= w) next++;
+    let buf: Buffer | undefined;
+    let short = false;
+    for (let i = next; i < extents.length && extents[i]![0] < end; i++) {
+      const [s, e] = [Math.max(w, extents[i]![0]), Math.min(end, extents[i]![1])];
+      buf ??= Buffer.alloc(end - w);
+      const want = e - s;
+      const got = await readFullAt(fh, buf, s - w, want, s);
+      if (got < want) {
+        buf = buf.subarray(0, s - w + got);
+        short = true;
+        break;
+      }
+    }
+    const out = buf ?? HOLE.subarray(0, end - w);
+    seen.read += out.length;
+    if (out.length > 0) yield out;
+    if (short) return;
+  }
+  seen.grew = (await fh.read(Buffer.alloc(1), 0, 1, size)).bytesRead > 0;
+}
+
+/** Reads `length` bytes at file position `at` into `buf[off]`; fewer only at end of file. */
+async function readFullAt(fh: fs.FileHandle, buf: Buffer, off: number, length: number, at: number): Promise<number> {
+  let n = 0;
+  while (n < length) {
+    const { bytesRead } = await fh.read(buf, off + n, length - n, at + n);
+    if (bytesRead === 0) break;
+    n += bytesRead;
+  }
+  return n;
 }
 
 /**

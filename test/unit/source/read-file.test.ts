@@ -1,8 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CHUNK, SmallReadPolicy, pieces, readBuffers, readWhole, type ReadSeen } from '../../../src/source/read-file.js';
+import { ExtentProbe, looksSparse, type Extents } from '../../../src/source/data-extents.js';
 import { tempDirs } from '../../helpers/tmp.js';
 
 const tmp = tempDirs();
@@ -107,3 +109,74 @@ test('a file swapped for a fifo after its lstat does not hang the read (sync, th
   expect(['done', 'failed']).toContain(await outcome(readWhole(Buffer.from(fifo), 100, slow)));
   expect(['done', 'failed']).toContain(await outcome(readAll(fifo, 100, false)));
 }, 5000);
+
+describe('sparse files: only the data the file system reports is read', () => {
+  const MiB = 1 << 20;
+  /** A sparse file: data at these [offset, bytes], holes elsewhere, `size` long. */
+  function sparseFile(p: string, size: number, data: [number, number][]): Buffer {
+    const content = Buffer.alloc(size);
+    writeFileSync(p, '');
+    truncateSync(p, size);
+    const fd = openSync(p, 'r+');
+    for (const [at, n] of data) {
+      const piece = randomBytes(n);
+      piece.copy(content, at);
+      writeSync(fd, piece, 0, n, at);
+    }
+    closeSync(fd);
+    return content;
+  }
+
+  test('the helper reports the data ranges; a missing path or one it cannot open: undefined', async () => {
+    const dir = tmp('extents');
+    const p = join(dir, 'img');
+    sparseFile(p, 64 * MiB, [[8 * MiB, 5000], [40 * MiB, 2 * MiB]]);
+    const probe = new ExtentProbe();
+    try {
+      const ext = (await probe.extents(Buffer.from(p), 64 * MiB))!;
+      // file systems allocate whole blocks: each range covers the data written, on block bounds
+      expect(ext).toHaveLength(2);
+      expect(ext[0]![0]).toBeLessThanOrEqual(8 * MiB);
+      expect(ext[0]![1]).toBeGreaterThanOrEqual(8 * MiB + 5000);
+      expect(ext[1]![0]).toBeLessThanOrEqual(40 * MiB);
+      expect(ext[1]![1]).toBeGreaterThanOrEqual(42 * MiB);
+      expect(await probe.extents(Buffer.from(join(dir, 'missing')), 10)).toBeUndefined();
+      expect(await probe.extents(Buffer.from(dir + '/img\n'), 10)).toBeUndefined(); // a newline in a name is carried, not split on
+      expect(looksSparse(statSync(p))).toBe(true);
+      expect(looksSparse({ size: 64 * MiB, blocks: (64 * MiB) / 512 })).toBe(false);
+    } finally {
+      probe.close();
+    }
+  });
+
+  test('read by extents: the same bytes and 64 KiB pieces as a plain read, holes at the start, between and at the end; stale extents of a shrunk file end at its data', async () => {
+    const dir = tmp('sparse-read');
+    const p = join(dir, 'img');
+    const size = 5 * MiB + 12345;
+    const content = sparseFile(p, size, [[0, 100], [MiB - 10, 20], [3 * MiB + 4096, MiB + 7]]);
+    const probe = new ExtentProbe();
+    try {
+      const extents = (await probe.extents(Buffer.from(p), size))!;
+      const read = async (o: { extents?: Extents }, n = size) => {
+        const seen: ReadSeen = { read: 0, grew: false };
+        const out: Buffer[] = [];
+        for await (const piece of pieces(readBuffers(Buffer.from(p), n, seen, o))) out.push(piece);
+        return { sizes: out.map((b) => b.length), seen, data: Buffer.concat(out) };
+      };
+      const plain = await read({});
+      const sparse = await read({ extents });
+      expect(sparse.data.equals(content)).toBe(true);
+      expect(sparse.sizes).toEqual(plain.sizes);
+      expect(sparse.seen).toEqual({ read: size, grew: false });
+      // extents made up by hand: a range past a shrunk end stops the read there
+      truncateSync(p, 3 * MiB + 5000);
+      const shrunk = await read({ extents: [[0, MiB + 100], [3 * MiB, size]] });
+      expect(shrunk.seen.read).toBe(3 * MiB + 5000);
+      expect(shrunk.data.equals(content.subarray(0, 3 * MiB + 5000))).toBe(true);
+      appendFileSync(p, 'more');
+      expect((await read({ extents: [[0, 100]] }, 3 * MiB)).seen.grew).toBe(true);
+    } finally {
+      probe.close();
+    }
+  });
+});
