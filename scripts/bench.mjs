@@ -18,7 +18,7 @@
 // files rewritten per set) and times, from a warm cache, `find` of one name across all
 // sets and `diff` of the first point with the last (restic: its find and diff).
 // Also, when the tools are there: tapechain's full with --jobs 1 (the single lane: the
-// scaling of the default --jobs), and a full of the corpus to a local S3 server (Ceph
+// scaling of the default --jobs) and with --no-xattrs (what reading xattrs costs), and a full of the corpus to a local S3 server (Ceph
 // radosgw, started here by scripts/start-rgw.sh and stopped by PID) for tapechain and
 // restic (--no-s3 leaves that out).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -131,6 +131,11 @@ if (!filesOnly && names.includes('tapechain')) {
   console.error('bench: tapechain full --jobs 1');
   results.tapechain.fullJobs1 = measure('tapechain full --jobs 1', tapechainBackup(corpus, t, path.join(work, 'cache-tapechain-jobs1'), '--jobs 1 '), steps.tapechain.env);
   fs.rmSync(t, { recursive: true, force: true });
+  // the same full without reading extended attributes: what reading them costs
+  const nx = path.join(work, 'target-tapechain-no-xattrs');
+  console.error('bench: tapechain full --no-xattrs');
+  results.tapechain.fullNoXattrs = measure('tapechain full --no-xattrs', tapechainBackup(corpus, nx, path.join(work, 'cache-tapechain-no-xattrs'), '--no-xattrs '), steps.tapechain.env);
+  fs.rmSync(nx, { recursive: true, force: true });
 }
 if (!filesOnly && !args.includes('--no-s3') && has('radosgw')) benchS3();
 
@@ -269,13 +274,13 @@ function benchHistory() {
 const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
 const mib = (b) => (b === undefined ? '-' : (b / 1048576).toFixed(1));
 const rows = [];
-const LABELS = { fullJobs1: 'full, --jobs 1', s3Full: 'full to S3', filesFull: 'full, small files', filesInc: 'inc, no change', historyfind: 'find, 40 sets', historydiff: 'diff, 40 sets' };
-for (const step of ['full', 'fullJobs1', 's3Full', 'inc', 'restore', 'verify', 'compare', 'filesFull', 'filesInc', 'historyfind', 'historydiff']) {
+const LABELS = { fullJobs1: 'full, --jobs 1', fullNoXattrs: 'full, --no-xattrs', s3Full: 'full to S3', filesFull: 'full, small files', filesInc: 'inc, no change', historyfind: 'find, 40 sets', historydiff: 'diff, 40 sets' };
+for (const step of ['full', 'fullJobs1', 'fullNoXattrs', 's3Full', 'inc', 'restore', 'verify', 'compare', 'filesFull', 'filesInc', 'historyfind', 'historydiff']) {
   for (const n of names) {
     const r = results[n][step];
     if (!r) continue;
     // a tapechain-only row compares with restic's row of the step it varies
-    const base = step === 'fullJobs1' ? 'full' : step;
+    const base = step === 'fullJobs1' || step === 'fullNoXattrs' ? 'full' : step;
     const d = results.duplicity?.[base];
     const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : '-');
     rows.push([LABELS[step] ?? step, n, fmt(r.wall), fmt(r.cpu), r.cpu != null ? fmt(r.cpu / r.wall, 2) : '-', fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[base]?.wall)]);
@@ -289,6 +294,7 @@ console.log(line(head));
 for (const r of rows) console.log(line(r));
 const tc = results.tapechain;
 if (tc?.full && tc.fullJobs1) console.log(`\ntapechain full: default --jobs ${(tc.fullJobs1.wall / tc.full.wall).toFixed(2)}x as fast as --jobs 1`);
+if (tc?.full && tc.fullNoXattrs) console.log(`tapechain full: reading extended attributes costs ${(100 * (tc.full.wall / tc.fullNoXattrs.wall - 1)).toFixed(1)} % of wall, ${(100 * (tc.full.cpu / tc.fullNoXattrs.cpu - 1)).toFixed(1)} % of CPU`);
 const th = tc?.full?.threads;
 if (th) {
   // Amdahl: the main thread's work stays serial, the rest spreads over the cores

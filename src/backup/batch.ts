@@ -24,7 +24,8 @@ import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/sign
 import { withContext } from '../errors.js';
 import { readAhead } from '../source/read-ahead.js';
 import { inodeState, storedXattrs } from '../source/inode-state.js';
-import { ExtentProbe, looksSparse, type Extents } from '../source/data-extents.js';
+import { looksSparse, type Extents } from '../source/data-extents.js';
+import { fsHelper } from '../util/fs-helper.js';
 import { deletedHeader, EntryStat, entryType, headerFromStat } from '../source/entry-meta.js';
 import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
 import type { WalkWarning } from '../source/walk.js';
@@ -177,8 +178,6 @@ class BatchEncoder {
   #ending = false;
   #lastVolume: BatchVolume | undefined;
   readonly stats: BatchStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, deltaBytes: 0 };
-  /** Asks where sparse files' data lies (started on the batch's first sparse file). */
-  readonly #extents = new ExtentProbe();
 
   constructor(b: VolumeBatch, encoder: Encoder, hooks: BatchHooks) {
     this.#b = b;
@@ -307,7 +306,7 @@ class BatchEncoder {
     }
     const isDir = type === 'directory';
     if (!isNew) this.stats.changed++;
-    const { xattrs, inode } = this.#inode(p, st);
+    const { xattrs, inode } = await this.#inode(p, st);
     await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index, { isDir }), st, type, link), ...(xattrs ? { xattrs } : {}) } });
     await this.#records(index, { ...headerFromStat(entryName('snapshot', index, { isDir, sigtarRoot: true }), st, type, link), ...(inode ? { inode } : {}) });
   }
@@ -317,13 +316,13 @@ class BatchEncoder {
    * entry; nothing when xattrs are off. Xattrs that cannot be read are a warning and
    * leave the state unknown, so the next run reads them again.
    */
-  #inode(p: Buffer, st: EntryStat): { xattrs?: Xattr[]; inode?: InodeState } {
+  async #inode(p: Buffer, st: EntryStat): Promise<{ xattrs?: Xattr[]; inode?: InodeState }> {
     if (!this.#b.xattrs) return {};
     let xattrs: Xattr[];
     try {
-      xattrs = storedXattrs(p);
+      xattrs = await storedXattrs(p);
     } catch (e) {
-      this.#warn({ code: 'XATTRS_UNREADABLE', path: p, message: `extended attributes not stored: ${(e as Error).message}` });
+      this.#warn({ code: 'XATTRS_UNREADABLE', path: p, message: `extended attributes not stored: ${(e as Error).message} (--no-xattrs leaves them all out)` });
       return {};
     }
     return { ...(xattrs.length > 0 ? { xattrs } : {}), inode: inodeState(st, xattrs) };
@@ -332,7 +331,7 @@ class BatchEncoder {
   /** For a sparse file, where its data lies: its holes are then not read. */
   async #sparse(p: Buffer, st: EntryStat): Promise<{ extents?: Extents }> {
     if (!looksSparse(st)) return {};
-    const extents = await this.#extents.extents(p, st.size);
+    const extents = await fsHelper().extents(p, st.size);
     return extents ? { extents } : {};
   }
 
@@ -350,7 +349,7 @@ class BatchEncoder {
    */
   async #snapshotFile(index: Index, p: Buffer, st: EntryStat, isNew: boolean, whole?: Promise<WholeFile>): Promise<void> {
     const sigSpool = new Spool(this.#b.tmp);
-    const meta = this.#inode(p, st);
+    const meta = await this.#inode(p, st);
     try {
       const sig = new SignatureBuilder(blockSizeFor(st.size), (b) => sigSpool.append(b), undefined, { size: st.size });
       let chunk = 0;
@@ -429,7 +428,7 @@ class BatchEncoder {
   async #diff(index: Index, p: Buffer, st: EntryStat, oldSignature: Uint8Array): Promise<void> {
     this.#current = { index, stat: st };
     const sigSpool = new Spool(this.#b.tmp);
-    const meta = this.#inode(p, st);
+    const meta = await this.#inode(p, st);
     try {
       const blockLen = blockSizeFor(st.size);
       const sums = new BlockSumCache(blockLen, DEFAULT_STRONG_LEN);
@@ -480,6 +479,5 @@ class BatchEncoder {
   close(): void {
     this.#sig.close();
     this.#list.close();
-    this.#extents.close();
   }
 }

@@ -464,6 +464,7 @@ export class TreeWriter {
 
   /** Removes scratch space; the tree is complete. */
   async finish(): Promise<void> {
+    await this.xattrs?.settled();
     await fs.rm(this.#scratch, { recursive: true, force: true });
   }
 
@@ -481,6 +482,7 @@ export class TreeWriter {
 export async function applyDirMeta(p: Buffer, h: TarHeader, owner: boolean, numeric: boolean, xattrs: XattrWriter | undefined): Promise<void> {
   if (owner) await fs.chown(p, numeric ? h.uid : localUid(h.uname, h.uid), numeric ? h.gid : localGid(h.gname, h.gid));
   xattrs?.apply(p, h.xattrs, () => p.toString());
+  await xattrs?.settled();
   await fs.chmod(p, h.mode);
   await fs.utimes(p, fileTime(h), fileTime(h));
 }

@@ -5,8 +5,12 @@
  * `security.*` without root, any on a filesystem without xattrs) is a warning once
  * per kind, not per file: a restore as a user of a tree with capabilities would
  * otherwise print one line per file.
+ *
+ * A path that is not valid UTF-8 goes through the python3 helper, asynchronously: its
+ * xattrs are set by the time `settled()` resolves (after its mode: setxattr leaves the
+ * mode and mtime alone, and the ACL's mask is the mode's group bits either way).
  */
-import { setXattrSync, XattrError, type Xattr } from '../util/xattr.js';
+import { setXattr, setXattrSync, XattrError, type Xattr } from '../util/xattr.js';
 
 export class XattrWriter {
   readonly #onWarning: ((message: string) => void) | undefined;
@@ -14,6 +18,8 @@ export class XattrWriter {
   readonly #warned = new Set<string>();
   /** Xattrs that could not be set. */
   skipped = 0;
+  /** Settings under way through the helper. */
+  readonly #pending = new Set<Promise<void>>();
 
   constructor(onWarning: ((message: string) => void) | undefined) {
     this.#onWarning = onWarning;
@@ -26,10 +32,31 @@ export class XattrWriter {
       try {
         setXattrSync(p, x);
       } catch (e) {
-        this.skipped++;
-        this.#warn(x.name, e, shown);
+        if (e instanceof XattrError && e.code === 'NOT_UTF8') this.#later(p, x, shown);
+        else this.#failed(x.name, e, shown);
       }
     }
+  }
+
+  #later(p: Buffer, x: Xattr, shown: () => string): void {
+    const done: Promise<void> = setXattr(p, x).then(
+      () => void this.#pending.delete(done),
+      (e: unknown) => {
+        this.#pending.delete(done);
+        this.#failed(x.name, e, shown);
+      },
+    );
+    this.#pending.add(done);
+  }
+
+  /** Every xattr applied so far is set (or warned about). */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all(this.#pending);
+  }
+
+  #failed(name: string, e: unknown, shown: () => string): void {
+    this.skipped++;
+    this.#warn(name, e, shown);
   }
 
   #warn(name: string, e: unknown, shown: () => string): void {

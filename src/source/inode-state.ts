@@ -32,11 +32,17 @@ export function inodeState(st: StatLike & { nlink: number }, xattrs: Xattr[]): I
 
 /**
  * A path's xattrs as a backup stores them: [] where there can be none; a failure to
- * read them is thrown (the caller warns, and records no state, so the next run tries again).
+ * read them is thrown (the caller warns, and records no state, so the next run tries
+ * again). Synchronous calls (a worker's own thread) but for paths that are not UTF-8.
  */
-export function storedXattrs(p: Buffer): Xattr[] {
+export async function storedXattrs(p: Buffer): Promise<Xattr[]> {
   try {
-    return readXattrsSync(p);
+    try {
+      return readXattrsSync(p);
+    } catch (e) {
+      if (e instanceof XattrError && e.code === 'NOT_UTF8') return await readXattrs(p);
+      throw e;
+    }
   } catch (e) {
     if (e instanceof XattrError && NONE.has(e.code)) return [];
     throw e;

@@ -5,10 +5,13 @@
  * `security.capability`.
  *
  * The binding takes paths as strings: a path that is not valid UTF-8 cannot be named
- * (XattrError with code 'NOT_UTF8'). Where the binding cannot load (a platform without
- * a prebuilt binary), every call fails with code 'UNSUPPORTED'.
+ * through it, and goes to the python3 helper (fs-helper.ts) instead — asynchronously,
+ * so the synchronous calls fail for it with code 'NOT_UTF8' and their callers retry
+ * with the asynchronous ones. Where the binding cannot load (a platform without a
+ * prebuilt binary), every call fails with code 'UNSUPPORTED'.
  */
 import { createRequire } from 'node:module';
+import { fsHelper } from './fs-helper.js';
 
 export interface Xattr {
   name: string;
@@ -21,7 +24,6 @@ interface Binding {
   getAttributeSync(path: string, name: string): Buffer | null;
   getAttribute(path: string, name: string): Promise<Buffer | null>;
   setAttributeSync(path: string, name: string, value: Uint8Array): void;
-  removeAttributeSync(path: string, name: string): void;
 }
 
 /** Why a call failed: the errno name the system gave, or what kept it from being made. */
@@ -55,15 +57,27 @@ function load(): Binding {
 /** The errno names the binding reports as "(os error N)". */
 const ERRNO: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 13: 'EACCES', 20: 'ENOTDIR', 22: 'EINVAL', 28: 'ENOSPC', 30: 'EROFS', 61: 'ENODATA', 95: 'ENOTSUP' };
 
+function fromErrno(errno: number, message: string): XattrError {
+  return new XattrError(errno ? (ERRNO[errno] ?? `errno ${errno}`) : 'EIO', message);
+}
+
 function translate(e: unknown): XattrError {
   const message = (e as Error).message ?? String(e);
   const n = /\(os error (\d+)\)/.exec(message)?.[1];
   return new XattrError(n !== undefined ? (ERRNO[Number(n)] ?? `errno ${n}`) : 'EIO', message.replace(/\s*\(os error \d+\)$/, ''));
 }
 
-function pathString(p: Buffer): string {
+const NOT_UTF8 = () => new XattrError('NOT_UTF8', 'its path is not valid UTF-8, which the xattr calls cannot name without python3');
+
+/** The path as the binding takes it, or undefined when it is not valid UTF-8. */
+function asString(p: Buffer): string | undefined {
   const s = p.toString('utf8');
-  if (!Buffer.from(s, 'utf8').equals(p)) throw new XattrError('NOT_UTF8', 'its path is not valid UTF-8, which the xattr calls cannot name');
+  return Buffer.from(s, 'utf8').equals(p) ? s : undefined;
+}
+
+function pathString(p: Buffer): string {
+  const s = asString(p);
+  if (s === undefined) throw NOT_UTF8();
   return s;
 }
 
@@ -87,10 +101,16 @@ export function readXattrsSync(p: Buffer): Xattr[] {
   }
 }
 
-/** The same on the thread pool, for the main thread. */
+/** The same on the thread pool, for the main thread; any path. */
 export async function readXattrs(p: Buffer): Promise<Xattr[]> {
   const b = load();
-  const path = pathString(p);
+  const path = asString(p);
+  if (path === undefined) {
+    const r = await fsHelper().xattrs(p);
+    if (r === undefined) throw NOT_UTF8();
+    if ('error' in r) throw fromErrno(r.errno, r.error);
+    return r.sort(byName);
+  }
   try {
     const names = await b.listAttributes(path);
     if (names.length === 0) return [];
@@ -106,32 +126,19 @@ export async function readXattrs(p: Buffer): Promise<Xattr[]> {
   }
 }
 
+/** Sets one xattr on any path (the helper's way when it is not UTF-8). */
+export async function setXattr(p: Buffer, x: Xattr): Promise<void> {
+  if (asString(p) !== undefined) return setXattrSync(p, x);
+  const r = await fsHelper().setXattr(p, x);
+  if (r === 'unavailable') throw NOT_UTF8();
+  if (r) throw fromErrno(r.errno, r.error);
+}
+
 export function setXattrSync(p: Buffer, x: Xattr): void {
   const b = load();
   const path = pathString(p);
   try {
     b.setAttributeSync(path, x.name, x.value);
-  } catch (e) {
-    throw translate(e);
-  }
-}
-
-export function removeXattrSync(p: Buffer, name: string): void {
-  const b = load();
-  const path = pathString(p);
-  try {
-    b.removeAttributeSync(path, name);
-  } catch (e) {
-    throw translate(e);
-  }
-}
-
-/** Names of a path's xattrs (unsorted). */
-export function listXattrsSync(p: Buffer): string[] {
-  const b = load();
-  const path = pathString(p);
-  try {
-    return b.listAttributesSync(path);
   } catch (e) {
     throw translate(e);
   }

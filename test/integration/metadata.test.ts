@@ -27,16 +27,22 @@ function sha(p: string): string {
 }
 const allocated = (p: string) => fs.statSync(p).blocks * 512;
 
+/** A sparse file in a new `src` under `dir`: `size` long, with data (pseudo-random) only at these [offset, bytes]. */
+function sparseSource(dir: string, name: string, size: number, data: [number, number][]): { src: string; img: string } {
+  const src = join(dir, 'src');
+  fs.mkdirSync(src);
+  const img = join(src, name);
+  const fd = fs.openSync(img, 'w');
+  data.forEach(([at, n], i) => fs.writeSync(fd, bytes(n, i + 1), 0, n, at));
+  fs.ftruncateSync(fd, size);
+  fs.closeSync(fd);
+  return { src, img };
+}
+
 describe('sparse files', () => {
   test('restore writes runs of zeros as holes (also after a delta); --no-sparse writes them out', async () => {
     const dir = tmp('sparse');
-    const src = join(dir, 'src');
-    fs.mkdirSync(src);
-    const img = join(src, 'disk.img');
-    const fd = fs.openSync(img, 'w');
-    fs.writeSync(fd, bytes(MiB, 1), 0, MiB, 16 * MiB);
-    fs.writeSync(fd, bytes(5000, 2), 0, 5000, 64 * MiB - 5000);
-    fs.closeSync(fd);
+    const { src, img } = sparseSource(dir, 'disk.img', 64 * MiB, [[16 * MiB, MiB], [64 * MiB - 5000, 5000]]);
     const env = { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
     const target = join(dir, 't');
     expect((await runCli(['backup', src, target], env)).code).toBe(0);
@@ -66,14 +72,7 @@ describe('sparse files', () => {
 
   test("backup reads a sparse file's data, not its holes: 1 GiB with 3 MiB of data costs a few MiB of reads; tapechain and duplicity restore it", async () => {
     const dir = tmp('sparse-read');
-    const src = join(dir, 'src');
-    fs.mkdirSync(src);
-    const img = join(src, 'vm.img');
-    const fd = fs.openSync(img, 'w');
-    fs.writeSync(fd, bytes(MiB, 11), 0, MiB, 100 * MiB);
-    fs.writeSync(fd, bytes(2 * MiB, 12), 0, 2 * MiB, 700 * MiB + 123);
-    fs.ftruncateSync(fd, 1024 * MiB);
-    fs.closeSync(fd);
+    const { src, img } = sparseSource(dir, 'vm.img', 1024 * MiB, [[100 * MiB, MiB], [700 * MiB + 123, 2 * MiB]]);
     // the process's read bytes (all threads, pipes and modules included), written as it exits
     const io = join(dir, 'io');
     const hook = join(dir, 'hook.mjs');

@@ -83,6 +83,13 @@ function makeTree(src: string, o: { root: boolean; sparseSize: number }): void {
   fs.ftruncateSync(fd, o.sparseSize);
   fs.closeSync(fd);
   fs.symlinkSync('f', join(src, 'link'));
+  // names that are not UTF-8 (the xattr binding cannot name them: the python3 helper does)
+  const bad = Buffer.concat([Buffer.from(join(src, 'd', 'bad')), Buffer.from([0xff, 0xfe])]);
+  fs.writeFileSync(bad, 'latin-1 name');
+  fs.mkdirSync(Buffer.concat([bad, Buffer.from('-dir')]));
+  const setRaw = (path: Buffer, name: string, value: string) => runOk('python3', ['-c', 'import os, sys; os.setxattr(bytes.fromhex(sys.argv[1]), sys.argv[2], sys.argv[3].encode(), follow_symlinks=False)', path.toString('hex'), name, value]);
+  setRaw(bad, 'user.raw-name', 'x');
+  setRaw(Buffer.concat([bad, Buffer.from('-dir')]), 'user.dir', 'y');
   if (o.root) {
     setfattr(join(src, 'link'), 'trusted.on-a-link', 'root only');
     setfattr(join(src, 'd', 'inherits'), 'trusted.t', '1');
