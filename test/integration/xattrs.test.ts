@@ -137,6 +137,16 @@ describe('extended attributes, ACLs and capabilities', () => {
     const none = await backup();
     expect({ stored: none.filesStored, changed: none.changedEntries }).toEqual({ stored: 0, changed: 0 });
 
+    // ls shows link counts, ACLs and xattr names
+    const ls = await runCli(['ls', '--json', target], env);
+    const entries = new Map(ls.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; links?: number; xattrs?: string[]; acl?: string[] }).map((e) => [e.path, e]));
+    expect(entries.get('f')).toMatchObject({ links: 1, acl: ['access'], xattrs: ['system.posix_acl_access', 'user.added', 'user.binary', 'user.odd=name%25', 'user.text'] });
+    expect(entries.get('d')).toMatchObject({ acl: ['access', 'default'] });
+    expect(entries.get('d/sub/h2')).toMatchObject({ links: 3, acl: ['access'], xattrs: ['system.posix_acl_access', 'user.shared'] });
+    expect(entries.get('pinger')).toMatchObject({ links: 1, xattrs: [], acl: [] });
+    const long = (await runCli(['ls', '--long', target], env)).stdout.split('\n');
+    expect(long.find((l) => l.endsWith('h3  [system.posix_acl_access user.shared]'))).toMatch(/^-rw-r--r--\+\s+3 root\s+root\s+24 /);
+
     // duplicity ignores the records: content, modes and times as before
     const d = duplicity(['restore', '--archive-dir', join(dir, 'dupc'), '--name', 'x', `file://${target}`, join(dir, 'dup')], dir, PASS);
     expect({ status: d.status, err: d.stderr }).toEqual({ status: 0, err: expect.not.stringMatching(/Traceback|Error/) });
@@ -166,6 +176,16 @@ describe('extended attributes, ACLs and capabilities', () => {
     expect(meta(out)).toEqual(meta(src, { except: /security\.capability|cap_/ }));
     expect(meta(src).caps).toHaveLength(2); // the backup read them: only the restore could not set them
     expect(treeDiff(describeTree(src), describeTree(out))).toEqual([]);
+
+    // an incremental of xattr and ACL changes alone, as the same user
+    setfattr(join(src, 'f'), 'user.later', 'v2');
+    runOk('setfacl', ['-m', 'u:4242:r--', join(src, 'h1')]);
+    const inc = asNobody(['backup', '--json', src, target]);
+    expect({ code: inc.status, err: inc.stderr.toString() }).toEqual({ code: 0, err: '' });
+    expect(summary(inc.stdout.toString()).changedEntries).toBe(4); // f and the three names of h1
+    const out2 = join(dir, 'r2');
+    expect(asNobody(['restore', target, out2]).status).toBe(0);
+    expect(meta(out2)).toEqual(meta(src, { except: /security\.capability|cap_/ }));
   }, 120_000);
 
   test('GNU tar --xattrs --acls and bsdtar extract the xattrs, ACLs and capability from a volume decrypted with gpg', async () => {
