@@ -24,8 +24,7 @@ import { blockSizeFor, DEFAULT_STRONG_LEN, SignatureBuilder } from '../diff/sign
 import { withContext } from '../errors.js';
 import { readAhead } from '../source/read-ahead.js';
 import { inodeState, storedXattrs } from '../source/inode-state.js';
-import { looksSparse, type Extents } from '../source/data-extents.js';
-import { fsHelper } from '../util/fs-helper.js';
+import { sparseRead } from '../source/data-extents.js';
 import { deletedHeader, EntryStat, entryType, headerFromStat } from '../source/entry-meta.js';
 import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
 import type { WalkWarning } from '../source/walk.js';
@@ -328,13 +327,6 @@ class BatchEncoder {
     return { ...(xattrs.length > 0 ? { xattrs } : {}), inode: inodeState(st, xattrs) };
   }
 
-  /** For a sparse file, where its data lies: its holes are then not read. */
-  async #sparse(p: Buffer, st: EntryStat): Promise<{ extents?: Extents }> {
-    if (!looksSparse(st)) return {};
-    const extents = await fsHelper().extents(p, st.size);
-    return extents ? { extents } : {};
-  }
-
   /** Records that a path present in the previous state is gone. */
   async #deleted(index: Index, wasFile: boolean): Promise<void> {
     this.stats.deleted++;
@@ -355,7 +347,7 @@ class BatchEncoder {
       let chunk = 0;
       const seen: ReadSeen = { read: 0, grew: false };
       try {
-        for await (const data of pieces(readBuffers(p, st.size, seen, whole ? { whole } : await this.#sparse(p, st)))) {
+        for await (const data of pieces(readBuffers(p, st.size, seen, whole ? { whole } : await sparseRead(p, st)))) {
           sig.update(data);
           if (chunk === 0 && data.length < CHUNK) {
             await this.#add({ index, header: { ...headerFromStat(entryName('snapshot', index), st, 'file'), size: data.length, ...this.#firstChunk(1, meta.xattrs) }, data });
@@ -447,7 +439,7 @@ class BatchEncoder {
       const seen: ReadSeen = { read: 0, grew: false };
       let started = false;
       try {
-        for await (const data of readBuffers(p, st.size, seen, await this.#sparse(p, st))) {
+        for await (const data of readBuffers(p, st.size, seen, await sparseRead(p, st))) {
           delta.update(data); // first: where it proves blocks unchanged, their sums are known
           newSig.update(data);
           await chunker.flush();

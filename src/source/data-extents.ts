@@ -16,3 +16,10 @@ export type Extents = [number, number][];
 export function looksSparse(st: { size: number; blocks: number }): boolean {
   return st.size - st.blocks * 512 >= MIN_HOLE && !fsHelper().unavailable;
 }
+
+/** How to read a file (readBuffers' options): by its data ranges when it is sparse and they are known. */
+export async function sparseRead(p: Buffer, st: { size: number; blocks: number }): Promise<{ extents?: Extents }> {
+  if (!looksSparse(st)) return {};
+  const extents = await fsHelper().extents(p, st.size);
+  return extents ? { extents } : {};
+}

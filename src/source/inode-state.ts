@@ -59,13 +59,19 @@ export async function storedXattrs(p: Buffer): Promise<Xattr[]> {
 export async function inodeUnchanged(old: InodeState | undefined, p: Buffer, st: StatLike & { nlink: number }): Promise<boolean> {
   if (old && st.isFile() && old.nlink !== st.nlink) return false;
   if (old && old.ctime === st.ctimeMs) return true;
+  const now = await liveXattrDigest(p);
+  if (now === null) return true;
+  return old ? now === old.xattrs?.digest : now === undefined;
+}
+
+/** The digest of a path's xattrs as they are now (undefined: it has none), or null when they cannot be read. */
+export async function liveXattrDigest(p: Buffer): Promise<string | undefined | null> {
   let now: Xattr[];
   try {
     now = await readXattrs(p);
   } catch (e) {
-    if (e instanceof XattrError && NONE.has(e.code)) now = [];
-    else return true;
+    if (!(e instanceof XattrError && NONE.has(e.code))) return null;
+    now = [];
   }
-  if (!old) return now.length === 0;
-  return (now.length > 0 ? xattrDigest(now) : undefined) === old.xattrs?.digest;
+  return now.length > 0 ? xattrDigest(now) : undefined;
 }

@@ -1,11 +1,14 @@
 /**
  * The live side of `verify --compare`: walks the source tree and holds each path against
- * the archived state as it arrives, in index order — metadata from the stored header,
- * content block by block against the archived version's librsync signature. It needs
+ * the archived state as it arrives, in index order — metadata from the stored header
+ * (and the xattrs against their digest, where the set recorded one), content block by
+ * block against the archived version's librsync signature. It needs
  * only headers and signatures (about 0.6 % of a file's size) from the archive.
  */
 import { readlink } from 'node:fs/promises';
 import { devMajor, devMinor, entryType, mtimeSeconds } from '../source/entry-meta.js';
+import { liveXattrDigest } from '../source/inode-state.js';
+import { sparseRead } from '../source/data-extents.js';
 import { readAhead, type Ahead } from '../source/read-ahead.js';
 import { readBuffers, type ReadSeen } from '../source/read-file.js';
 import { walkTree, type WalkEntry } from '../source/walk.js';
@@ -69,15 +72,22 @@ async function differences(ahead: Ahead<WalkEntry>, b: ArchivedEntry, o: LiveCom
   if (o.owners && (a.stat.uid !== localUid(h.uname, h.uid) || a.stat.gid !== localGid(h.gname, h.gid))) out.push('owner differs');
   if (mtimeSeconds(a.stat) !== h.mtime) out.push('mtime differs');
   if ((type === 'char' || type === 'block') && (devMajor(a.stat.rdev) !== h.devmajor || devMinor(a.stat.rdev) !== h.devminor)) out.push('device numbers differ');
+  if (h.inode && !(await sameXattrs(a.path, h.inode.xattrs?.digest))) out.push('extended attributes (ACLs, capabilities) differ');
   if (type === 'file' && b.signature && (await contentDiffers(ahead, b.signature, o.signal))) out.push('content differs');
   return out;
+}
+
+/** Whether the live xattrs are those the backup recorded (sets that recorded them only; unreadable ones are not held against it). */
+async function sameXattrs(p: Buffer, recorded: string | undefined): Promise<boolean> {
+  const now = await liveXattrDigest(p);
+  return now === null || now === recorded;
 }
 
 /** Reads the live file once against the archived version's block signature. */
 async function contentDiffers({ item: a, whole }: Ahead<WalkEntry>, signature: AsyncIterable<Buffer>, signal: AbortSignal | undefined): Promise<boolean> {
   const check = await SignatureCheck.open(signature);
   const seen: ReadSeen = { read: 0, grew: false };
-  for await (const data of readBuffers(a.path, a.stat.size, seen, whole ? { whole } : {})) {
+  for await (const data of readBuffers(a.path, a.stat.size, seen, whole ? { whole } : await sparseRead(a.path, a.stat))) {
     signal?.throwIfAborted();
     await check.update(data);
   }

@@ -127,6 +127,10 @@ describe('extended attributes, ACLs and capabilities', () => {
     runOk('setfacl', ['-m', 'u:2000:r--', join(src, 'd', 'sub', 'h2')]);
     runOk('setcap', ['-r', join(src, 'pinger')]);
     runOk('setfattr', ['-x', 'user.big', join(src, 'multivol')]);
+    // verify --compare sees them (and nothing else) before they are backed up
+    const cmp = await runCli(['verify', '--compare', src, target], env);
+    const differ = cmp.stdout.split('\n').filter((l) => l.includes('extended attributes')).map((l) => l.split(':')[0]).sort();
+    expect(differ).toEqual(['d/sub/h2', 'f', 'h1', 'h3', 'multivol', 'pinger']);
     const inc = await backup();
     // f, the three names of h1's inode, pinger, multivol
     expect({ type: inc.type, changed: inc.changedEntries }).toEqual({ type: 'inc', changed: 6 });
