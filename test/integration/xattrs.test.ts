@@ -161,7 +161,7 @@ describe('extended attributes, ACLs and capabilities', () => {
     const dir = tmp('xattrs-user');
     fs.chmodSync(dir, 0o755);
     const src = join(dir, 'src');
-    makeTree(src, { root: false, sparseSize: 64 * MiB });
+    makeTree(src, { root: false, sparseSize: 1024 * MiB });
     fs.copyFileSync('/bin/true', join(src, 'second-capable'));
     fs.mkdirSync(join(dir, 'tmp'));
     runOk('chown', ['-R', 'nobody:nogroup', dir]);
