@@ -8,11 +8,12 @@
 import { readlink } from 'node:fs/promises';
 import { devMajor, devMinor, entryType, mtimeSeconds } from '../source/entry-meta.js';
 import { liveXattrDigest } from '../source/inode-state.js';
-import { sparseRead } from '../source/data-extents.js';
 import { readAhead, type Ahead } from '../source/read-ahead.js';
-import { readBuffers, type ReadSeen } from '../source/read-file.js';
+import { availableParallelism } from 'node:os';
+import { blockSizeFor, signatureSize } from '../diff/signature.js';
+import { WorkerPool } from '../util/worker-pool.js';
+import { liveContentDiffers, type ContentTask } from './content-check.js';
 import { walkTree, type WalkEntry } from '../source/walk.js';
-import { SignatureCheck } from '../diff/signature-check.js';
 import { escapeName } from '../util/escape-name.js';
 import { localGid, localUid } from '../util/owners.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
@@ -36,28 +37,88 @@ export interface LiveCompareOptions {
   signal?: AbortSignal;
 }
 
-/** Merges the live walk with the archived entries (both in index order) and reports every difference. */
+/**
+ * Files this large (not read ahead) have their content checked on worker threads, while
+ * this thread goes on — in `verify`, it also decodes the volumes; their signature
+ * goes along whole (0.6 % of the file).
+ */
+const OFFLOAD_MIN = 256 * 1024;
+/** A signature larger than this (a file over ~8 GiB) is not held whole: that file is checked here, streaming. */
+const OFFLOAD_MAX_SIGNATURE = 48 << 20;
+/** Entries whose report waits for a worker, at most (bounds the signatures held). */
+const PENDING = 16;
+
+/**
+ * Merges the live walk with the archived entries (both in index order) and reports every
+ * difference, in index order.
+ *
+ * Kept as one function: the merge's two cursors, the queue of reports still waiting
+ * for a worker and the pool's lifetime belong to one loop.
+ */
 export async function compareLive(archived: AsyncIterable<ArchivedEntry>, o: LiveCompareOptions): Promise<void> {
   // small files are read ahead of the comparison, as a backup reads them: per-file
   // latency, not bytes, is what a tree of many small files costs
   const walk = walkTree(Buffer.from(o.root), { onWarning: (w) => o.report(escapeName(w.path), w.message) });
   const live = readAhead(walk, (e) => e)[Symbol.asyncIterator]();
   const stored = archived[Symbol.asyncIterator]();
-  let a = (await live.next()).value as Ahead<WalkEntry> | undefined;
-  let b = (await stored.next()).value as ArchivedEntry | undefined;
-  while (a || b) {
-    o.signal?.throwIfAborted();
-    const c = !a ? 1 : !b ? -1 : compareIndex(a.item.index, b.index);
-    if (c < 0) o.report(displayIndex(a!.item.index), 'in the source, not in the backup');
-    else if (c > 0) o.report(displayIndex(b!.index), 'in the backup, not in the source');
-    else if (a!.item.index.length > 0) for (const d of await differences(a!, b!, o)) o.report(displayIndex(a!.item.index), d);
-    if (c >= 0 && b?.signature) for await (const _ of b.signature) { /* the rest of an unread signature */ }
-    if (c <= 0) a = (await live.next()).value;
-    if (c >= 0) b = (await stored.next()).value;
+  const checker = new ContentChecker();
+  const pending: { shown: string; found: Promise<string[]> }[] = [];
+  const say = async (shown: string, found: Found) => {
+    const later = !Array.isArray(found);
+    pending.push({ shown, found: later ? found.later : Promise.resolve(found) });
+    pending[pending.length - 1]!.found.catch(() => undefined); // awaited in turn below
+    while (pending.length > (later ? PENDING : 0)) {
+      const head = pending.shift()!;
+      for (const d of await head.found) o.report(head.shown, d);
+    }
+  };
+  try {
+    let a = (await live.next()).value as Ahead<WalkEntry> | undefined;
+    let b = (await stored.next()).value as ArchivedEntry | undefined;
+    while (a || b) {
+      o.signal?.throwIfAborted();
+      const c = !a ? 1 : !b ? -1 : compareIndex(a.item.index, b.index);
+      if (c < 0) await say(displayIndex(a!.item.index), ['in the source, not in the backup']);
+      else if (c > 0) await say(displayIndex(b!.index), ['in the backup, not in the source']);
+      else if (a!.item.index.length > 0) await say(displayIndex(a!.item.index), await differences(a!, b!, o, checker));
+      if (c >= 0 && b?.signature) for await (const _ of b.signature) { /* the rest of an unread signature */ }
+      if (c <= 0) a = (await live.next()).value;
+      if (c >= 0) b = (await stored.next()).value;
+    }
+    await say('', []); // the reports still waiting
+  } finally {
+    await checker.close();
   }
 }
 
-async function differences(ahead: Ahead<WalkEntry>, b: ArchivedEntry, o: LiveCompareOptions): Promise<string[]> {
+/** Checks large files' content on worker threads (started with the first such file). */
+class ContentChecker {
+  #pool: WorkerPool<ContentTask, boolean> | undefined;
+
+  /** Whether the file goes to a worker: large, not read ahead, with a signature of bounded size. */
+  offloads(ahead: Ahead<WalkEntry>): boolean {
+    return !ahead.whole && ahead.item.stat.size >= OFFLOAD_MIN && signatureSize(ahead.item.stat.size, blockSizeFor(ahead.item.stat.size)) <= OFFLOAD_MAX_SIGNATURE;
+  }
+
+  /** Collects the signature (the caller moves on at once) and checks the file on a worker. */
+  async differs(a: WalkEntry, signature: AsyncIterable<Buffer>): Promise<{ later: Promise<boolean> }> {
+    const parts: Buffer[] = [];
+    for await (const c of signature) parts.push(c);
+    const sig = Buffer.concat(parts);
+    this.#pool ??= new WorkerPool(new URL('./content-worker.js', import.meta.url), Math.max(1, availableParallelism() - 1));
+    const task: ContentTask = { path: a.path, size: a.stat.size, blocks: a.stat.blocks, signature: sig };
+    return { later: this.#pool.run(task) };
+  }
+
+  async close(): Promise<void> {
+    await this.#pool?.close();
+  }
+}
+
+/** What was found of one path: now, or later (a large file's content checked on a worker). */
+type Found = string[] | { later: Promise<string[]> };
+
+async function differences(ahead: Ahead<WalkEntry>, b: ArchivedEntry, o: LiveCompareOptions, checker: ContentChecker): Promise<Found> {
   const a = ahead.item;
   const h = b.header;
   const type = entryType(a.stat);
@@ -73,7 +134,12 @@ async function differences(ahead: Ahead<WalkEntry>, b: ArchivedEntry, o: LiveCom
   if (mtimeSeconds(a.stat) !== h.mtime) out.push('mtime differs');
   if ((type === 'char' || type === 'block') && (devMajor(a.stat.rdev) !== h.devmajor || devMinor(a.stat.rdev) !== h.devminor)) out.push('device numbers differ');
   if (h.inode && !(await sameXattrs(a.path, h.inode.xattrs?.digest))) out.push('extended attributes (ACLs, capabilities) differ');
-  if (type === 'file' && b.signature && (await contentDiffers(ahead, b.signature, o.signal))) out.push('content differs');
+  if (type !== 'file' || !b.signature) return out;
+  if (checker.offloads(ahead)) {
+    const { later } = await checker.differs(a, b.signature);
+    return { later: later.then((d) => (d ? [...out, 'content differs'] : out)) };
+  }
+  if (await liveContentDiffers(a.path, a.stat, b.signature, { ...(ahead.whole ? { whole: ahead.whole } : {}), ...(o.signal ? { signal: o.signal } : {}) })) out.push('content differs');
   return out;
 }
 
@@ -81,15 +147,4 @@ async function differences(ahead: Ahead<WalkEntry>, b: ArchivedEntry, o: LiveCom
 async function sameXattrs(p: Buffer, recorded: string | undefined): Promise<boolean> {
   const now = await liveXattrDigest(p);
   return now === null || now === recorded;
-}
-
-/** Reads the live file once against the archived version's block signature. */
-async function contentDiffers({ item: a, whole }: Ahead<WalkEntry>, signature: AsyncIterable<Buffer>, signal: AbortSignal | undefined): Promise<boolean> {
-  const check = await SignatureCheck.open(signature);
-  const seen: ReadSeen = { read: 0, grew: false };
-  for await (const data of readBuffers(a.path, a.stat.size, seen, whole ? { whole } : await sparseRead(a.path, a.stat))) {
-    signal?.throwIfAborted();
-    await check.update(data);
-  }
-  return (await check.finish()) !== undefined || seen.grew;
 }

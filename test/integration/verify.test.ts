@@ -3,6 +3,7 @@
  * prune and cleanup, on real chains with real damage.
  */
 import { beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -312,5 +313,40 @@ describe('prune and cleanup', () => {
     expect(st.strays).toEqual([]);
     expect(st.orphans).toEqual([]);
     expect((await runCli(['cleanup', t])).stdout).toMatch(/^Nothing to clean up/);
+  });
+});
+
+describe('verify --compare of large files (checked on worker threads)', () => {
+  test('a changed byte inside a large file is found; reports come in path order, large and small files mixed; a large file gone or grown is named', async () => {
+    const dir = tmp('cmp-large');
+    const src = join(dir, 'src');
+    fs.mkdirSync(src);
+    for (const [name, size] of [['a-small', 900], ['b-large', 3 << 20], ['c-small', 500], ['d-large', 1 << 20], ['e-large', 600_000], ['f-small', 10]] as const) fs.writeFileSync(join(src, name), randomBytes(size));
+    const env = { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    const target = join(dir, 't');
+    expect((await runCli(['backup', src, target], env)).code).toBe(0);
+    const keepTimes = (name: string, change: () => void) => {
+      const st = fs.statSync(join(src, name));
+      change();
+      fs.utimesSync(join(src, name), st.atime, st.mtime);
+    };
+    expect((await runCli(['verify', '--compare', src, target], env)).stdout).toMatch(/0 difference\(s\)/);
+    keepTimes('b-large', () => {
+      const fd = fs.openSync(join(src, 'b-large'), 'r+');
+      fs.writeSync(fd, Buffer.from([0]), 0, 1, 2_000_000);
+      fs.closeSync(fd);
+    });
+    keepTimes('c-small', () => fs.writeFileSync(join(src, 'c-small'), randomBytes(500)));
+    keepTimes('e-large', () => fs.appendFileSync(join(src, 'e-large'), 'more'));
+    fs.rmSync(join(src, 'd-large'));
+    const r = await runCli(['verify', '--compare', src, target], env);
+    expect(r.code).toBe(1);
+    expect(r.stdout.split('\n').filter((l) => l.includes(': '))).toEqual([
+      'b-large: content differs',
+      'c-small: content differs',
+      'd-large: in the backup, not in the source',
+      'e-large: content differs',
+      expect.stringMatching(/^Verified .*; 4 difference\(s\)/),
+    ]);
   });
 });
