@@ -64,14 +64,16 @@ export async function inodeUnchanged(old: InodeState | undefined, p: Buffer, st:
   return old ? now === old.xattrs?.digest : now === undefined;
 }
 
-/** The digest of a path's xattrs as they are now (undefined: it has none), or null when they cannot be read. */
+/**
+ * The digest of a path's xattrs as they are now (undefined: it has none), or null when
+ * they cannot be read. Synchronous calls: on the thread pool each cost the main thread
+ * 60 µs in napi's task handling, against 8 µs for the call itself.
+ */
 export async function liveXattrDigest(p: Buffer): Promise<string | undefined | null> {
-  let now: Xattr[];
   try {
-    now = await readXattrs(p);
-  } catch (e) {
-    if (!(e instanceof XattrError && NONE.has(e.code))) return null;
-    now = [];
+    const now = await storedXattrs(p);
+    return now.length > 0 ? xattrDigest(now) : undefined;
+  } catch {
+    return null;
   }
-  return now.length > 0 ? xattrDigest(now) : undefined;
 }

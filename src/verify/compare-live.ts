@@ -133,7 +133,8 @@ async function differences(ahead: Ahead<WalkEntry>, b: ArchivedEntry, o: LiveCom
   if (o.owners && (a.stat.uid !== localUid(h.uname, h.uid) || a.stat.gid !== localGid(h.gname, h.gid))) out.push('owner differs');
   if (mtimeSeconds(a.stat) !== h.mtime) out.push('mtime differs');
   if ((type === 'char' || type === 'block') && (devMajor(a.stat.rdev) !== h.devmajor || devMinor(a.stat.rdev) !== h.devminor)) out.push('device numbers differ');
-  if (h.inode && !(await sameXattrs(a.path, h.inode.xattrs?.digest))) out.push('extended attributes (ACLs, capabilities) differ');
+  // an inode whose ctime the set recorded has not changed since: its xattrs neither
+  if (h.inode && h.inode.ctime !== a.stat.ctimeMs && !(await sameXattrs(a.path, h.inode.xattrs?.digest))) out.push('extended attributes (ACLs, capabilities) differ');
   if (type !== 'file' || !b.signature) return out;
   if (checker.offloads(ahead)) {
     const { later } = await checker.differs(a, b.signature);

@@ -23,15 +23,19 @@ export async function setup() {
   if (process.env.TAPECHAIN_S3_ENDPOINT) return;
   if (process.env.TAPECHAIN_SKIP_S3 === '1' && !process.env.CI) return;
   let failure = '';
+  const failed = [];
   for (let attempt = 1; attempt <= 2; attempt++) {
     const dir = mkdtempSync(join(outer, 'tapechain-rgw-'));
     const r = spawnSync('bash', ['scripts/start-rgw.sh', dir], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 180_000 });
     if (r.status === 0) {
       process.env.TAPECHAIN_S3_ENDPOINT = `http://127.0.0.1:${readFileSync(join(dir, 'port'), 'utf8').trim()}`;
       process.env.TAPECHAIN_RGW_DIR = dir;
+      // the failed attempt's logs were printed; the retry worked, so they go
+      for (const d of failed) rmSync(d, { recursive: true, force: true });
       return;
     }
-    // stop whatever of this attempt did start, keep its logs
+    failed.push(dir);
+    // stop whatever of this attempt did start (by its daemons' pid files), keep its logs
     spawnSync('bash', ['scripts/stop-rgw.sh', dir], { stdio: 'ignore', timeout: 60_000 });
     failure = `attempt ${attempt}: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-12).join('\n')}\n(logs kept in ${join(dir, 'log')})`;
     process.stderr.write(`test S3 server (radosgw) did not start, ${failure}\n`);
