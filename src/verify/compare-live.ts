@@ -100,10 +100,19 @@ class ContentChecker {
     return !ahead.whole && ahead.item.stat.size >= OFFLOAD_MIN && signatureSize(ahead.item.stat.size, blockSizeFor(ahead.item.stat.size)) <= OFFLOAD_MAX_SIGNATURE;
   }
 
-  /** Collects the signature (the caller moves on at once) and checks the file on a worker. */
+  /**
+   * Collects the signature (the caller moves on at once) and checks the file on a
+   * worker. A signature past the cap belongs to an archived version far larger than the
+   * live file (which `offloads` bounded): the content differs, and the rest is not held.
+   */
   async differs(a: WalkEntry, signature: AsyncIterable<Buffer>): Promise<{ later: Promise<boolean> }> {
     const parts: Buffer[] = [];
-    for await (const c of signature) parts.push(c);
+    let size = 0;
+    for await (const c of signature) {
+      parts.push(c);
+      size += c.length;
+      if (size > OFFLOAD_MAX_SIGNATURE) return { later: Promise.resolve(true) };
+    }
     const sig = Buffer.concat(parts);
     this.#pool ??= new WorkerPool(new URL('./content-worker.js', import.meta.url), Math.max(1, availableParallelism() - 1));
     const task: ContentTask = { path: a.path, size: a.stat.size, blocks: a.stat.blocks, signature: sig };
