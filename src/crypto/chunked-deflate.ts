@@ -22,6 +22,7 @@ import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { constants, createDeflateRaw, deflateRawSync, type DeflateRaw } from 'node:zlib';
 import { BufferQueue, joined } from '../util/buffer-queue.js';
+import { zeroRuns } from '../util/zero-runs.js';
 
 /**
  * The default zlib level. Level 1 runs 1.8x as fast as gpg's 6 and, on the benchmark
@@ -42,7 +43,6 @@ const FINAL_EMPTY_BLOCK = Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]);
 /** The run of zeros written from one precomputed block; runs are found at ZERO_STEP granularity. */
 const ZERO_RUN = 16 * 1024;
 const ZERO_STEP = 1024;
-const ZEROS = Buffer.alloc(ZERO_RUN);
 
 /**
  * ZERO_RUN zeros compressed once, at level 9 whatever the stream's level (37 bytes; 93
@@ -56,23 +56,10 @@ let zeroRunBlock: Buffer | undefined;
 export function zeroRunSpans(piece: Buffer): { zero: boolean; start: number; end: number }[] {
   const spans: { zero: boolean; start: number; end: number }[] = [];
   let dataStart = 0;
-  let i = 0;
-  // most data fails at its first byte, without a call into C++
-  const zeroAt = (k: number) => k + ZERO_STEP <= piece.length && piece[k] === 0 && piece[k + ZERO_STEP - 1] === 0 && piece.compare(ZEROS, 0, ZERO_STEP, k, k + ZERO_STEP) === 0;
-  while (i + ZERO_RUN <= piece.length) {
-    if (!zeroAt(i)) {
-      i += ZERO_STEP;
-      continue;
-    }
-    let j = i + ZERO_STEP;
-    while (zeroAt(j)) j += ZERO_STEP;
-    const runEnd = i + Math.floor((j - i) / ZERO_RUN) * ZERO_RUN;
-    if (runEnd > i) {
-      if (i > dataStart) spans.push({ zero: false, start: dataStart, end: i });
-      spans.push({ zero: true, start: i, end: runEnd });
-      dataStart = runEnd;
-    }
-    i = j;
+  for (const [start, end] of zeroRuns(piece, { step: ZERO_STEP, unit: ZERO_RUN })) {
+    if (start > dataStart) spans.push({ zero: false, start: dataStart, end: start });
+    spans.push({ zero: true, start, end });
+    dataStart = end;
   }
   if (dataStart < piece.length) spans.push({ zero: false, start: dataStart, end: piece.length });
   return spans;
@@ -204,7 +191,7 @@ export class ChunkedDeflate extends Transform {
         this.#startData(piece.subarray(s.start, s.end));
         continue;
       }
-      const block = (zeroRunBlock ??= deflateRawSync(ZEROS, { level: 9, finishFlush: constants.Z_FULL_FLUSH }));
+      const block = (zeroRunBlock ??= deflateRawSync(Buffer.alloc(ZERO_RUN), { level: 9, finishFlush: constants.Z_FULL_FLUSH }));
       const n = (s.end - s.start) / ZERO_RUN;
       this.#inflightBytes += s.end - s.start;
       this.zeroRuns += n;

@@ -8,6 +8,7 @@ import { md4Into } from './md4.js';
 import { Md4x4, md4x4 } from './md4x4.js';
 import { rollsum } from './rollsum.js';
 import { InternalError } from '../errors.js';
+import { isZero } from '../util/zero-runs.js';
 
 export const SIG_MAGIC_MD4 = 0x72730136;
 export const SIG_MAGIC_BLAKE2 = 0x72730137;
@@ -35,8 +36,6 @@ export function signatureSize(size: number, blockLen: number, strongLen = DEFAUL
  * bytes come out through `emit` in pieces of a few KiB, so a signature of any size
  * never sits whole in memory here.
  */
-/** The largest four blocks (4 × 2048): runs of zeros are compared against this. */
-const ZEROS = Buffer.alloc(4 * 2048);
 /** Four records of zero blocks, per block and strong-sum length: sparse files and images repeat them. */
 const zeroRecords = new Map<string, Buffer>();
 
@@ -45,18 +44,12 @@ function zeroRecords4(blockLen: number, strongLen: number): Buffer {
   let r = zeroRecords.get(key);
   if (!r) {
     const one = Buffer.alloc(4 + strongLen);
-    one.writeUInt32BE(rollsum(ZEROS, 0, blockLen), 0);
-    md4Into(ZEROS, 0, blockLen, one, 4, strongLen);
+    const zeros = Buffer.alloc(blockLen);
+    one.writeUInt32BE(rollsum(zeros, 0, blockLen), 0);
+    md4Into(zeros, 0, blockLen, one, 4, strongLen);
     zeroRecords.set(key, (r = Buffer.concat([one, one, one, one])));
   }
   return r;
-}
-
-/** Whether `len` bytes from `off` are zeros (most data fails at its first byte). */
-function allZero(data: Uint8Array, off: number, len: number): boolean {
-  if (data[off] !== 0 || data[off + len - 1] !== 0) return false;
-  const b = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return b.compare(ZEROS, 0, len, off, off + len) === 0;
 }
 
 export class SignatureBuilder {
@@ -119,7 +112,7 @@ export class SignatureBuilder {
       this.#flushOut();
       if (this.#out.length < 4 * rec) this.#out = Buffer.alloc(4096);
     }
-    if (allZero(buf, off, 4 * bl)) zeroRecords4(bl, this.strongLen).copy(this.#out, this.#outPos);
+    if (isZero(buf, off, 4 * bl)) zeroRecords4(bl, this.strongLen).copy(this.#out, this.#outPos);
     else x4.records4(buf, off, bl, this.#out, this.#outPos, rec, this.strongLen);
     this.#blocks += 4;
     this.#outPos += 4 * rec;

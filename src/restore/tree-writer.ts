@@ -24,6 +24,7 @@ import { localGid, localUid } from '../util/owners.js';
 import { compareIndex, displayIndex, isUnsafeComponent, joinIndex, pathToIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { lstatOrNull } from '../util/fs-facts.js';
+import { zeroRuns } from '../util/zero-runs.js';
 import { XattrWriter } from './xattr-writer.js';
 
 export interface TreeWriterOptions {
@@ -52,7 +53,6 @@ const WRITES_IN_FLIGHT = 4;
 
 /** The filesystem block a hole must cover at least (ext4, xfs, btrfs, tmpfs: 4 KiB). */
 const HOLE_BLOCK = 4096;
-const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
 
 /**
  * The data re-cut so that every piece but the last ends at a multiple of HOLE_BLOCK
@@ -89,17 +89,9 @@ export async function* blockAligned(data: AsyncIterable<Buffer>): AsyncGenerator
 export function dataRuns(c: Buffer, at: number): [number, number][] {
   const runs: [number, number][] = [];
   let start = 0;
-  let i = (HOLE_BLOCK - (at % HOLE_BLOCK)) % HOLE_BLOCK;
-  const zeroAt = (k: number) => k + HOLE_BLOCK <= c.length && c.compare(ZERO_BLOCK, 0, HOLE_BLOCK, k, k + HOLE_BLOCK) === 0;
-  while (i + HOLE_BLOCK <= c.length) {
-    if (!zeroAt(i)) {
-      i += HOLE_BLOCK;
-      continue;
-    }
-    if (i > start) runs.push([start, i]);
-    let j = i + HOLE_BLOCK;
-    while (zeroAt(j)) j += HOLE_BLOCK;
-    start = i = j;
+  for (const [s, e] of zeroRuns(c, { step: HOLE_BLOCK, at })) {
+    if (s > start) runs.push([start, s]);
+    start = e;
   }
   if (start < c.length) runs.push([start, c.length]);
   return runs;
