@@ -5,7 +5,7 @@
  * `setcap`, moves it — so an unchanged tree costs no xattr calls.
  */
 import { createHash } from 'node:crypto';
-import { readXattrs, readXattrsSync, XattrError, type Xattr } from '../util/xattr.js';
+import { readXattrs, XattrError, type Xattr } from '../util/xattr.js';
 import type { InodeState } from '../volume/tar-header.js';
 import type { StatLike } from './entry-meta.js';
 
@@ -33,16 +33,11 @@ export function inodeState(st: StatLike & { nlink: number }, xattrs: Xattr[]): I
 /**
  * A path's xattrs as a backup stores them: [] where there can be none; a failure to
  * read them is thrown (the caller warns, and records no state, so the next run tries
- * again). Synchronous calls (a worker's own thread) but for paths that are not UTF-8.
+ * again).
  */
 export async function storedXattrs(p: Buffer): Promise<Xattr[]> {
   try {
-    try {
-      return readXattrsSync(p);
-    } catch (e) {
-      if (e instanceof XattrError && e.code === 'NOT_UTF8') return await readXattrs(p);
-      throw e;
-    }
+    return await readXattrs(p);
   } catch (e) {
     if (e instanceof XattrError && NONE.has(e.code)) return [];
     throw e;

@@ -8,7 +8,7 @@
  * numbers and ustar prefix/name splits.
  */
 import { FormatError } from '../errors.js';
-import type { Xattr } from '../util/xattr.js';
+import { sortXattrs, type Xattr } from '../util/xattr.js';
 import { localGid, localUid } from '../util/owners.js';
 import { ACL_ACCESS, ACL_DEFAULT, aclFromText, aclToText } from './posix-acl.js';
 
@@ -266,8 +266,7 @@ export function xattrsFromPax(pax: Map<string, Buffer>): Xattr[] | undefined {
       // a foreign ACL text this host cannot express
     }
   }
-  if (out.length === 0) return undefined;
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out.length > 0 ? sortXattrs(out) : undefined;
 }
 
 /** The InodeState in a pax header's records, if it has one. */
