@@ -19,14 +19,14 @@ function describeEntry(p: Buffer, st: fs.Stats, o: TreeOptions): string {
   const parts = [type];
   if (type !== 'l') parts.push((st.mode & 0o7777).toString(8), String(Math.floor(st.mtimeMs / 1000)));
   if (o.owners) parts.push(`${st.uid}:${st.gid}`);
-  if (type === 'f') parts.push(String(st.size), fileHash(p));
+  if (type === 'f') parts.push(String(st.size), fileSha256(p).slice(0, 16));
   if (type === 'l') parts.push(fs.readlinkSync(p, { encoding: 'buffer' }).toString('hex'));
   if (type === 'c' || type === 'b') parts.push(String(st.rdev));
   return parts.join(' ');
 }
 
-/** A file's SHA-256 (first 16 hex digits), read in pieces: trees hold files of a GiB. */
-function fileHash(p: Buffer): string {
+/** A file's SHA-256 (hex), read in pieces: trees hold files of a GiB. */
+export function fileSha256(p: Buffer | string): string {
   const h = createHash('sha256');
   const fd = fs.openSync(p, 'r');
   try {
@@ -35,7 +35,7 @@ function fileHash(p: Buffer): string {
   } finally {
     fs.closeSync(fd);
   }
-  return h.digest('hex').slice(0, 16);
+  return h.digest('hex');
 }
 
 /** Map of relative path (hex of raw bytes, '' for the root) → description. */

@@ -4,27 +4,18 @@
  * copies). Extended attributes, ACLs and capabilities: xattrs.test.ts.
  */
 import { describe, expect, test } from '@jest/globals';
-import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { tempDirs } from '../helpers/tmp.js';
 import { duplicity } from '../helpers/tools.js';
-import { bytes, describeTree, treeDiff } from '../helpers/tree.js';
+import { bytes, describeTree, fileSha256, treeDiff } from '../helpers/tree.js';
 
 const tmp = tempDirs();
 const MiB = 1 << 20;
 
-/** A file's SHA-256, read in pieces (files of a GiB). */
-function sha(p: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(p, 'r');
-  const buf = Buffer.allocUnsafe(4 * MiB);
-  for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  fs.closeSync(fd);
-  return h.digest('hex');
-}
+const sha = fileSha256;
 const allocated = (p: string) => fs.statSync(p).blocks * 512;
 
 /** A sparse file in a new `src` under `dir`: `size` long, with data (pseudo-random) only at these [offset, bytes]. */
