@@ -86,6 +86,9 @@ export function addMetricsOption(cmd: Command): Command {
   return cmd.option('--metrics-file <path>', 'write the run\'s figures into PATH as a Prometheus textfile (node_exporter\'s textfile collector), merged with what other runs wrote there');
 }
 
+/** The `<target>` argument's help, the same for every command. */
+export const TARGET_HELP = 'target: a path, file:///abs/path or s3://bucket/prefix';
+
 /** What every command that reads a chain takes: the reading keys, the cache, the target's options. */
 export function addReadingOptions(cmd: Command): Command {
   return addTargetOptions(addCacheOption(addReadKeyOptions(cmd)));

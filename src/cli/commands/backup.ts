@@ -36,7 +36,7 @@ function numberFlag(flag: string, value: string): number {
 }
 import { CancelledError, ExitCode, UsageError, withSuffix } from '../../errors.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addMetricsOption, addNotifyOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock } from '../common.js';
+import { addCacheOption, addMetricsOption, addNotifyOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock, TARGET_HELP } from '../common.js';
 import { readingKeys, writingKeys } from '../keys.js';
 import type { ArchiveCache } from '../../repo/archive-cache.js';
 import type { SecretKey } from '../../crypto/keys.js';
@@ -81,7 +81,7 @@ export function registerBackup(program: Command, io: CliIo, setExit: (c: number)
     .command('backup')
     .description('back up SOURCE to TARGET: an incremental when a chain exists, else a full')
     .argument('<source>', 'directory to back up')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('--full', 'start a new chain with a full backup')
     .option('--no-resume', 'start a set an interrupted run left over instead of continuing it')
     .option('--object-lock-days <n>', 'S3 Object Lock: keep every file of the set from deletion until N days after its chain\'s planned end (see --full-if-older-than); the bucket must have Object Lock enabled')

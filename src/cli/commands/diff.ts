@@ -5,7 +5,7 @@ import { escapeName } from '../../util/escape-name.js';
 import { indexToPath } from '../../volume/entry-name.js';
 import { headerJson, jsonName, NO_VOLUME_NOTE } from '../format.js';
 import type { CliIo } from '../io.js';
-import { cacheFor, whileReading, type CommonFlags, addReadingOptions } from '../common.js';
+import { cacheFor, whileReading, type CommonFlags, addReadingOptions, TARGET_HELP } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 
 interface DiffFlags extends CommonFlags {
@@ -20,7 +20,7 @@ export function registerDiff(program: Command, io: CliIo, setExit: (c: number) =
   const diff = program
     .command('diff')
     .description('paths added, removed and changed between two points in time (no volume is read)')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .requiredOption('--from <time>', 'the earlier point (a time as --time takes)')
     .option('--to <time>', 'the later point (default: the newest)')
     .option('--json', 'one JSON object per path');

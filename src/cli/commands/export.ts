@@ -9,7 +9,7 @@ import { DestinationError, UsageError } from '../../errors.js';
 import type { ReadOutOptions } from '../../restore/export.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, whileReading, type CommonFlags, addReadingOptions } from '../common.js';
+import { addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, whileReading, type CommonFlags, addReadingOptions, TARGET_HELP } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 
 interface OutFlags extends CommonFlags {
@@ -54,7 +54,7 @@ export function registerExport(program: Command, io: CliIo, setExit: (c: number)
   const exp = program
     .command('export')
     .description('write a point in time as one plain pax tar stream (GNU tar and bsdtar extract it)')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('--path <rel>', 'only this file or directory (relative to the backed-up root), named as ls prints it')
     .option('-o, --output <file>', 'write to FILE (complete or not at all) instead of standard output ("-")');
   addTimeOption(exp, 'export the state');
@@ -83,7 +83,7 @@ Examples:
     .command('cat')
     .description('print one file as it was at a point in time, reading only the volumes that can hold it')
     .argument('<path>', 'the file, relative to the backed-up root, named as ls prints it')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('-o, --output <file>', 'write to FILE (complete or not at all) instead of standard output');
   addTimeOption(cat, 'print the file');
   addReadingOptions(cat);

@@ -8,7 +8,7 @@ import { indexToPath, type Index } from '../../volume/entry-name.js';
 import type { TarHeader } from '../../volume/tar-header.js';
 import { bytes, headerJson, jsonName, NO_VOLUME_NOTE } from '../format.js';
 import type { CliIo } from '../io.js';
-import { cacheFor, whileReading, type CommonFlags, addReadingOptions } from '../common.js';
+import { cacheFor, whileReading, type CommonFlags, addReadingOptions, TARGET_HELP } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 
 interface FindFlags extends CommonFlags {
@@ -46,7 +46,7 @@ export function registerFind(program: Command, io: CliIo, setExit: (c: number) =
     .command('find')
     .description('every stored version of the paths matching PATTERN, across all sets and chains (no volume is read)')
     .argument('<pattern>', 'a glob (* ? [..] **): with a "/", matched against the whole path; without, against the last component')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('--time-range <A..B>', 'only versions stored between A and B (either may be left out), plus the matching paths that were there at A and did not change')
     .option('-i, --ignore-case', 'match the patterns without regard to case')
     .option('--json', 'one JSON object per version');

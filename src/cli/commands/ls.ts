@@ -5,7 +5,7 @@ import { escapeName } from '../../util/escape-name.js';
 import { aclKinds, headerJson, jsonName } from '../format.js';
 import type { TarHeader } from '../../volume/tar-header.js';
 import type { CliIo } from '../io.js';
-import { addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, whileReading, addReadingOptions } from '../common.js';
+import { addTimeOption, cacheFor, onPickedFor, timeFrom, type CommonFlags, whileReading, addReadingOptions, TARGET_HELP } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 
 interface LsFlags extends CommonFlags {
@@ -41,7 +41,7 @@ export function registerLs(program: Command, io: CliIo, setExit: (c: number) => 
   const cmd = program
     .command('ls')
     .description('list the files of the backup at TARGET (latest state, or at --time)')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('-l, --long', 'also link count (+ after the mode: the entry has ACLs), owner, size and extended attribute names')
     .option('--json', 'one JSON object per line (names with special bytes also as path_escaped; links, xattrs and acl where recorded)');
   addTimeOption(cmd, 'list the state');

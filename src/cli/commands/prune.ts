@@ -7,7 +7,7 @@ import { describeTime, formatTimestamp, localTime, parseUserTime } from '../../c
 import { UsageError } from '../../errors.js';
 import { cleanupUploads, deleteItems, planCleanup, planPrune, withoutLocked, type DeletionItem } from '../../inspect/prune.js';
 import { bytes } from '../format.js';
-import { addCacheOption, addMetricsOption, addLockOption, addTargetOptions, backendFor, cacheFor, withLock, type CommonFlags } from '../common.js';
+import { addCacheOption, addMetricsOption, addLockOption, addTargetOptions, backendFor, cacheFor, withLock, type CommonFlags, TARGET_HELP } from '../common.js';
 import type { CliIo } from '../io.js';
 
 interface PruneFlags extends CommonFlags, KeepFlags {
@@ -77,7 +77,7 @@ export function registerPrune(program: Command, io: CliIo): void {
   const prune = program
     .command('prune')
     .description('remove old chains or incrementals (lists them unless --force)')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('--older-than <time>', 'remove chains that ended before TIME (e.g. 6M, 2026-01-01)')
     .option('--keep-full <n>', 'keep the newest N chains, remove the others')
     .option('--keep-inc-of <n>', 'remove the incrementals of all but the newest N chains')
@@ -135,7 +135,7 @@ Examples:
   const cleanup = program
     .command('cleanup')
     .description('remove incomplete and orphaned sets, stray files and abandoned multipart uploads (lists them unless --force)')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('--force', 'really delete (without it, only list what would go)');
   addTargetOptions(cleanup);
   addCacheOption(cleanup);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { IntegrityError } from '../../errors.js';
 import { planRepair, runRepair } from '../../inspect/repair.js';
-import { addCacheOption, addLockOption, addTargetOptions, backendFor, cacheFor, collect, withLock, type CommonFlags } from '../common.js';
+import { addCacheOption, addLockOption, addTargetOptions, backendFor, cacheFor, collect, withLock, type CommonFlags, TARGET_HELP } from '../common.js';
 import type { CliIo } from '../io.js';
 import { readingKeys, writingKeys } from '../keys.js';
 
@@ -14,7 +14,7 @@ export function registerRepair(program: Command, io: CliIo): void {
   const cmd = program
     .command('repair')
     .description('put back manifests and signature files the target lost, from the local cache (lists them unless --force)')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('--force', 'really upload (without it, only list what would be put back)')
     .option('--no-encryption', 'the chain is not encrypted (made with --no-encryption)')
     .option('--passphrase-file <file>', "the chain's passphrase from FILE (else env PASSPHRASE or TAPECHAIN_PASSPHRASE)")

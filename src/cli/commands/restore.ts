@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { bytes } from '../format.js';
 import { UsageError } from '../../errors.js';
-import { addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, type CommonFlags, whileReading, addReadingOptions } from '../common.js';
+import { addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, type CommonFlags, whileReading, addReadingOptions, TARGET_HELP } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 import type { CliIo } from '../io.js';
 
@@ -19,7 +19,7 @@ export function registerRestore(program: Command, io: CliIo, setExit: (c: number
   const cmd = program
     .command('restore')
     .description('restore the backup at TARGET into DEST (latest state, or at --time)')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .argument('[dest]', 'directory to restore into (must be empty unless --force)')
     .option('--plan', 'only show which files the restore would fetch, with sizes; write nothing')
     .option('--path <rel>', 'restore only this file or directory (relative to the backed-up root), at its place under DEST; named as ls prints it (\\n, \\xHH and \\\\ escapes)')

@@ -6,7 +6,7 @@ import { age, targetHealth, type HealthState } from '../../inspect/health.js';
 import { parseInterval } from '../../chain/time.js';
 import { bytes } from '../format.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addTargetOptions, cacheFor, whileReading, type CommonFlags } from '../common.js';
+import { addCacheOption, addTargetOptions, cacheFor, whileReading, type CommonFlags, TARGET_HELP } from '../common.js';
 import { describeTime } from '../../chain/time.js';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -42,7 +42,7 @@ export function registerStatus(program: Command, io: CliIo, setExit: (c: number)
   addCacheOption(cmd);
   cmd
     .description('show the chains, sets and volumes at TARGET')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('--json', 'print one JSON document')
     .option('--check', 'one line and an exit code for monitoring: OK, stale backup, stale verify, incomplete set, broken chain')
     .option('--max-age <age>', 'with --check: the newest backup must be at most AGE old (26h, 8D, 1W)')

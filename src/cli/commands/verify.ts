@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readPublicKeys, type PublicKey } from '../../crypto/keys.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { Problem } from '../../verify/verify.js';
-import { addMetricsOption, addNotifyOption, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags, addReadingOptions } from '../common.js';
+import { addMetricsOption, addNotifyOption, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags, addReadingOptions, TARGET_HELP } from '../common.js';
 import type { ReadBackend } from '../../backend/backend.js';
 import type { CliIo } from '../io.js';
 import { readingKeys, reportUnverified } from '../keys.js';
@@ -19,7 +19,7 @@ export function registerVerify(program: Command, io: CliIo, setExit: (c: number)
   const cmd = program
     .command('verify')
     .description('check the backup at TARGET: hashes, decryption, signatures, tar structure, signature files')
-    .argument('<target>', 'target: a path, file:///abs/path or s3://bucket/prefix')
+    .argument('<target>', TARGET_HELP)
     .option('--all', 'verify every chain, not just the one at --time')
     .option('--compare <source>', 'also compare the archived state with the live tree SOURCE')
     .option('--sample <percent>', 'decrypt-check only PERCENT % of the volumes, least recently checked first')
