@@ -35,6 +35,12 @@ export class FaultyBackend extends WrappedBackend {
     this.faults = faults;
   }
 
+  /** Not a local path: a reader that opened the files itself would pass the faults by. */
+  override get properties() {
+    const { localPath: _, ...rest } = this.inner.properties;
+    return rest;
+  }
+
   override describe(): string {
     return `faulty(${this.inner.describe()})`;
   }

@@ -87,6 +87,14 @@ export function addMetricsOption(cmd: Command): Command {
 }
 
 /** The `<target>` argument's help, the same for every command. */
+/** `--jobs N` of the commands that read volumes on worker threads: a whole number >= 1. */
+export function jobsFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 1) throw new UsageError(`--jobs: expected a whole number >= 1, got "${value}"`, { code: 'BAD_OPTION' });
+  return n;
+}
+
 export const TARGET_HELP = 'target: a path, file:///abs/path or s3://bucket/prefix';
 
 /** What every command that reads a chain takes: the reading keys, the cache, the target's options. */

@@ -33,6 +33,8 @@ export class SignatureCheck {
   #blocks = 0;
   /** Why the signature does not match, once it is known not to. */
   problem: string | undefined;
+  /** The block across the offset a check resumed at (resumeAt), and its bytes from there on. */
+  #straddle: { block: number; record: Buffer; parts: Buffer[]; left: number } | undefined;
 
   private constructor(src: AsyncIterable<Buffer> | Iterable<Buffer>) {
     this.#src = new ByteReader(src);
@@ -113,8 +115,62 @@ export class SignatureCheck {
     this.#pos += 4 * this.#rec;
   }
 
+  /**
+   * Continues the check at byte `offset` of the data: the blocks before it are another
+   * reader's (a multivol run split over volumes that are read in parallel). A block
+   * across `offset` cannot be checked by either reader alone: its record and the bytes
+   * of it from `offset` on are kept (straddle()), to be joined with the bytes before
+   * (the other reader's pending()) by whoever gets both.
+   */
+  async resumeAt(offset: number): Promise<void> {
+    if (this.problem || offset <= 0) return;
+    const bl = this.#blockLen;
+    const before = offset % bl;
+    let skip = Math.floor(offset / bl) + (before > 0 ? 1 : 0);
+    while (skip > 0) {
+      const n = Math.min(skip, READ);
+      if (!(await this.#want(n))) {
+        this.problem ??= `the signature ends before byte ${offset} of the data`;
+        return;
+      }
+      this.#pos += n * this.#rec;
+      this.#blocks += n;
+      skip -= n;
+    }
+    if (before === 0) return;
+    const at = this.#pos - this.#rec + 4;
+    this.#straddle = { block: this.#blocks - 1, record: Buffer.from(this.#records.subarray(at, at + this.#strongLen)), parts: [], left: bl - before };
+  }
+
+  /** The block across the offset the check resumed at: its index, its record, its bytes from there on. */
+  straddle(): { block: number; record: Buffer; bytes: Buffer; md4: boolean } | undefined {
+    const s = this.#straddle;
+    return s && { block: s.block, record: s.record, bytes: Buffer.concat(s.parts), md4: this.#md4 };
+  }
+
+  /** The block begun and not yet checked (the data goes on in another reader): its index and bytes. */
+  pending(): { block: number; bytes: Buffer } {
+    return { block: this.#blocks, bytes: Buffer.from(this.#block.subarray(0, this.#fill)) };
+  }
+
+  /** Whether `bytes`, one block, has the strong sum `record` (MD4 or BLAKE2, cut to the record's length). */
+  static blockMatches(bytes: Buffer, record: Buffer, md4: boolean): boolean {
+    const sum = Buffer.alloc(32);
+    if (md4) md4Into(bytes, 0, bytes.length, sum, 0, record.length);
+    else blake2bStrong(bytes).copy(sum, 0, 0, record.length);
+    return sum.compare(record, 0, record.length, 0, record.length) === 0;
+  }
+
   async update(data: Buffer): Promise<void> {
     if (this.problem) return;
+    const s = this.#straddle;
+    if (s && s.left > 0) {
+      const take = Math.min(s.left, data.length);
+      s.parts.push(Buffer.from(data.subarray(0, take)));
+      s.left -= take;
+      data = data.subarray(take);
+      if (data.length === 0) return;
+    }
     const bl = this.#blockLen;
     await this.#want(Math.floor((this.#fill + data.length) / bl));
     if (this.problem) return;

@@ -22,6 +22,8 @@ export interface StateEntry {
   signatureStream: () => AsyncIterable<Buffer>;
   /** The set whose signature file holds the entry (when read through chainState). */
   set?: BackupSet;
+  /** Where the entry starts in the decoded signature file (a tar reader started there reads it first). */
+  offset: number;
 }
 
 export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string, set?: BackupSet): AsyncGenerator<StateEntry> {
@@ -32,7 +34,7 @@ export async function* sigtarEntries(data: AsyncIterable<Buffer>, name: string, 
       if (!h) break;
       const p = parseEntryName(h.name);
       if (p.kind !== 'snapshot' && p.kind !== 'signature' && p.kind !== 'deleted') continue;
-      yield { kind: p.kind, index: p.index, header: h, signature: () => tar.readAll(), signatureStream: () => tar.data(), ...(set ? { set } : {}) };
+      yield { kind: p.kind, index: p.index, header: h, signature: () => tar.readAll(), signatureStream: () => tar.data(), offset: tar.entryOffset, ...(set ? { set } : {}) };
     }
     await tar.drain();
   } catch (err) {

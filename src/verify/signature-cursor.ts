@@ -21,6 +21,8 @@ export type LogicalKind = 'snapshot' | 'diff' | 'deleted';
 interface Open {
   index: Index;
   sig?: SignatureCheck;
+  /** Continues a run from the volume before: its entry is not this cursor's (no advance). */
+  continued?: boolean;
 }
 
 /** A signature file's stored bytes as read, with their digest once read to the end. */
@@ -65,6 +67,18 @@ export class SignatureCursor {
     return c;
   }
 
+  /** A cursor on entries of a signature file (a slice of one, for a volume checked on its own). */
+  static async over(name: string, entries: AsyncGenerator<StateEntry>, p: ProblemCollector): Promise<SignatureCursor> {
+    const c = new SignatureCursor(name, p, entries);
+    await c.#advance();
+    return c;
+  }
+
+  /** A cursor that compares nothing (no signature file to hold the volume against). */
+  static none(name: string, p: ProblemCollector): SignatureCursor {
+    return new SignatureCursor(name, p);
+  }
+
   static async failed(set: BackupSet, p: ProblemCollector, e: unknown): Promise<SignatureCursor> {
     p.reportError(set.signature?.name ?? '', e);
     return new SignatureCursor(set.signature?.name ?? '', p);
@@ -106,6 +120,20 @@ export class SignatureCursor {
     await this.#advance();
   }
 
+  /**
+   * The volume starts inside a multivol run whose signature entry `lead` the volume
+   * before holds: its data here, from byte `offset` of the file on, is checked against
+   * that signature (the block across `offset` is left to the caller: straddle()).
+   */
+  async continueEntry(lead: StateEntry, offset: number): Promise<SignatureCheck | undefined> {
+    await this.closeEntry();
+    if (lead.kind !== 'signature') return undefined;
+    const sig = await SignatureCheck.open(lead.signatureStream());
+    await sig.resumeAt(offset);
+    this.#open = { index: lead.index, sig, continued: true };
+    return sig;
+  }
+
   /** Data of the open entry, in order. */
   async update(d: Buffer): Promise<void> {
     await this.#open?.sig?.update(d);
@@ -117,8 +145,21 @@ export class SignatureCursor {
     this.#open = undefined;
     if (!o?.sig || this.#broken) return;
     const problem = await o.sig.finish();
-    if (problem) this.#p.report(this.name, `signature of ${displayIndex(o.index)} does not match the data stored in the volumes (${problem})`);
-    await this.#advance(); // the signature was read alongside the data: now move on
+    if (problem) this.#p.report(this.name, mismatch(o.index, problem));
+    if (!o.continued) await this.#advance(); // the signature was read alongside the data: now move on
+  }
+
+  /**
+   * The volume ends inside the open entry (its run may go on in the next volume): what
+   * was compared is reported, and the block begun is returned unchecked.
+   */
+  async detachEntry(): Promise<{ block: number; bytes: Buffer } | undefined> {
+    const o = this.#open;
+    this.#open = undefined;
+    if (!o?.sig || this.#broken) return undefined;
+    if (o.sig.problem) this.#p.report(this.name, mismatch(o.index, o.sig.problem));
+    if (!o.continued) await this.#advance();
+    return o.sig.problem ? undefined : o.sig.pending();
   }
 
   /** A volume broke: the comparison stops here. */
@@ -136,4 +177,9 @@ export class SignatureCursor {
     }
     await this.#entries?.return(undefined);
   }
+}
+
+/** A signature that does not describe the stored data, as verify reports it. */
+export function mismatch(index: Index, problem: string): string {
+  return `signature of ${displayIndex(index)} does not match the data stored in the volumes (${problem})`;
 }

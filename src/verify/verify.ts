@@ -19,6 +19,9 @@ import { ChainError } from '../errors.js';
 import { ArchiveReader } from '../repo/archive.js';
 import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
 import { rawEntries, type VolumeRef } from '../volume/set-reader.js';
+import { availableParallelism } from 'node:os';
+import { checkSetParallel, VolumeCheckers } from './parallel-check.js';
+import { checkRange, openVolumeEntry } from './volume-check.js';
 export type { Problem } from './problems.js';
 import { problemCollector, type Problem, type ProblemCollector } from './problems.js';
 import { MultivolRuns } from './multivol-runs.js';
@@ -41,6 +44,8 @@ export interface VerifyOptions {
   onVolume?: (name: string) => void;
   /** Stops the run; nothing is saved as verified. */
   signal?: AbortSignal;
+  /** Volumes checked at once, each on a worker thread; 1: one after the other on this thread. @default os.availableParallelism() */
+  jobs?: number;
 }
 
 export interface VerifyResult {
@@ -74,26 +79,32 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const sample = o.samplePercent !== undefined ? pickSample(allVolumes, state, o.samplePercent) : undefined;
   let checked = 0;
   const now = Math.floor(Date.now() / 1000);
-  for (const s of sets) {
-    const m = manifests.get(s);
-    if (!m) continue;
-    const refs = archive.volumeRefs(s, m, (v) => s.volumes.has(v.number));
-    const deep = refs.filter((r) => !sample || sample.has(r.name));
-    if (deep.length === 0) continue;
-    checked += await verifySetVolumes({
-      archive,
-      set: s,
-      all: refs,
-      deep: new Set(deep.map((r) => r.name)),
-      // The sigtar comparison needs every volume of the set; with a sample it is skipped.
-      compareSigtar: deep.length === m.volumes.length && s.signature !== undefined,
-      problems: collector,
-      done: (name) => {
-        state.checked[name] = now;
-        o.onVolume?.(name);
-      },
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
+  const checkers = new VolumeCheckers(o.jobs ?? availableParallelism());
+  try {
+    for (const s of sets) {
+      const m = manifests.get(s);
+      if (!m) continue;
+      const refs = archive.volumeRefs(s, m, (v) => s.volumes.has(v.number));
+      const deep = refs.filter((r) => !sample || sample.has(r.name));
+      if (deep.length === 0) continue;
+      checked += await verifySetVolumes({
+        archive,
+        set: s,
+        all: refs,
+        deep: new Set(deep.map((r) => r.name)),
+        // The sigtar comparison needs every volume of the set; with a sample it is skipped.
+        compareSigtar: deep.length === m.volumes.length && s.signature !== undefined,
+        problems: collector,
+        done: (name) => {
+          state.checked[name] = now;
+          o.onVolume?.(name);
+        },
+        checkers,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+    }
+  } finally {
+    await checkers.close();
   }
   if (stateDir) {
     state.last = { time: now, ok: problems.length === 0, problems: problems.length, volumes: checked, offline: false, sets: sets.map(setKey), manifests: [...archive.storedDigests.values()] };
@@ -153,6 +164,8 @@ interface SetCheck {
   problems: ProblemCollector;
   /** Told about each volume read to the end. */
   done: (name: string) => void;
+  /** Worker threads, for sets whose volumes can be checked apart. */
+  checkers: VolumeCheckers;
   signal?: AbortSignal;
 }
 
@@ -165,6 +178,28 @@ interface SetCheck {
 async function verifySetVolumes(c: SetCheck): Promise<number> {
   const { archive, set, problems } = c;
   const sigBytes = new DigestedBytes();
+  const sigName = set.signature?.name ?? '';
+  const count = c.checkers.suits(c.all, c.deep.size)
+    ? await checkSetParallel({ archive, set, refs: c.all, deep: c.deep, compareSigtar: c.compareSigtar, signatureName: sigName, problems, done: c.done, ...(c.signal ? { signal: c.signal } : {}) }, c.checkers, sigBytes)
+    : await checkSetHere(c, sigBytes);
+  if (set.signature && !c.compareSigtar) {
+    // a sampled set: the signature file is not compared, but its stored bytes are checked
+    try {
+      for await (const _ of sigBytes.read(await archive.signatures(set, { fromTarget: true }))) {
+        /* decrypting checks MDC and signature */
+      }
+    } catch (e) {
+      problems.reportError(sigName, e);
+    }
+  }
+  const digest = sigBytes.digest();
+  if (digest && archive.cache) await compareCachedSignatures(archive.cache, sigName, digest, problems.report);
+  return count;
+}
+
+/** The set's volumes one after the other on this thread, against one cursor on the signature file; returns how many were read. */
+async function checkSetHere(c: SetCheck, sigBytes: DigestedBytes): Promise<number> {
+  const { archive, set, problems } = c;
   const cursor = await SignatureCursor.open(archive, set, c.compareSigtar, sigBytes, problems).catch((e: unknown) => SignatureCursor.failed(set, problems, e));
   const runs = new MultivolRuns(problems);
   const order: { last?: Index } = {};
@@ -188,18 +223,6 @@ async function verifySetVolumes(c: SetCheck): Promise<number> {
   }
   runs.close();
   await cursor.finish();
-  if (set.signature && !c.compareSigtar) {
-    // a sampled set: the signature file is not compared, but its stored bytes are checked
-    try {
-      for await (const _ of sigBytes.read(await archive.signatures(set, { fromTarget: true }))) {
-        /* decrypting checks MDC and signature */
-      }
-    } catch (e) {
-      problems.reportError(cursor.name, e);
-    }
-  }
-  const digest = sigBytes.digest();
-  if (digest && archive.cache) await compareCachedSignatures(archive.cache, cursor.name, digest, problems.report);
   return count;
 }
 
@@ -213,11 +236,7 @@ async function checkVolume(c: SetCheck, ref: VolumeRef, w: { runs: MultivolRuns;
     lastHere = e.index;
     if (w.order.last && compareIndex(e.index, w.order.last) < 0) report(ref.name, `entry ${displayIndex(e.index)} is out of index order`);
     w.order.last = e.index;
-    if (!w.runs.entry(e, ref.name)) {
-      const kind = e.kind === 'multivol_snapshot' ? 'snapshot' : e.kind === 'multivol_diff' ? 'diff' : e.kind;
-      if (kind === 'snapshot' || kind === 'diff' || kind === 'deleted') await w.cursor.openEntry(kind, e.index, e.header.type, ref.name);
-      else report(ref.name, `unexpected ${e.kind} entry ${displayIndex(e.index)}`);
-    }
+    if (!w.runs.entry(e, ref.name)) await openVolumeEntry(w.cursor, e, ref.name, c.problems);
     let size = 0;
     for await (const d of e.data()) {
       size += d.length;
@@ -241,14 +260,4 @@ async function compareCachedSignatures(cache: ArchiveCache, sigName: string, tar
   if (h.digest('hex') === targetDigest) return;
   await cache.drop(sigName);
   report(sigName, "the local cache's copy differs from the target's (removed from the cache; the next run fetches it again)");
-}
-
-/**
- * The manifest's StartingPath/EndingPath must name the volume's first and last entries:
- * restore --path picks volumes by these ranges, so a wrong range hides entries from it.
- */
-function checkRange(ref: VolumeRef, first: Index | undefined, last: Index | undefined, report: (file: string, problem: string) => void): void {
-  if (!ref.range || !first || !last) return;
-  if (compareIndex(first, ref.range.start) !== 0) report(ref.name, `the manifest says the volume starts at ${displayIndex(ref.range.start)}, but its first entry is ${displayIndex(first)}`);
-  if (compareIndex(last, ref.range.end) !== 0) report(ref.name, `the manifest says the volume ends at ${displayIndex(ref.range.end)}, but its last entry is ${displayIndex(last)}`);
 }

@@ -20,6 +20,7 @@ export class TarReader {
   #pendingData = 0;
   #pendingPad = 0;
   #ended = false;
+  #entryOffset = 0;
 
   constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
     this.#r = new ByteReader(source);
@@ -48,6 +49,7 @@ export class TarReader {
   async next(): Promise<TarHeader | null> {
     if (this.#ended) return null;
     await this.#skipPending();
+    this.#entryOffset = this.#r.offset;
     let pax: Map<string, Buffer> | undefined;
     let longName: Buffer | undefined;
     let longLink: Buffer | undefined;
@@ -127,6 +129,14 @@ export class TarReader {
     if (xattrs) h.xattrs = xattrs;
     const inode = inodeFromPax(pax);
     if (inode) h.inode = inode;
+  }
+
+  /**
+   * Where the current entry (its first header block: a pax or long-name header, when it
+   * has one) starts in the source: reading the source from there gives that entry first.
+   */
+  get entryOffset(): number {
+    return this.#entryOffset;
   }
 
   /** Streams the current entry's data. */

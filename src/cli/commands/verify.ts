@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readPublicKeys, type PublicKey } from '../../crypto/keys.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { Problem } from '../../verify/verify.js';
-import { addMetricsOption, addNotifyOption, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags, addReadingOptions, TARGET_HELP } from '../common.js';
+import { addMetricsOption, addNotifyOption, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags, addReadingOptions, TARGET_HELP, jobsFlag } from '../common.js';
 import type { ReadBackend } from '../../backend/backend.js';
 import type { CliIo } from '../io.js';
 import { readingKeys, reportUnverified } from '../keys.js';
@@ -13,6 +13,7 @@ interface VerifyFlags extends CommonFlags {
   sample?: string;
   offline?: boolean;
   json?: boolean;
+  jobs?: string;
 }
 
 export function registerVerify(program: Command, io: CliIo, setExit: (c: number) => void): void {
@@ -24,7 +25,8 @@ export function registerVerify(program: Command, io: CliIo, setExit: (c: number)
     .option('--compare <source>', 'also compare the archived state with the live tree SOURCE')
     .option('--sample <percent>', 'decrypt-check only PERCENT % of the volumes, least recently checked first')
     .option('--offline', 'check seals with --public-key only: no passphrase, no secret key, nothing decrypted')
-    .option('--json', 'print problems as JSON lines and a summary object');
+    .option('--json', 'print problems as JSON lines and a summary object')
+    .option('--jobs <n>', 'volumes checked at once, each on a thread of its own (default: the CPUs available; 1: one after the other)');
   addTimeOption(cmd, 'verify the chain');
   addNotifyOption(cmd);
   addMetricsOption(cmd);
@@ -56,6 +58,7 @@ Examples:
       if (r.problems.length) setExit(ExitCode.INTEGRITY);
       return;
     }
+    const jobs = jobsFlag(flags.jobs);
     let sample: number | undefined;
     if (flags.sample !== undefined) {
       sample = Number(flags.sample);
@@ -74,7 +77,7 @@ Examples:
     io.signal?.addEventListener('abort', stop, { once: true });
     let diffs = 0;
     const runs = [
-      runVerify({ backend, keys, cache, ...(time !== undefined ? { time } : {}), all: flags.all ?? false, ...(sample !== undefined ? { samplePercent: sample } : {}), onProblem: print, signal: both.signal }),
+      runVerify({ backend, keys, cache, ...(time !== undefined ? { time } : {}), all: flags.all ?? false, ...(sample !== undefined ? { samplePercent: sample } : {}), onProblem: print, signal: both.signal, ...(jobs !== undefined ? { jobs } : {}) }),
       flags.compare
         ? compareWithSource(flags.compare, { backend, keys, ...(time !== undefined ? { time } : {}), signal: both.signal }, (p) => {
             diffs++;

@@ -27,7 +27,7 @@ const stateOf = (root: string, name: string, change: (h: ReturnType<typeof heade
   const link = type === 'symlink' ? fs.readlinkSync(join(root, name), { encoding: 'buffer' }) : Buffer.alloc(0);
   const h = headerFromStat(Buffer.from(name), st, type, link);
   const header = { ...h, ...(type === 'file' ? { size: signatureSize(st.size, blockSizeFor(st.size)) } : {}), ...change(h) };
-  return { kind: type === 'file' ? 'signature' : 'snapshot', index: pathToIndex(Buffer.from(name)), header, signature: async () => Buffer.alloc(0), signatureStream: () => from([]) };
+  return { kind: type === 'file' ? 'signature' : 'snapshot', index: pathToIndex(Buffer.from(name)), header, signature: async () => Buffer.alloc(0), signatureStream: () => from([]), offset: 0 };
 };
 
 const ops = (cs: Change[]) => cs.map((c) => `${c.op} ${(c.op === 'deleted' ? c.index : c.entry.index).join('/')}${c.op === 'snapshot' ? (c.isNew ? ' new' : ' changed') : ''}`);

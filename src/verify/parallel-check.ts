@@ -1,0 +1,214 @@
+/**
+ * verify with every core: each volume of a set is checked whole on a worker thread
+ * (volume-check.ts) — read, hashed, decrypted, parsed, its files held against their slice
+ * of the signature file — with up to `jobs` + 1 volumes under way. This thread cuts the
+ * slices, takes the reports in volume order and does what spans volumes: index order,
+ * multivol runs, the manifest's ranges and the block a split run leaves between two
+ * volumes. Problems come out in volume order, as with one lane.
+ */
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { ReadBackend } from '../backend/backend.js';
+import type { BackupSet } from '../chain/collection.js';
+import { keysToWire, type WireKeys } from '../crypto/key-wire.js';
+import { SignatureCheck } from '../diff/signature-check.js';
+import { errorFromWire, withContext } from '../errors.js';
+import type { ArchiveReader } from '../repo/archive.js';
+import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
+import { WorkerPool } from '../util/worker-pool.js';
+import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
+import type { VolumeRef } from '../volume/set-reader.js';
+import { MultivolRuns } from './multivol-runs.js';
+import type { ProblemCollector } from './problems.js';
+import { mismatch, type DigestedBytes } from './signature-cursor.js';
+import { SignatureSpool } from './signature-spool.js';
+import { checkRange, type SplitBlock, type VolumeReport, type VolumeTask } from './volume-check.js';
+
+/** The worker threads and the temp directory of a parallel verify, made on first use. */
+export class VolumeCheckers {
+  readonly jobs: number;
+  #pool: WorkerPool<VolumeTask, VolumeReport> | undefined;
+  #dir: string | undefined;
+  #wire: WireKeys | undefined;
+
+  constructor(jobs: number) {
+    this.jobs = jobs;
+  }
+
+  /** Whether the volumes can be checked apart: two or more, with ranges in order (the slices are cut by them). */
+  suits(refs: VolumeRef[], deep: number): boolean {
+    if (this.jobs < 2 || deep < 2) return false;
+    for (let i = 0; i < refs.length; i++) {
+      const r = refs[i]!.range;
+      if (!r || (i > 0 && compareIndex(refs[i - 1]!.range!.end, r.end) > 0)) return false;
+    }
+    return true;
+  }
+
+  async #ready(): Promise<{ pool: WorkerPool<VolumeTask, VolumeReport>; dir: string }> {
+    if (!this.#dir) {
+      await removeStaleTempDirs(tmpdir());
+      this.#dir = await makeTempDir(tmpdir(), 'verify');
+    }
+    this.#pool ??= new WorkerPool(new URL('./volume-worker.js', import.meta.url), this.jobs);
+    return { pool: this.#pool, dir: this.#dir };
+  }
+
+  wireKeys(archive: ArchiveReader): WireKeys {
+    this.#wire ??= keysToWire(archive.keys);
+    const { requireSignature, tolerateUnknownSigners } = archive.keys;
+    return { ...this.#wire, requireSignature: requireSignature ?? false, tolerateUnknownSigners: tolerateUnknownSigners ?? false };
+  }
+
+  /** Stops the workers (a task under way fails as cancelled) and removes the temp directory. */
+  async close(): Promise<void> {
+    await this.#pool?.close();
+    this.#pool = undefined;
+    if (this.#dir) await rm(this.#dir, { recursive: true, force: true });
+    this.#dir = undefined;
+  }
+
+  /** Runs `f` with the workers and the temp directory. */
+  async with<T>(f: (pool: WorkerPool<VolumeTask, VolumeReport>, dir: string) => Promise<T>): Promise<T> {
+    const { pool, dir } = await this.#ready();
+    return f(pool, dir);
+  }
+}
+
+/** What the set's check gives the parallel one. */
+export interface ParallelSet {
+  archive: ArchiveReader;
+  set: BackupSet;
+  refs: VolumeRef[];
+  deep: Set<string>;
+  compareSigtar: boolean;
+  signatureName: string;
+  problems: ProblemCollector;
+  done: (name: string) => void;
+  signal?: AbortSignal;
+}
+
+type Outcome = { skipped: true } | { report: VolumeReport } | { error: unknown };
+
+/** Deep-checks the set's volumes on the workers; returns how many were read. */
+export async function checkSetParallel(c: ParallelSet, checkers: VolumeCheckers, sigBytes: DigestedBytes): Promise<number> {
+  return checkers.with(async (pool, dir) => {
+    const spool = c.compareSigtar ? await SignatureSpool.open(c.archive, c.set, sigBytes, dir, c.problems) : undefined;
+    const runs = new MultivolRuns(c.problems);
+    const order: { last?: Index } = {};
+    const started: Promise<Outcome>[] = [];
+    let tail: SplitBlock | undefined;
+    let count = 0;
+    let finished = false;
+    try {
+      for (let i = 0; i < c.refs.length; i++) {
+        while (started.length < c.refs.length && started.length <= i + checkers.jobs) started.push(launch(c, checkers, pool, dir, spool, started.length));
+        const ref = c.refs[i]!;
+        const o = await started[i]!;
+        c.signal?.throwIfAborted();
+        if ('skipped' in o) {
+          runs.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
+          tail = undefined;
+        } else if ('error' in o) {
+          c.problems.reportError(ref.name, o.error);
+          runs.gap();
+          tail = undefined;
+        } else {
+          tail = take(c, ref, o.report, { runs, order, tail });
+          if (!o.report.failure) {
+            c.done(ref.name);
+            count++;
+          }
+        }
+      }
+      runs.close();
+      finished = true;
+    } finally {
+      if (!finished) await checkers.close(); // stopped: the tasks under way are cancelled
+      await Promise.allSettled(started);
+      await spool?.close();
+    }
+    return count;
+  });
+}
+
+/** Starts volume `i`: its slice (cut now, in volume order), its bytes (downloaded unless local), its task. */
+async function launch(c: ParallelSet, checkers: VolumeCheckers, pool: WorkerPool<VolumeTask, VolumeReport>, dir: string, spool: SignatureSpool | undefined, i: number): Promise<Outcome> {
+  const ref = c.refs[i]!;
+  if (!c.deep.has(ref.name)) return { skipped: true };
+  const slice = spool?.slice(i === c.refs.length - 1 ? undefined : ref.range!.end);
+  const local = localFile(c.archive.backend, ref.name);
+  const file = local ?? join(dir, `volume-${i}`);
+  try {
+    if (!local) await pipeline(await ref.open(), createWriteStream(file, { mode: 0o600, flags: 'wx' }), c.signal ? { signal: c.signal } : {});
+    const sig = await slice;
+    const task: VolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys: checkers.wireKeys(c.archive), ...(sig ? { sig } : {}) };
+    return { report: revive(await pool.run(task)) };
+  } catch (e) {
+    await slice; // the next volume's slice starts where this one ends
+    return { error: withContext(e, { file: ref.name }) };
+  } finally {
+    if (!local) await rm(file, { force: true });
+  }
+}
+
+function localFile(backend: ReadBackend, name: string): string | undefined {
+  const dir = backend.properties.localPath;
+  return dir ? join(dir, name) : undefined;
+}
+
+/**
+ * Takes a volume's report: its entries through the checks that span volumes (with the
+ * worker's problems in the place a single lane finds them), its signatures and warnings,
+ * and the block of a run split with the volume before. Returns the block this volume
+ * leaves to the next.
+ */
+function take(c: ParallelSet, ref: VolumeRef, r: VolumeReport, w: { runs: MultivolRuns; order: { last?: Index }; tail: SplitBlock | undefined }): SplitBlock | undefined {
+  const { report } = c.problems;
+  let k = 0;
+  const flush = (upTo: number) => {
+    for (; k < r.problems.length && r.problems[k]!.at <= upTo; k++) report(r.problems[k]!.file, r.problems[k]!.problem);
+  };
+  for (let i = 0; i < r.entries.length; i++) {
+    const e = r.entries[i]!;
+    if (w.order.last && compareIndex(e.index, w.order.last) < 0) report(ref.name, `entry ${displayIndex(e.index)} is out of index order`);
+    w.order.last = e.index;
+    w.runs.entry(e, ref.name);
+    w.runs.sized(e.size);
+    flush(i + 1);
+  }
+  flush(Infinity);
+  for (const s of r.signatures) {
+    if (!s.verified && c.archive.keys.tolerateUnknownSigners) c.archive.keys.unverifiedSigners?.add(s.keyId || '(unknown)');
+    c.archive.decodeOptions.onSignature?.(s);
+  }
+  for (const m of r.warnings) c.archive.decodeOptions.onWarning?.(m);
+  if (r.failure) {
+    c.problems.reportError(ref.name, errorFromWire(r.failure));
+    w.runs.gap();
+    return undefined;
+  }
+  checkRange(ref, r.entries[0]?.index, r.entries[r.entries.length - 1]?.index, report);
+  const t = w.tail;
+  const h = r.head;
+  if (t && h && compareIndex(t.index, h.index) === 0 && t.block === h.block && !SignatureCheck.blockMatches(Buffer.concat([t.bytes, h.bytes]), h.record, h.md4)) {
+    report(c.signatureName, mismatch(h.index, `block ${h.block} differs`));
+  }
+  return r.tail;
+}
+
+const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/** Gives a report that crossed threads its Buffers back. */
+function revive(r: VolumeReport): VolumeReport {
+  const index = (i: Index) => i.map(buf);
+  return {
+    ...r,
+    entries: r.entries.map((e) => ({ ...e, index: index(e.index) })),
+    ...(r.head ? { head: { ...r.head, index: index(r.head.index), bytes: buf(r.head.bytes), record: buf(r.head.record) } } : {}),
+    ...(r.tail ? { tail: { ...r.tail, index: index(r.tail.index), bytes: buf(r.tail.bytes) } } : {}),
+  };
+}
