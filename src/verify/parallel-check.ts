@@ -107,8 +107,7 @@ export async function checkSetParallel(c: ParallelSet, checkers: VolumeCheckers,
       for (let i = 0; i < c.refs.length; i++) {
         while (started.length < c.refs.length && started.length <= i + checkers.jobs) started.push(launch(c, checkers, pool, dir, spool, started.length));
         const ref = c.refs[i]!;
-        const o = await started[i]!;
-        c.signal?.throwIfAborted();
+        const o = await untilAborted(started[i]!, c.signal);
         if ('skipped' in o) {
           runs.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
           tail = undefined;
@@ -132,6 +131,17 @@ export async function checkSetParallel(c: ParallelSet, checkers: VolumeCheckers,
       await spool?.close();
     }
     return count;
+  });
+}
+
+/** `p`, or the signal's reason as soon as it is aborted (a volume under way is not waited for). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
   });
 }
 

@@ -17,8 +17,10 @@ const MAX_META_SIZE = 1 << 20;
 
 export class TarReader {
   readonly #r: ByteReader;
+  /** Data of the current entry not yet handed to data(). */
   #pendingData = 0;
-  #pendingPad = 0;
+  /** Where the current entry's data and padding end in the source. */
+  #entryEnd = 0;
   #ended = false;
   #entryOffset = 0;
 
@@ -27,9 +29,9 @@ export class TarReader {
   }
 
   async #skipPending(): Promise<void> {
-    const n = this.#pendingData + this.#pendingPad;
+    // what data() did not hand out: a consumer may stop reading an entry's data part way
+    const n = this.#entryEnd - this.#r.offset;
     this.#pendingData = 0;
-    this.#pendingPad = 0;
     if (n > 0 && (await this.#r.skip(n)) !== n) throw new FormatError('tar data truncated');
   }
 
@@ -118,7 +120,7 @@ export class TarReader {
       const dataSize = type === 'file' ? h.size : 0;
       if (type !== 'file') h.size = 0;
       this.#pendingData = dataSize;
-      this.#pendingPad = padding(dataSize);
+      this.#entryEnd = this.#r.offset + dataSize + padding(dataSize);
       return h;
     }
   }

@@ -119,6 +119,23 @@ describe('SIGINT and SIGTERM', () => {
   });
 });
 
+describe('SIGINT and SIGTERM during a parallel verify', () => {
+  test.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s (exit %d) while workers read volumes: the signature spool and the temp dir are gone', async (sig, code) => {
+    const s = setup('sigpverify', 16);
+    expect(spawnSync(bin, ['backup', '--volsize', '1', '--compress-level', '0', s.src, s.target], { env: s.env }).status).toBe(0);
+    const child = spawn(bin, ['verify', '--jobs', '2', s.target], { env: s.env });
+    // cut once the decoded signature file is spooled and a worker reads a volume
+    const spooled = () => fs.readdirSync(s.temp).some((d) => fs.readdirSync(join(s.temp, d)).some((f) => f.startsWith('signatures-')));
+    const r = await signalWhen(child, sig, () => spooled() && holdsOpen(child, /\.vol([2-9]|1\d)\.difftar\.gpg$/));
+    expect(r.code).toBe(code);
+    expect(r.stderr).toMatch(new RegExp(`interrupted by ${sig}`));
+    expect(fs.readdirSync(s.temp)).toEqual([]);
+  });
+});
+
 describe('kill -9 leftovers and private temp files', () => {
   test("a killed backup's temp directory is removed by the next run; temp files are 0600 in a 0700 directory", async () => {
     const s = setup('k9', 12);

@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
-import { describe, expect, test } from '@jest/globals';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 import { ExitCode } from '../../src/errors.js';
 import { expectDuplicityRestore, expectTapechainRestore, setTimes } from '../helpers/chain.js';
 import { runCli } from '../helpers/cli.js';
@@ -133,5 +133,125 @@ const canMount = process.getuid?.() === 0;
     }
     expect(setTimes(target)).toHaveLength(1);
     await expectTapechainRestore(target, setTimes(target)[0]!, join(dir, 'out'), before, env);
+  });
+});
+
+/** The entry names of a tar (headers only; pax headers skipped), in order. */
+function tarNames(tar: Buffer): string[] {
+  const names: string[] = [];
+  for (let at = 0; at + 512 <= tar.length; ) {
+    const h = tar.subarray(at, at + 512);
+    if (h.every((b) => b === 0)) break;
+    const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+    if (h[156] !== 0x78 /* x: pax */) names.push(h.subarray(0, 100).toString('latin1').replace(/\0.*$/s, ''));
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return names;
+}
+
+/** Where each file's librsync signature is in a decoded signature file: its block length, strong sum length and first record. */
+function signatureRecords(sigtar: Buffer, file: string): { blockLen: number; strongLen: number; records: number } {
+  for (let at = 0; at + 512 <= sigtar.length; ) {
+    const h = sigtar.subarray(at, at + 512);
+    const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+    if (h.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '') === `signature/${file}`) {
+      const data = at + 512;
+      return { blockLen: sigtar.readUInt32BE(data + 4), strongLen: sigtar.readUInt32BE(data + 8), records: data + 12 };
+    }
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error(`no signature for ${file}`);
+}
+
+describe('parallel verify (--jobs)', () => {
+  // random data, so 1 MiB volumes hold ~1 MiB of it: each file spans volumes, with
+  // librsync block lengths 512, 1024, 1536 (which does not divide a 64 KiB chunk, so
+  // blocks lie across volume boundaries) and 2048 (a signature over 64 KiB: a volume that
+  // ends inside the file stops reading it part way)
+  const files: Record<string, number> = { 'b512.bin': 900_000, 'b1024.bin': 2_500_000, 'b1536.bin': 3_500_000, 'b2048.bin': 12_000_000 };
+  let dir: string;
+  let clean: string;
+  /** Per file, the byte offsets at which a volume takes over its data. */
+  const splits: Record<string, number[]> = {};
+
+  beforeAll(async () => {
+    dir = tmp('pverify');
+    const src = join(dir, 'src');
+    makeTree(src);
+    let seed = 300;
+    for (const [name, size] of Object.entries(files)) fs.writeFileSync(join(src, name), bytes(size, seed++));
+    clean = join(dir, 'clean');
+    expect((await runCli(['backup', '--no-encryption', '--volsize', '1', '--compress-level', '1', src, clean], { XDG_CACHE_HOME: join(dir, 'cache') })).code).toBe(0);
+    const vols = fs.readdirSync(clean).filter((n) => /\.vol\d+\.difftar\.gz$/.test(n)).sort((a, b) => Number(/vol(\d+)/.exec(a)![1]) - Number(/vol(\d+)/.exec(b)![1]));
+    for (const v of vols) {
+      const first = tarNames(gunzipSync(fs.readFileSync(join(clean, v))))[0]!;
+      const m = /^multivol_snapshot\/(.+)\/(\d+)$/.exec(first);
+      if (m && Number(m[2]) > 1) (splits[m[1]!] ??= []).push((Number(m[2]) - 1) * 65536);
+    }
+  }, 120_000);
+
+  /** verify with one lane and with two: both must report the same, in the same order. */
+  async function bothLanes(target: string): Promise<{ code: number; stdout: string }> {
+    const temp = join(dir, `tmp-${Math.random().toString(36).slice(2)}`);
+    fs.mkdirSync(temp);
+    const env = { XDG_CACHE_HOME: join(dir, 'vcache'), TMPDIR: temp };
+    const one = await runCli(['verify', '--jobs', '1', target], env);
+    const two = await runCli(['verify', '--jobs', '2', target], env);
+    expect(two.stdout).toEqual(one.stdout);
+    expect(two.code).toBe(one.code);
+    expect(fs.readdirSync(temp)).toEqual([]); // the spool and the workers' downloads are gone
+    return one;
+  }
+
+  /** A copy of the clean target with the strong sum of `block` of each file flipped in its signature file. */
+  function flipped(name: string, blocks: Record<string, number>): string {
+    const t = join(dir, name);
+    fs.cpSync(clean, t, { recursive: true });
+    const sigName = fs.readdirSync(t).find((n) => /signatures.*\.sigtar\.gz$/.test(n))!;
+    const tar = gunzipSync(fs.readFileSync(join(t, sigName)));
+    for (const [file, block] of Object.entries(blocks)) {
+      const s = signatureRecords(tar, file);
+      tar[s.records + block * (4 + s.strongLen) + 4]! ^= 0x01;
+    }
+    fs.writeFileSync(join(t, sigName), gzipSync(tar));
+    return t;
+  }
+
+  test('a clean set: the same verdict with one lane and with two', async () => {
+    expect(Object.keys(splits)).toEqual(expect.arrayContaining(['b1024.bin', 'b1536.bin', 'b2048.bin']));
+    const r = await bothLanes(clean);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/0 problem\(s\)/);
+  });
+
+  test('a strong sum flipped in the block that lies across each volume boundary, or inside a volume, is found by both, reported alike', async () => {
+    const tar = gunzipSync(fs.readFileSync(join(clean, fs.readdirSync(clean).find((n) => /signatures.*\.sigtar\.gz$/.test(n))!)));
+    const straddling = Object.entries(splits).filter(([f, offs]) => offs.some((o) => o % signatureRecords(tar, f).blockLen !== 0));
+    // the case only the main thread can check (a 1536-byte block across 14 chunks)
+    expect(straddling.map(([f]) => f)).toContain('dir5/large.bin');
+    const rounds = Math.max(...Object.values(splits).map((o) => o.length));
+    for (let k = 0; k <= rounds; k++) {
+      const blocks: Record<string, number> = {};
+      for (const [f, offs] of Object.entries(splits)) {
+        const bl = signatureRecords(tar, f).blockLen;
+        // round `rounds`: a block inside the file's first volume
+        blocks[f] = k < rounds ? Math.floor(offs[Math.min(k, offs.length - 1)]! / bl) : 5;
+      }
+      const r = await bothLanes(flipped(`flip-${k}`, blocks));
+      expect(r.code).toBe(ExitCode.INTEGRITY);
+      for (const [f, b] of Object.entries(blocks)) expect(r.stdout).toContain(`signature of ${f} does not match the data stored in the volumes (block ${b} differs)`);
+    }
+  });
+
+  test('a damaged volume in the middle: the same report as one lane, naming the volume', async () => {
+    const t = join(dir, 'damaged');
+    fs.cpSync(clean, t, { recursive: true });
+    const vol = fs.readdirSync(t).find((n) => /\.vol3\.difftar\.gz$/.test(n))!;
+    const data = fs.readFileSync(join(t, vol));
+    data[data.length >> 1]! ^= 0xff;
+    fs.writeFileSync(join(t, vol), data);
+    const r = await bothLanes(t);
+    expect(r.code).toBe(ExitCode.INTEGRITY);
+    expect(r.stdout).toContain(`${vol}: hash mismatch`);
   });
 });

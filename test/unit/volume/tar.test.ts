@@ -110,6 +110,23 @@ describe('tar codec', () => {
     expect((await readAll(Buffer.concat([base, Buffer.alloc(512), Buffer.from('junk junk junk')]))).length).toBe(2);
   });
 
+  test.each([1000, 65536, 70000])('an entry whose data is read part way (the first piece, fed in %d-byte chunks): the next entry still reads, and where each starts is told', async (chunk) => {
+    const a = archive([[hdr('signature/a'), Buffer.alloc(200_000, 1)], [hdr(longName), Buffer.from('next')], [hdr('signature/c'), Buffer.from('c')]]);
+    async function* src() {
+      for (let i = 0; i < a.length; i += chunk) yield a.subarray(i, i + chunk);
+    }
+    const r = new TarReader(src());
+    expect((await r.next())!.name.toString()).toBe('signature/a');
+    expect(r.entryOffset).toBe(0);
+    const first = await r.data().next(); // one piece, then the consumer stops
+    expect(first.value!.length).toBeLessThan(200_000);
+    const h = await r.next();
+    expect(h!.name.equals(longName)).toBe(true);
+    expect(r.entryOffset).toBe(512 + 200_192); // its long-name header, not its own
+    expect((await r.readAll()).toString()).toBe('next');
+    expect((await r.next())!.name.toString()).toBe('signature/c');
+  });
+
   test('a corrupt header or truncated data is an error, not a silent end', async () => {
     const a = archive(entries.slice(0, 3));
     const bad = Buffer.from(a);
