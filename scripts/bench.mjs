@@ -192,9 +192,11 @@ for (const n of filesOnly ? [] : names) {
     console.error(`bench: ${n} verify`);
     results[n].verify = measure(`${n} verify`, steps[n].verify, steps[n].env);
     if (n === 'tapechain') {
-      // the same verify on one lane: what the default --jobs gains
-      console.error('bench: tapechain verify --jobs 1');
+      // the same verify with a worker per CPU (the default is one per CPU but one: on
+      // 2 CPUs, the single lane), and on one lane
+      console.error('bench: tapechain verify --jobs 1, --jobs 2');
       results[n].verifyJobs1 = measure('tapechain verify --jobs 1', steps[n].verify.replace("' verify ", "' verify --jobs 1 "), steps[n].env);
+      results[n].verifyJobs2 = measure('tapechain verify --jobs 2', steps[n].verify.replace("' verify ", "' verify --jobs 2 "), steps[n].env);
     }
   }
   if (steps[n].compare) {
@@ -288,13 +290,13 @@ function benchHistory() {
 const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
 const mib = (b) => (b === undefined ? '-' : (b / 1048576).toFixed(1));
 const rows = [];
-const LABELS = { fullJobs1: 'full, --jobs 1', verifyJobs1: 'verify, --jobs 1', fullXattrs: 'full, plain (2 runs)', fullNoXattrs: 'full, --no-xattrs (2 runs)', s3Full: 'full to S3', filesFull: 'full, small files', filesInc: 'inc, no change', historyfind: 'find, 40 sets', historydiff: 'diff, 40 sets' };
-for (const step of ['full', 'fullJobs1', 'fullXattrs', 'fullNoXattrs', 's3Full', 'inc', 'restore', 'verify', 'verifyJobs1', 'compare', 'filesFull', 'filesInc', 'historyfind', 'historydiff']) {
+const LABELS = { fullJobs1: 'full, --jobs 1', verifyJobs1: 'verify, --jobs 1', verifyJobs2: 'verify, --jobs 2', fullXattrs: 'full, plain (2 runs)', fullNoXattrs: 'full, --no-xattrs (2 runs)', s3Full: 'full to S3', filesFull: 'full, small files', filesInc: 'inc, no change', historyfind: 'find, 40 sets', historydiff: 'diff, 40 sets' };
+for (const step of ['full', 'fullJobs1', 'fullXattrs', 'fullNoXattrs', 's3Full', 'inc', 'restore', 'verify', 'verifyJobs1', 'verifyJobs2', 'compare', 'filesFull', 'filesInc', 'historyfind', 'historydiff']) {
   for (const n of names) {
     const r = results[n][step];
     if (!r) continue;
     // a tapechain-only row compares with restic's row of the step it varies
-    const base = step.startsWith('full') && step !== 'full' && step !== 'filesFull' ? 'full' : step === 'verifyJobs1' ? 'verify' : step;
+    const base = step.startsWith('full') && step !== 'full' && step !== 'filesFull' ? 'full' : step.startsWith('verifyJobs') ? 'verify' : step;
     const d = results.duplicity?.[base];
     const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : '-');
     rows.push([LABELS[step] ?? step, n, fmt(r.wall), fmt(r.cpu), r.cpu != null ? fmt(r.cpu / r.wall, 2) : '-', fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[base]?.wall)]);
@@ -308,7 +310,7 @@ console.log(line(head));
 for (const r of rows) console.log(line(r));
 const tc = results.tapechain;
 if (tc?.full && tc.fullJobs1) console.log(`\ntapechain full: default --jobs ${(tc.fullJobs1.wall / tc.full.wall).toFixed(2)}x as fast as --jobs 1`);
-if (tc?.verify && tc.verifyJobs1) console.log(`tapechain verify: default --jobs ${(tc.verifyJobs1.wall / tc.verify.wall).toFixed(2)}x as fast as --jobs 1`);
+if (tc?.verifyJobs1 && tc.verifyJobs2) console.log(`tapechain verify: --jobs 2 ${(tc.verifyJobs1.wall / tc.verifyJobs2.wall).toFixed(2)}x as fast as --jobs 1 (CPU ${(tc.verifyJobs2.cpu / tc.verifyJobs1.cpu).toFixed(2)}x)`);
 if (tc?.fullXattrs && tc.fullNoXattrs) console.log(`tapechain full: reading extended attributes costs ${(100 * (tc.fullXattrs.wall / tc.fullNoXattrs.wall - 1)).toFixed(1)} % of wall, ${tc.fullXattrs.cpu != null ? (100 * (tc.fullXattrs.cpu / tc.fullNoXattrs.cpu - 1)).toFixed(1) : '-'} % of CPU (means of two interleaved pairs)`);
 const th = tc?.full?.threads;
 if (th) {
