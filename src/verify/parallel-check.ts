@@ -1,7 +1,8 @@
 /**
- * verify with every core: each volume of a set is checked whole on a worker thread
+ * verify with every core: each volume of a set is checked whole by one of `jobs` lanes
  * (volume-check.ts) — read, hashed, decrypted, parsed, its files held against their slice
- * of the signature file — with up to `jobs` + 1 volumes under way. This thread cuts the
+ * of the signature file — with up to `jobs` + 1 volumes under way. Every `jobs`-th
+ * volume is checked on this thread, the others on `jobs` - 1 worker threads. This thread cuts the
  * slices, takes the reports in volume order and does what spans volumes: index order,
  * multivol runs, the manifest's ranges and the block a split run leaves between two
  * volumes. Problems come out in volume order, as with one lane.
@@ -25,7 +26,7 @@ import { MultivolRuns } from './multivol-runs.js';
 import type { ProblemCollector } from './problems.js';
 import { mismatch, type DigestedBytes } from './signature-cursor.js';
 import { SignatureSpool } from './signature-spool.js';
-import { checkRange, type SplitBlock, type VolumeReport, type VolumeTask } from './volume-check.js';
+import { checkRange, checkVolumeTask, type SplitBlock, type VolumeReport, type VolumeTask } from './volume-check.js';
 
 /** The worker threads and the temp directory of a parallel verify, made on first use. */
 export class VolumeCheckers {
@@ -33,6 +34,7 @@ export class VolumeCheckers {
   #pool: WorkerPool<VolumeTask, VolumeReport> | undefined;
   #dir: string | undefined;
   #wire: WireKeys | undefined;
+  #lane: Promise<unknown> = Promise.resolve();
 
   constructor(jobs: number) {
     this.jobs = jobs;
@@ -53,8 +55,20 @@ export class VolumeCheckers {
       await removeStaleTempDirs(tmpdir());
       this.#dir = await makeTempDir(tmpdir(), 'verify');
     }
-    this.#pool ??= new WorkerPool(new URL('./volume-worker.js', import.meta.url), this.jobs);
+    // this thread is one of the lanes: a worker's isolate costs ~1 s of CPU to start and
+    // warm up (its JIT compiles the code again), as much as checking 100 MiB
+    this.#pool ??= new WorkerPool(new URL('./volume-worker.js', import.meta.url), this.jobs - 1);
     return { pool: this.#pool, dir: this.#dir };
+  }
+
+  /** Checks a volume on this thread, after the one it is checking (one lane). */
+  here(task: VolumeTask, signal: AbortSignal | undefined): Promise<VolumeReport> {
+    const report = this.#lane.then(() => {
+      signal?.throwIfAborted();
+      return checkVolumeTask(task, signal);
+    });
+    this.#lane = report.catch(() => undefined);
+    return report;
   }
 
   wireKeys(archive: ArchiveReader): WireKeys {
@@ -156,7 +170,7 @@ async function launch(c: ParallelSet, checkers: VolumeCheckers, pool: WorkerPool
     if (!local) await pipeline(await ref.open(), createWriteStream(file, { mode: 0o600, flags: 'wx' }), c.signal ? { signal: c.signal } : {});
     const sig = await slice;
     const task: VolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys: checkers.wireKeys(c.archive), ...(sig ? { sig } : {}) };
-    return { report: revive(await pool.run(task)) };
+    return { report: i % checkers.jobs === 0 ? await checkers.here(task, c.signal) : revive(await pool.run(task)) };
   } catch (e) {
     await slice; // the next volume's slice starts where this one ends
     return { error: withContext(e, { file: ref.name }) };

@@ -70,7 +70,8 @@ export interface VolumeReport {
 
 let lastKeys: { wire: WireKeys; keys: DecryptKeys } | undefined;
 
-export async function checkVolumeTask(t: VolumeTask): Promise<VolumeReport> {
+/** Checks the volume of `t` (on a worker thread, or on the main thread as one of the lanes: then `signal` stops it). */
+export async function checkVolumeTask(t: VolumeTask, signal?: AbortSignal): Promise<VolumeReport> {
   const keys = await keysFromWire(t.keys, lastKeys);
   lastKeys = { wire: t.keys, keys };
   const out: VolumeReport = { entries: [], problems: [], signatures: [], warnings: [] };
@@ -83,7 +84,7 @@ export async function checkVolumeTask(t: VolumeTask): Promise<VolumeReport> {
   let continued: { index: Index; check: SignatureCheck | undefined } | undefined;
   let prev: EntrySummary | undefined;
   try {
-    for await (const e of rawEntries([ref], keys, opts)) {
+    for await (const e of rawEntries([ref], keys, opts, signal ? { signal } : {})) {
       const s: EntrySummary = { kind: e.kind, index: e.index, ...(e.chunk !== undefined ? { chunk: e.chunk } : {}), size: 0 };
       const first = prev === undefined;
       const sameRun = prev !== undefined && isMultivol(e) && prev.kind === e.kind && compareIndex(prev.index, e.index) === 0;
