@@ -26,7 +26,7 @@ export function registerVerify(program: Command, io: CliIo, setExit: (c: number)
     .option('--sample <percent>', 'decrypt-check only PERCENT % of the volumes, least recently checked first')
     .option('--offline', 'check seals with --public-key only: no passphrase, no secret key, nothing decrypted')
     .option('--json', 'print problems as JSON lines and a summary object')
-    .option('--jobs <n>', 'volumes checked at once, each on a thread of its own (default: the CPUs available but one; 1: one after the other)');
+    .option('--jobs <n>', 'volumes checked at once, this thread and N-1 others (default: the CPUs available but one; 1: one after the other on this thread)');
   addTimeOption(cmd, 'verify the chain');
   addNotifyOption(cmd);
   addMetricsOption(cmd);
