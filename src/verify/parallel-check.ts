@@ -36,13 +36,17 @@ export class VolumeCheckers {
   #wire: WireKeys | undefined;
   #lane: Promise<unknown> = Promise.resolve();
 
-  constructor(jobs: number) {
+  /** Whether this thread is one of the lanes (not when it has other work: verify --compare). */
+  readonly #here: boolean;
+
+  constructor(jobs: number, here = true) {
     this.jobs = jobs;
+    this.#here = here;
   }
 
   /** Whether the volumes can be checked apart: two or more, with ranges in order (the slices are cut by them). */
   suits(refs: VolumeRef[], deep: number): boolean {
-    if (this.jobs < 2 || deep < 2) return false;
+    if (this.jobs < (this.#here ? 2 : 1) || deep < 2) return false;
     for (let i = 0; i < refs.length; i++) {
       const r = refs[i]!.range;
       if (!r || (i > 0 && compareIndex(refs[i - 1]!.range!.end, r.end) > 0)) return false;
@@ -57,8 +61,13 @@ export class VolumeCheckers {
     }
     // this thread is one of the lanes: a worker's isolate costs ~1 s of CPU to start and
     // warm up (its JIT compiles the code again), as much as checking 100 MiB
-    this.#pool ??= new WorkerPool(new URL('./volume-worker.js', import.meta.url), this.jobs - 1);
+    this.#pool ??= new WorkerPool(new URL('./volume-worker.js', import.meta.url), this.#here ? this.jobs - 1 : this.jobs);
     return { pool: this.#pool, dir: this.#dir };
+  }
+
+  /** Whether volume `i` is checked on this thread. */
+  isHere(i: number): boolean {
+    return this.#here && i % this.jobs === 0;
   }
 
   /** Checks a volume on this thread, after the one it is checking (one lane). */
@@ -170,7 +179,7 @@ async function launch(c: ParallelSet, checkers: VolumeCheckers, pool: WorkerPool
     if (!local) await pipeline(await ref.open(), createWriteStream(file, { mode: 0o600, flags: 'wx' }), c.signal ? { signal: c.signal } : {});
     const sig = await slice;
     const task: VolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys: checkers.wireKeys(c.archive), ...(sig ? { sig } : {}) };
-    return { report: i % checkers.jobs === 0 ? await checkers.here(task, c.signal) : revive(await pool.run(task)) };
+    return { report: checkers.isHere(i) ? await checkers.here(task, c.signal) : revive(await pool.run(task)) };
   } catch (e) {
     await slice; // the next volume's slice starts where this one ends
     return { error: withContext(e, { file: ref.name }) };

@@ -51,6 +51,11 @@ export interface VerifyOptions {
    * 0–15 % and triples peak RSS: measured in the README's "The parallel engine")
    */
   jobs?: number;
+  /**
+   * This thread is one of the `jobs` lanes. @default true; false when it has other work
+   * (verify --compare walks the live tree on it): then every lane is a worker thread.
+   */
+  mainLane?: boolean;
 }
 
 export interface VerifyResult {
@@ -84,7 +89,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const sample = o.samplePercent !== undefined ? pickSample(allVolumes, state, o.samplePercent) : undefined;
   let checked = 0;
   const now = Math.floor(Date.now() / 1000);
-  const checkers = new VolumeCheckers(o.jobs ?? Math.max(1, availableParallelism() - 1));
+  const checkers = new VolumeCheckers(o.jobs ?? Math.max(1, availableParallelism() - 1), o.mainLane ?? true);
   try {
     for (const s of sets) {
       const m = manifests.get(s);

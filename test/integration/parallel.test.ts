@@ -243,6 +243,24 @@ describe('parallel verify (--jobs)', () => {
     }
   });
 
+  test('verify --compare (every lane a worker thread: the main thread walks the live tree): the same differences with one lane and two', async () => {
+    const live = join(dir, 'live');
+    fs.cpSync(join(dir, 'src'), live, { recursive: true, preserveTimestamps: true });
+    const f = join(live, 'b1536.bin');
+    const st = fs.statSync(f);
+    const fd = fs.openSync(f, 'r+');
+    fs.writeSync(fd, Buffer.from([0xff ^ fs.readFileSync(f)[2_000_000]!]), 0, 1, 2_000_000); // in the fourth volume of the file
+    fs.closeSync(fd);
+    fs.utimesSync(f, st.atime, st.mtime);
+    const env = { XDG_CACHE_HOME: join(dir, 'ccache') };
+    const one = await runCli(['verify', '--jobs', '1', '--compare', live, clean], env);
+    const two = await runCli(['verify', '--jobs', '2', '--compare', live, clean], env);
+    expect(one.code).toBe(1);
+    expect(two.stdout).toEqual(one.stdout);
+    expect(one.stdout).toMatch(/^b1536\.bin: content differs$/m);
+    expect(one.stdout).toMatch(/ 0 problem\(s\); \d+ difference\(s\)/); // the copy's directories have new mtimes
+  });
+
   test('a damaged volume in the middle: the same report as one lane, naming the volume', async () => {
     const t = join(dir, 'damaged');
     fs.cpSync(clean, t, { recursive: true });

@@ -26,7 +26,7 @@ export function registerVerify(program: Command, io: CliIo, setExit: (c: number)
     .option('--sample <percent>', 'decrypt-check only PERCENT % of the volumes, least recently checked first')
     .option('--offline', 'check seals with --public-key only: no passphrase, no secret key, nothing decrypted')
     .option('--json', 'print problems as JSON lines and a summary object')
-    .option('--jobs <n>', 'volumes checked at once, this thread and N-1 others (default: the CPUs available but one; 1: one after the other on this thread)');
+    .option('--jobs <n>', 'volumes checked at once, this thread and N-1 others (with --compare: N others) (default: the CPUs available but one; 1: one after the other on this thread)');
   addTimeOption(cmd, 'verify the chain');
   addNotifyOption(cmd);
   addMetricsOption(cmd);
@@ -77,7 +77,7 @@ Examples:
     io.signal?.addEventListener('abort', stop, { once: true });
     let diffs = 0;
     const runs = [
-      runVerify({ backend, keys, cache, ...(time !== undefined ? { time } : {}), all: flags.all ?? false, ...(sample !== undefined ? { samplePercent: sample } : {}), onProblem: print, signal: both.signal, ...(jobs !== undefined ? { jobs } : {}) }),
+      runVerify({ backend, keys, cache, ...(time !== undefined ? { time } : {}), all: flags.all ?? false, ...(sample !== undefined ? { samplePercent: sample } : {}), onProblem: print, signal: both.signal, ...(jobs !== undefined ? { jobs } : {}), mainLane: !flags.compare }),
       flags.compare
         ? compareWithSource(flags.compare, { backend, keys, ...(time !== undefined ? { time } : {}), signal: both.signal }, (p) => {
             diffs++;
