@@ -2,8 +2,9 @@
  * verify with every core: each volume of a set is checked whole by one of `jobs` lanes
  * (volume-check.ts) — read, hashed, decrypted, parsed, its files held against their slice
  * of the signature file — with up to `jobs` + 1 volumes under way. Every `jobs`-th
- * volume is checked on this thread, the others on `jobs` - 1 worker threads. This thread cuts the
- * slices, takes the reports in volume order and does what spans volumes: index order,
+ * volume is checked on this thread, the others on `jobs` - 1 worker threads (on `jobs`
+ * workers when this thread has other work). This thread cuts the slices, takes the
+ * reports in volume order and does what spans volumes: index order,
  * multivol runs, the manifest's ranges and the block a split run leaves between two
  * volumes. Problems come out in volume order, as with one lane.
  */
@@ -34,10 +35,10 @@ export class VolumeCheckers {
   #pool: WorkerPool<VolumeTask, VolumeReport> | undefined;
   #dir: string | undefined;
   #wire: WireKeys | undefined;
-  #lane: Promise<unknown> = Promise.resolve();
-
   /** Whether this thread is one of the lanes (not when it has other work: verify --compare). */
   readonly #here: boolean;
+  /** This thread's lane: the volume it checks now. */
+  #lane: Promise<unknown> = Promise.resolve();
 
   constructor(jobs: number, here = true) {
     this.jobs = jobs;
@@ -59,8 +60,8 @@ export class VolumeCheckers {
       await removeStaleTempDirs(tmpdir());
       this.#dir = await makeTempDir(tmpdir(), 'verify');
     }
-    // this thread is one of the lanes: a worker's isolate costs ~1 s of CPU to start and
-    // warm up (its JIT compiles the code again), as much as checking 100 MiB
+    // this thread is a lane when it can be: a worker's isolate costs ~1 s of CPU to start
+    // and warm up (its JIT compiles the code again), as much as checking 100 MiB
     this.#pool ??= new WorkerPool(new URL('./volume-worker.js', import.meta.url), this.#here ? this.jobs - 1 : this.jobs);
     return { pool: this.#pool, dir: this.#dir };
   }

@@ -1,5 +1,5 @@
 /** Per-test temp directories, removed after the test file. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from '@jest/globals';
@@ -14,4 +14,9 @@ export function tempDirs(): (name?: string) => string {
     made.push(d);
     return d;
   };
+}
+
+/** Run temp directories of `kind` made by this process (runCli runs the CLI in it) that are still there. */
+export function leftRunTempDirs(kind: string): string[] {
+  return readdirSync(tmpdir()).filter((n) => n.startsWith(`tapechain-${kind}.${process.pid}.`));
 }

@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, test } from '@jest/globals';
 import { ExitCode } from '../../src/errors.js';
 import { expectDuplicityRestore, expectTapechainRestore, setTimes } from '../helpers/chain.js';
 import { runCli } from '../helpers/cli.js';
-import { tempDirs } from '../helpers/tmp.js';
+import { leftRunTempDirs, tempDirs } from '../helpers/tmp.js';
 import { requireTool } from '../helpers/tools.js';
 import { bytes, describeTree } from '../helpers/tree.js';
 
@@ -192,14 +192,12 @@ describe('parallel verify (--jobs)', () => {
 
   /** verify with one lane and with two: both must report the same, in the same order. */
   async function bothLanes(target: string): Promise<{ code: number; stdout: string }> {
-    const temp = join(dir, `tmp-${Math.random().toString(36).slice(2)}`);
-    fs.mkdirSync(temp);
-    const env = { XDG_CACHE_HOME: join(dir, 'vcache'), TMPDIR: temp };
+    const env = { XDG_CACHE_HOME: join(dir, 'vcache') };
     const one = await runCli(['verify', '--jobs', '1', target], env);
     const two = await runCli(['verify', '--jobs', '2', target], env);
     expect(two.stdout).toEqual(one.stdout);
     expect(two.code).toBe(one.code);
-    expect(fs.readdirSync(temp)).toEqual([]); // the spool and the workers' downloads are gone
+    expect(leftRunTempDirs('verify')).toEqual([]); // the spool is gone
     return one;
   }
 

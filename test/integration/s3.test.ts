@@ -18,7 +18,7 @@ import { SymmetricEncryptor } from '../../src/crypto/encrypt.js';
 import { runRestore } from '../../src/restore/restore.js';
 import { runCli } from '../helpers/cli.js';
 import { describeS3, newBucket, S3_CREDS, S3_ENDPOINT, S3_ENV } from '../helpers/s3.js';
-import { tempDirs } from '../helpers/tmp.js';
+import { leftRunTempDirs, tempDirs } from '../helpers/tmp.js';
 import { duplicity } from '../helpers/tools.js';
 import { describeTree, makeTrickyTree, treeDiff } from '../helpers/tree.js';
 import { nextSecond, until } from '../helpers/wait.js';
@@ -91,6 +91,14 @@ describeS3('S3 target', () => {
     const r = await runCli(['restore', ...s3, target, out], { ...env, XDG_CACHE_HOME: join(dir, 'cache2') });
     expect(r.code).toBe(0);
     expect(treeDiff(want, describeTree(out))).toEqual([]);
+    // verify with two lanes: the volumes are downloaded to a temp dir, gone after
+    const venv = { ...env, XDG_CACHE_HOME: join(dir, 'cache3') };
+    const v1 = await runCli(['verify', ...s3, '--jobs', '1', target], venv);
+    const v2 = await runCli(['verify', ...s3, '--jobs', '2', target], venv);
+    expect(v2.code).toBe(0);
+    expect(v2.stdout).toEqual(v1.stdout);
+    expect(v2.stdout).toMatch(/ 0 problem\(s\)/);
+    expect(leftRunTempDirs('verify')).toEqual([]);
     const d = duplicity(
       ['restore', '--s3-endpoint-url', S3_ENDPOINT!, '--archive-dir', join(dir, 'dupcache'), '--name', 's', `boto3+s3://${bucket}/backups/host1`, join(dir, 'dup-out')],
       dir,
