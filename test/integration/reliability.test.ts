@@ -18,7 +18,7 @@ import { ExitCode } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { setTimes } from '../helpers/chain.js';
 import { killWhen } from '../helpers/kill.js';
-import { tempDirs } from '../helpers/tmp.js';
+import { leftRunTempDirs, tempDirs } from '../helpers/tmp.js';
 import { describeTree, treeDiff } from '../helpers/tree.js';
 import { lockObjects, storedVolumes } from '../helpers/target.js';
 import { until } from '../helpers/wait.js';
@@ -222,13 +222,12 @@ describeRoot('full disks (tmpfs)', () => {
     const target = join(dir, 'small');
     expect(withTmpfs(target, '3m')).toBe(true);
     try {
-      const temp = join(dir, 'tmp');
-      fs.mkdirSync(temp);
-      const r = await runCli(['backup', '--compress-level', '0', '--volsize', '1', src, target], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache'), TMPDIR: temp });
+      const r = await runCli(['backup', '--compress-level', '0', '--volsize', '1', src, target], { PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') });
       expect(r.code).toBe(ExitCode.BACKEND);
       expect(r.stderr.trim().split('\n').pop()).toMatch(/^tapechain: .*no space left on the target/);
       expect(fs.readdirSync(target).some((n) => n.includes('manifest'))).toBe(false);
       expect(fs.readdirSync(target).filter((n) => n.startsWith('.tapechain-tmp'))).toEqual([]);
+      expect(leftRunTempDirs('backup')).toEqual([]); // the run's staged volumes (runCli runs it in this process)
     } finally {
       spawnSync('umount', [target]);
     }
