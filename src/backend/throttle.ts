@@ -43,11 +43,20 @@ export class Throttle extends Transform {
   async #pass(chunk: Buffer): Promise<void> {
     for (let off = 0; off < chunk.length && !this.destroyed; off += STEP) {
       const piece = chunk.subarray(off, off + STEP);
-      const wait = this.#budget.reserve(piece.length);
-      if (wait > 0) await delay(wait);
+      await waitFor(this.#budget.reserve(piece.length));
       this.push(piece);
     }
   }
+}
+
+/**
+ * Waits `ms` by the clock the budget reserves with. A timer may fire a little early by
+ * that clock (it counts from the event loop's cached time, in whole milliseconds), and a
+ * limit must never be passed: what is left is waited for again.
+ */
+async function waitFor(ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  for (let left = ms; left > 0; left = until - performance.now()) await delay(Math.ceil(left));
 }
 
 /** `r` through a throttle; an error of either side ends both. */
