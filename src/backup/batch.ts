@@ -29,7 +29,8 @@ import { deletedHeader, EntryStat, entryType, headerFromStat } from '../source/e
 import { CHUNK, pieces, readBuffers, type ReadSeen, type WholeFile } from '../source/read-file.js';
 import type { WalkWarning } from '../source/walk.js';
 import { Spool } from '../util/spool.js';
-import { compareIndex, entryName, type Index } from '../volume/entry-name.js';
+import { compareIndex, entryName, revivedIndex, type Index } from '../volume/entry-name.js';
+import { revivedBuffer } from '../util/wire.js';
 import { encodeHeader, padding, ZERO_BLOCK, type InodeState, type TarHeader } from '../volume/tar-header.js';
 import type { Xattr } from '../util/xattr.js';
 import { VolumeWriter, type FinishedVolume, type TarBlock } from '../volume/volume-writer.js';
@@ -109,26 +110,23 @@ export function fragmentFiles(tmp: string, seq: number): { sigFile: string; list
   return { sigFile: path.join(tmp, `batch-${seq}.sigtar`), listFile: path.join(tmp, `batch-${seq}.filelist`) };
 }
 
-const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-const index = (i: Index) => i.map(buf);
-
 /** Gives a batch that crossed threads its types back (Buffers arrive as Uint8Arrays, EntryStats as fields). */
 export function reviveBatch(b: VolumeBatch): VolumeBatch {
   const entries = b.entries.map((e): BatchEntry => {
-    if (e.op === 'deleted') return { ...e, index: index(e.index) };
-    return { ...e, index: index(e.index), path: buf(e.path), stat: new EntryStat(e.stat) };
+    if (e.op === 'deleted') return { ...e, index: revivedIndex(e.index) };
+    return { ...e, index: revivedIndex(e.index), path: revivedBuffer(e.path), stat: new EntryStat(e.stat) };
   });
-  return { ...b, tmp: b.tmp, entries, ...(b.skip ? { skip: { ...b.skip, index: index(b.skip.index) } } : {}) };
+  return { ...b, tmp: b.tmp, entries, ...(b.skip ? { skip: { ...b.skip, index: revivedIndex(b.skip.index) } } : {}) };
 }
 
 /** The same for a result (its last volume's paths, its warnings' paths). */
 export function reviveResult(r: BatchResult): BatchResult {
-  return { ...r, ...(r.lastVolume ? { lastVolume: reviveVolume(r.lastVolume) } : {}), warnings: r.warnings.map((w) => ({ ...w, path: buf(w.path) })) };
+  return { ...r, ...(r.lastVolume ? { lastVolume: reviveVolume(r.lastVolume) } : {}), warnings: r.warnings.map((w) => ({ ...w, path: revivedBuffer(w.path) })) };
 }
 
 /** The same for a volume (its first and last paths, its warnings' paths). */
 export function reviveVolume(v: BatchVolume): BatchVolume {
-  return { ...v, start: index(v.start), end: index(v.end), warnings: v.warnings.map((w) => ({ ...w, path: buf(w.path) })) };
+  return { ...v, start: revivedIndex(v.start), end: revivedIndex(v.end), warnings: v.warnings.map((w) => ({ ...w, path: revivedBuffer(w.path) })) };
 }
 
 export interface BatchHooks {

@@ -20,8 +20,9 @@ import { SignatureCheck } from '../diff/signature-check.js';
 import { errorFromWire, withContext } from '../errors.js';
 import type { ArchiveReader } from '../repo/archive.js';
 import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
+import { revivedBuffer } from '../util/wire.js';
 import { WorkerPool } from '../util/worker-pool.js';
-import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
+import { compareIndex, displayIndex, revivedIndex, type Index } from '../volume/entry-name.js';
 import type { VolumeRef } from '../volume/set-reader.js';
 import { MultivolRuns } from './multivol-runs.js';
 import type { ProblemCollector } from './problems.js';
@@ -234,15 +235,12 @@ function take(c: ParallelSet, ref: VolumeRef, r: VolumeReport, w: { runs: Multiv
   return r.tail;
 }
 
-const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-
 /** Gives a report that crossed threads its Buffers back. */
 function revive(r: VolumeReport): VolumeReport {
-  const index = (i: Index) => i.map(buf);
   return {
     ...r,
-    entries: r.entries.map((e) => ({ ...e, index: index(e.index) })),
-    ...(r.head ? { head: { ...r.head, index: index(r.head.index), bytes: buf(r.head.bytes), record: buf(r.head.record) } } : {}),
-    ...(r.tail ? { tail: { ...r.tail, index: index(r.tail.index), bytes: buf(r.tail.bytes) } } : {}),
+    entries: r.entries.map((e) => ({ ...e, index: revivedIndex(e.index) })),
+    ...(r.head ? { head: { ...r.head, index: revivedIndex(r.head.index), bytes: revivedBuffer(r.head.bytes), record: revivedBuffer(r.head.record) } } : {}),
+    ...(r.tail ? { tail: { ...r.tail, index: revivedIndex(r.tail.index), bytes: revivedBuffer(r.tail.bytes) } } : {}),
   };
 }

@@ -7,8 +7,14 @@
  */
 import { escapeName } from '../util/escape-name.js';
 import { FormatError } from '../errors.js';
+import { revivedBuffer } from '../util/wire.js';
 
 export type Index = readonly Buffer[];
+
+/** An index that crossed threads (its components arrive as Uint8Arrays), as Buffers again. */
+export function revivedIndex(i: Index): Index {
+  return i.map(revivedBuffer);
+}
 
 export type EntryKind = 'snapshot' | 'diff' | 'deleted' | 'signature' | 'multivol_snapshot' | 'multivol_diff';
 
