@@ -22,9 +22,9 @@ import type { ArchiveReader } from '../repo/archive.js';
 import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
 import { revivedBuffer } from '../util/wire.js';
 import { WorkerPool } from '../util/worker-pool.js';
-import { compareIndex, displayIndex, revivedIndex, type Index } from '../volume/entry-name.js';
+import { compareIndex, revivedIndex } from '../volume/entry-name.js';
 import type { VolumeRef } from '../volume/set-reader.js';
-import { MultivolRuns } from './multivol-runs.js';
+import { EntrySequence } from './entry-sequence.js';
 import type { ProblemCollector } from './problems.js';
 import { mismatch, type DigestedBytes } from './signature-cursor.js';
 import { SignatureSpool } from './signature-spool.js';
@@ -122,8 +122,7 @@ type Outcome = { skipped: true } | { report: VolumeReport } | { error: unknown }
 export async function checkSetParallel(c: ParallelSet, checkers: VolumeCheckers, sigBytes: DigestedBytes): Promise<number> {
   return checkers.with(async (pool, dir) => {
     const spool = c.compareSigtar ? await SignatureSpool.open(c.archive, c.set, sigBytes, dir, c.problems) : undefined;
-    const runs = new MultivolRuns(c.problems);
-    const order: { last?: Index } = {};
+    const seq = new EntrySequence(c.problems);
     const started: Promise<Outcome>[] = [];
     let tail: SplitBlock | undefined;
     let count = 0;
@@ -134,21 +133,21 @@ export async function checkSetParallel(c: ParallelSet, checkers: VolumeCheckers,
         const ref = c.refs[i]!;
         const o = await untilAborted(started[i]!, c.signal);
         if ('skipped' in o) {
-          runs.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
+          seq.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
           tail = undefined;
         } else if ('error' in o) {
           c.problems.reportError(ref.name, o.error);
-          runs.gap();
+          seq.gap();
           tail = undefined;
         } else {
-          tail = take(c, ref, o.report, { runs, order, tail });
+          tail = take(c, ref, o.report, { seq, tail });
           if (!o.report.failure) {
             c.done(ref.name);
             count++;
           }
         }
       }
-      runs.close();
+      seq.close();
       finished = true;
     } finally {
       if (!finished) await checkers.close(); // stopped: the tasks under way are cancelled
@@ -201,7 +200,7 @@ function localFile(backend: ReadBackend, name: string): string | undefined {
  * and the block of a run split with the volume before. Returns the block this volume
  * leaves to the next.
  */
-function take(c: ParallelSet, ref: VolumeRef, r: VolumeReport, w: { runs: MultivolRuns; order: { last?: Index }; tail: SplitBlock | undefined }): SplitBlock | undefined {
+function take(c: ParallelSet, ref: VolumeRef, r: VolumeReport, w: { seq: EntrySequence; tail: SplitBlock | undefined }): SplitBlock | undefined {
   const { report } = c.problems;
   let k = 0;
   const flush = (upTo: number) => {
@@ -209,10 +208,8 @@ function take(c: ParallelSet, ref: VolumeRef, r: VolumeReport, w: { runs: Multiv
   };
   for (let i = 0; i < r.entries.length; i++) {
     const e = r.entries[i]!;
-    if (w.order.last && compareIndex(e.index, w.order.last) < 0) report(ref.name, `entry ${displayIndex(e.index)} is out of index order`);
-    w.order.last = e.index;
-    w.runs.entry(e, ref.name);
-    w.runs.sized(e.size);
+    w.seq.entry(e, ref.name);
+    w.seq.sized(e.size);
     flush(i + 1);
   }
   flush(Infinity);
@@ -223,7 +220,7 @@ function take(c: ParallelSet, ref: VolumeRef, r: VolumeReport, w: { runs: Multiv
   for (const m of r.warnings) c.archive.decodeOptions.onWarning?.(m);
   if (r.failure) {
     c.problems.reportError(ref.name, errorFromWire(r.failure));
-    w.runs.gap();
+    w.seq.gap();
     return undefined;
   }
   checkRange(ref, r.entries[0]?.index, r.entries[r.entries.length - 1]?.index, report);

@@ -19,13 +19,13 @@ import type { Manifest } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
 import { ChainError } from '../errors.js';
 import { ArchiveReader } from '../repo/archive.js';
-import { compareIndex, displayIndex, type Index } from '../volume/entry-name.js';
+import type { Index } from '../volume/entry-name.js';
 import { rawEntries, type VolumeRef } from '../volume/set-reader.js';
 import { checkSetParallel, VolumeCheckers } from './parallel-check.js';
 import { checkRange, openVolumeEntry } from './volume-check.js';
 export type { Problem } from './problems.js';
 import { problemCollector, type Problem, type ProblemCollector } from './problems.js';
-import { MultivolRuns } from './multivol-runs.js';
+import { EntrySequence } from './entry-sequence.js';
 import { DigestedBytes, SignatureCursor } from './signature-cursor.js';
 import { loadVerifyState, pickSample, saveVerifyState } from '../repo/verify-state.js';
 
@@ -211,16 +211,15 @@ async function verifySetVolumes(c: SetCheck): Promise<number> {
 async function checkSetHere(c: SetCheck, sigBytes: DigestedBytes): Promise<number> {
   const { archive, set, problems } = c;
   const cursor = await SignatureCursor.open(archive, set, c.compareSigtar, sigBytes, problems).catch((e: unknown) => SignatureCursor.failed(set, problems, e));
-  const runs = new MultivolRuns(problems);
-  const order: { last?: Index } = {};
+  const seq = new EntrySequence(problems);
   let count = 0;
   for (const ref of c.all) {
     if (!c.deep.has(ref.name)) {
-      runs.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
+      seq.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
       continue;
     }
     try {
-      await checkVolume(c, ref, { runs, cursor, order });
+      await checkVolume(c, ref, { seq, cursor });
       c.done(ref.name);
       count++;
     } catch (e) {
@@ -228,31 +227,29 @@ async function checkSetHere(c: SetCheck, sigBytes: DigestedBytes): Promise<numbe
       problems.reportError(ref.name, e);
       // A broken volume breaks the comparison for the rest of the set.
       cursor.abandon();
-      runs.gap();
+      seq.gap();
     }
   }
-  runs.close();
+  seq.close();
   await cursor.finish();
   return count;
 }
 
 /** Reads one volume's entries through the checks; throws if the volume cannot be read. */
-async function checkVolume(c: SetCheck, ref: VolumeRef, w: { runs: MultivolRuns; cursor: SignatureCursor; order: { last?: Index } }): Promise<void> {
+async function checkVolume(c: SetCheck, ref: VolumeRef, w: { seq: EntrySequence; cursor: SignatureCursor }): Promise<void> {
   const report = c.problems.report;
   let first: Index | undefined;
   let lastHere: Index | undefined;
   for await (const e of rawEntries([ref], c.archive.keys, c.archive.decodeOptions, c.signal ? { signal: c.signal } : {})) {
     first ??= e.index;
     lastHere = e.index;
-    if (w.order.last && compareIndex(e.index, w.order.last) < 0) report(ref.name, `entry ${displayIndex(e.index)} is out of index order`);
-    w.order.last = e.index;
-    if (!w.runs.entry(e, ref.name)) await openVolumeEntry(w.cursor, e, ref.name, c.problems);
+    if (!w.seq.entry(e, ref.name)) await openVolumeEntry(w.cursor, e, ref.name, c.problems);
     let size = 0;
     for await (const d of e.data()) {
       size += d.length;
       await w.cursor.update(d);
     }
-    w.runs.sized(size);
+    w.seq.sized(size);
   }
   checkRange(ref, first, lastHere, report);
 }
