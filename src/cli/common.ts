@@ -87,11 +87,10 @@ export function addMetricsOption(cmd: Command): Command {
 }
 
 /** The `<target>` argument's help, the same for every command. */
-/** `--jobs N` of the commands that read volumes on worker threads: a whole number >= 1. */
-export function jobsFlag(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
+/** A number flag as typed; its range is the engine's to check (it resolves its options once). */
+export function numberFlag(flag: string, value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < 1) throw new UsageError(`--jobs: expected a whole number >= 1, got "${value}"`, { code: 'BAD_OPTION' });
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag}: expected a number, got "${value}"`);
   return n;
 }
 

@@ -17,7 +17,7 @@ import { formatName } from '../chain/file-naming.js';
 import { chainSets, pickForTime, setKey, type BackupSet, type Collection } from '../chain/collection.js';
 import type { Manifest } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
-import { ChainError } from '../errors.js';
+import { ChainError, UsageError } from '../errors.js';
 import { ArchiveReader } from '../repo/archive.js';
 import type { Index } from '../volume/entry-name.js';
 import { rawEntries, type VolumeRef } from '../volume/set-reader.js';
@@ -71,6 +71,8 @@ export interface VerifyResult {
  * (verifySetVolumes); a sample reads the least recently checked volumes only.
  */
 export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
+  const jobs = o.jobs ?? Math.max(1, availableParallelism() - 1);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`expected a whole number >= 1, got ${jobs}`, { code: 'BAD_OPTION', context: { option: 'jobs' } });
   const archive = new ArchiveReader(o.backend, o.keys, o.cache);
   const col = await archive.collection();
   const picked = o.all ? undefined : pickForTime(col, o.time ?? Number.MAX_SAFE_INTEGER);
@@ -89,7 +91,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const sample = o.samplePercent !== undefined ? pickSample(allVolumes, state, o.samplePercent) : undefined;
   let checked = 0;
   const now = Math.floor(Date.now() / 1000);
-  const checkers = new VolumeCheckers(o.jobs ?? Math.max(1, availableParallelism() - 1), o.mainLane ?? true);
+  const checkers = new VolumeCheckers(jobs, o.mainLane ?? true);
   try {
     for (const s of sets) {
       const m = manifests.get(s);

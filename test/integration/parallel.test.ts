@@ -98,12 +98,17 @@ describe('--jobs', () => {
     }
   });
 
-  test('--jobs 0 is refused', async () => {
+  test('--jobs 0 is refused (backup and verify)', async () => {
     const dir = tmp('jobs0');
     fs.mkdirSync(join(dir, 'src'));
     const r = await runCli(['backup', '--jobs', '0', join(dir, 'src'), join(dir, 't')], { PASSPHRASE: 'pw' });
     expect(r.code).toBe(ExitCode.USAGE);
     expect(r.stderr).toMatch(/--jobs: expected a whole number >= 1, got 0/);
+    for (const bad of ['0', '1.5']) {
+      const v = await runCli(['verify', '--jobs', bad, join(dir, 't')], { PASSPHRASE: 'pw' });
+      expect(v.code).toBe(ExitCode.USAGE);
+      expect(v.stderr).toMatch(new RegExp(`--jobs: expected a whole number >= 1, got ${bad}`));
+    }
   });
 });
 

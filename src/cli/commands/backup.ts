@@ -28,15 +28,9 @@ function lockModeFlag(v: string): 'GOVERNANCE' | 'COMPLIANCE' {
   throw new UsageError(`--object-lock-mode: expected governance or compliance, got "${v}"`, { code: 'BAD_OPTION' });
 }
 
-/** A number flag as typed; its range is the engine's to check (backup/options.ts). */
-function numberFlag(flag: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag}: expected a number, got "${value}"`);
-  return n;
-}
 import { CancelledError, ExitCode, UsageError, withSuffix } from '../../errors.js';
 import type { CliIo } from '../io.js';
-import { addCacheOption, addMetricsOption, addNotifyOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock, TARGET_HELP } from '../common.js';
+import { addCacheOption, addMetricsOption, addNotifyOption, addLockOption, cacheFor, collect, type CommonFlags, addTargetOptions, backendFor, withLock, TARGET_HELP, numberFlag } from '../common.js';
 import { readingKeys, writingKeys } from '../keys.js';
 import type { ArchiveCache } from '../../repo/archive-cache.js';
 import type { SecretKey } from '../../crypto/keys.js';

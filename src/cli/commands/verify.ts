@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readPublicKeys, type PublicKey } from '../../crypto/keys.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { Problem } from '../../verify/verify.js';
-import { addMetricsOption, addNotifyOption, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags, addReadingOptions, TARGET_HELP, jobsFlag } from '../common.js';
+import { addMetricsOption, addNotifyOption, addTimeOption, cacheFor, timeFrom, whileReading, type CommonFlags, addReadingOptions, TARGET_HELP, numberFlag } from '../common.js';
 import type { ReadBackend } from '../../backend/backend.js';
 import type { CliIo } from '../io.js';
 import { readingKeys, reportUnverified } from '../keys.js';
@@ -58,7 +58,7 @@ Examples:
       if (r.problems.length) setExit(ExitCode.INTEGRITY);
       return;
     }
-    const jobs = jobsFlag(flags.jobs);
+    const jobs = flags.jobs !== undefined ? numberFlag('--jobs', flags.jobs) : undefined;
     let sample: number | undefined;
     if (flags.sample !== undefined) {
       sample = Number(flags.sample);
