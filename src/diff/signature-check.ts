@@ -17,6 +17,8 @@ import { SIG_MAGIC_BLAKE2, SIG_MAGIC_MD4, SIG_MAGIC_RK_BLAKE2, SIG_MAGIC_RK_MD4 
 
 /** Signature bytes read at a time. */
 const READ = 64 * 1024;
+/** Records skipped at a time when a check resumes part way (bounds what is held). */
+const SKIP = 4096;
 
 export class SignatureCheck {
   readonly #src: ByteReader;
@@ -128,7 +130,7 @@ export class SignatureCheck {
     const before = offset % bl;
     let skip = Math.floor(offset / bl) + (before > 0 ? 1 : 0);
     while (skip > 0) {
-      const n = Math.min(skip, READ);
+      const n = Math.min(skip, SKIP);
       if (!(await this.#want(n))) {
         this.problem ??= `the signature ends before byte ${offset} of the data`;
         return;

@@ -3,11 +3,10 @@
  * decrypted and applied, volume N+1 is copied to a temp file (at most `ahead` files on
  * disk), so network and CPU overlap. Each temp file is removed once it has been read.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { withContext } from '../errors.js';
+import { downloadVolume } from '../repo/download.js';
 import type { VolumeRef } from '../volume/set-reader.js';
 
 export function prefetchVolumes(refs: VolumeRef[], dir: string, ahead = 1): VolumeRef[] {
@@ -15,15 +14,7 @@ export function prefetchVolumes(refs: VolumeRef[], dir: string, ahead = 1): Volu
   const start = (i: number) => {
     if (i >= refs.length || downloads.has(i)) return;
     const file = join(dir, `prefetch-${i}`);
-    const p = (async () => {
-      try {
-        await pipeline(await refs[i]!.open(), createWriteStream(file, { mode: 0o600 }));
-        return file;
-      } catch (e) {
-        await rm(file, { force: true });
-        throw withContext(e, { file: refs[i]!.name });
-      }
-    })();
+    const p = downloadVolume(refs[i]!, file).then(() => file);
     p.catch(() => undefined); // observed when the reader gets to it
     downloads.set(i, p);
   };

@@ -8,17 +8,16 @@
  * multivol runs, the manifest's ranges and the block a split run leaves between two
  * volumes. Problems come out in volume order, as with one lane.
  */
-import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { ReadBackend } from '../backend/backend.js';
 import type { BackupSet } from '../chain/collection.js';
 import { keysToWire, type WireKeys } from '../crypto/key-wire.js';
 import { SignatureCheck } from '../diff/signature-check.js';
 import { errorFromWire, withContext } from '../errors.js';
 import type { ArchiveReader } from '../repo/archive.js';
+import { downloadVolume } from '../repo/download.js';
 import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
 import { revivedBuffer } from '../util/wire.js';
 import { WorkerPool } from '../util/worker-pool.js';
@@ -177,7 +176,7 @@ async function launch(c: ParallelSet, checkers: VolumeCheckers, pool: WorkerPool
   const local = localFile(c.archive.backend, ref.name);
   const file = local ?? join(dir, `volume-${i}`);
   try {
-    if (!local) await pipeline(await ref.open(), createWriteStream(file, { mode: 0o600, flags: 'wx' }), c.signal ? { signal: c.signal } : {});
+    if (!local) await downloadVolume(ref, file, c.signal);
     const sig = await slice;
     const task: VolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys: checkers.wireKeys(c.archive), ...(sig ? { sig } : {}) };
     return { report: checkers.isHere(i) ? await checkers.here(task, c.signal) : revive(await pool.run(task)) };

@@ -86,16 +86,17 @@ export async function checkVolumeTask(t: VolumeTask, signal?: AbortSignal): Prom
   try {
     for await (const e of rawEntries([ref], keys, opts, signal ? { signal } : {})) {
       const s: EntrySummary = { kind: e.kind, index: e.index, ...(e.chunk !== undefined ? { chunk: e.chunk } : {}), size: 0 };
-      const first = prev === undefined;
+      // the volume starts inside a run that began in the volume before
+      const inherited = prev === undefined && isMultivol(e) && (e.chunk ?? 1) > 1;
       const sameRun = prev !== undefined && isMultivol(e) && prev.kind === e.kind && compareIndex(prev.index, e.index) === 0;
       out.entries.push(s);
-      if (first && isMultivol(e) && (e.chunk ?? 1) > 1 && sig?.lead !== undefined) {
-        // the run began in the volume before: held against the signature entry it left
+      if (inherited && sig?.lead !== undefined) {
+        // held against the signature entry the volume before left
         lead = sigtarEntries(slice(sig.spool, sig.lead, sig.start), sig.name);
         const entry = (await lead.next()).value as StateEntry | undefined;
         const check = entry && compareIndex(entry.index, e.index) === 0 && e.kind === 'multivol_snapshot' ? await cursor.continueEntry(entry, ((e.chunk ?? 1) - 1) * CHUNK_SIZE) : undefined;
         continued = { index: e.index, check };
-      } else if (!sameRun && !(first && isMultivol(e) && (e.chunk ?? 1) > 1)) await openVolumeEntry(cursor, e, t.name, problems);
+      } else if (!inherited && !sameRun) await openVolumeEntry(cursor, e, t.name, problems);
       for await (const d of e.data()) {
         s.size += d.length;
         await cursor.update(d);
