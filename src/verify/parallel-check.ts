@@ -102,23 +102,29 @@ export class VolumeCheckers {
   }
 }
 
-/** What the set's check gives the parallel one. */
-export interface ParallelSet {
+/** One set's deep check: which volumes, and what to hold them against. */
+export interface SetCheck {
   archive: ArchiveReader;
   set: BackupSet;
-  refs: VolumeRef[];
+  /** Every volume of the set, in order. */
+  all: VolumeRef[];
+  /** The names of those to read (all, or a sample). */
   deep: Set<string>;
+  /** Hold the volumes against the signature file (every volume is read). */
   compareSigtar: boolean;
-  signatureName: string;
   problems: ProblemCollector;
+  /** Told about each volume read to the end. */
   done: (name: string) => void;
+  /** Worker threads, for sets whose volumes can be checked apart. */
+  checkers: VolumeCheckers;
   signal?: AbortSignal;
 }
 
 type Outcome = { skipped: true } | { report: VolumeReport } | { error: unknown };
 
-/** Deep-checks the set's volumes on the workers; returns how many were read. */
-export async function checkSetParallel(c: ParallelSet, checkers: VolumeCheckers, sigBytes: DigestedBytes): Promise<number> {
+/** Deep-checks the set's volumes in the lanes; returns how many were read. */
+export async function checkSetParallel(c: SetCheck, sigBytes: DigestedBytes): Promise<number> {
+  const { checkers } = c;
   return checkers.with(async (pool, dir) => {
     const spool = c.compareSigtar ? await SignatureSpool.open(c.archive, c.set, sigBytes, dir, c.problems) : undefined;
     const seq = new EntrySequence(c.problems);
@@ -127,9 +133,9 @@ export async function checkSetParallel(c: ParallelSet, checkers: VolumeCheckers,
     let count = 0;
     let finished = false;
     try {
-      for (let i = 0; i < c.refs.length; i++) {
-        while (started.length < c.refs.length && started.length <= i + checkers.jobs) started.push(launch(c, checkers, pool, dir, spool, started.length));
-        const ref = c.refs[i]!;
+      for (let i = 0; i < c.all.length; i++) {
+        while (started.length < c.all.length && started.length <= i + checkers.jobs) started.push(launch(c, pool, dir, spool, started.length));
+        const ref = c.all[i]!;
         const o = await untilAborted(started[i]!, c.signal);
         if ('skipped' in o) {
           seq.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
@@ -169,17 +175,17 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promis
 }
 
 /** Starts volume `i`: its slice (cut now, in volume order), its bytes (downloaded unless local), its task. */
-async function launch(c: ParallelSet, checkers: VolumeCheckers, pool: WorkerPool<VolumeTask, VolumeReport>, dir: string, spool: SignatureSpool | undefined, i: number): Promise<Outcome> {
-  const ref = c.refs[i]!;
+async function launch(c: SetCheck, pool: WorkerPool<VolumeTask, VolumeReport>, dir: string, spool: SignatureSpool | undefined, i: number): Promise<Outcome> {
+  const ref = c.all[i]!;
   if (!c.deep.has(ref.name)) return { skipped: true };
-  const slice = spool?.slice(i === c.refs.length - 1 ? undefined : ref.range!.end);
+  const slice = spool?.slice(i === c.all.length - 1 ? undefined : ref.range!.end);
   const local = localFile(c.archive.backend, ref.name);
   const file = local ?? join(dir, `volume-${i}`);
   try {
     if (!local) await downloadVolume(ref, file, c.signal);
     const sig = await slice;
-    const task: VolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys: checkers.wireKeys(c.archive), ...(sig ? { sig } : {}) };
-    return { report: checkers.isHere(i) ? await checkers.here(task, c.signal) : revive(await pool.run(task)) };
+    const task: VolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys: c.checkers.wireKeys(c.archive), ...(sig ? { sig } : {}) };
+    return { report: c.checkers.isHere(i) ? await c.checkers.here(task, c.signal) : revive(await pool.run(task)) };
   } catch (e) {
     await slice; // the next volume's slice starts where this one ends
     return { error: withContext(e, { file: ref.name }) };
@@ -199,7 +205,7 @@ function localFile(backend: ReadBackend, name: string): string | undefined {
  * and the block of a run split with the volume before. Returns the block this volume
  * leaves to the next.
  */
-function take(c: ParallelSet, ref: VolumeRef, r: VolumeReport, w: { seq: EntrySequence; tail: SplitBlock | undefined }): SplitBlock | undefined {
+function take(c: SetCheck, ref: VolumeRef, r: VolumeReport, w: { seq: EntrySequence; tail: SplitBlock | undefined }): SplitBlock | undefined {
   const { report } = c.problems;
   let k = 0;
   const flush = (upTo: number) => {
@@ -226,7 +232,7 @@ function take(c: ParallelSet, ref: VolumeRef, r: VolumeReport, w: { seq: EntrySe
   const t = w.tail;
   const h = r.head;
   if (t && h && compareIndex(t.index, h.index) === 0 && t.block === h.block && !SignatureCheck.blockMatches(Buffer.concat([t.bytes, h.bytes]), h.record, h.md4)) {
-    report(c.signatureName, mismatch(h.index, `block ${h.block} differs`));
+    report(c.set.signature?.name ?? '', mismatch(h.index, `block ${h.block} differs`));
   }
   return r.tail;
 }

@@ -6,8 +6,8 @@
  * signature file agrees with the volumes — the same paths of matching kinds, and for
  * every snapshot the librsync signature recomputed from the stored data equals the one
  * in the signature file. Every problem is collected with the file it concerns; the run
- * goes on to the next volume. With `jobs` > 1 a set's volumes are checked on worker
- * threads at once (parallel-check.ts), with the same problems in the same order.
+ * goes on to the next volume. With `jobs` > 1 a set's volumes are checked in parallel
+ * lanes (parallel-check.ts), with the same problems in the same order.
  */
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -21,7 +21,7 @@ import { ChainError, UsageError } from '../errors.js';
 import { ArchiveReader } from '../repo/archive.js';
 import type { Index } from '../volume/entry-name.js';
 import { rawEntries, type VolumeRef } from '../volume/set-reader.js';
-import { checkSetParallel, VolumeCheckers } from './parallel-check.js';
+import { checkSetParallel, VolumeCheckers, type SetCheck } from './parallel-check.js';
 import { checkRange, openVolumeEntry } from './volume-check.js';
 export type { Problem } from './problems.js';
 import { problemCollector, type Problem, type ProblemCollector } from './problems.js';
@@ -163,23 +163,6 @@ async function checkManifests(archive: ArchiveReader, sets: BackupSet[], p: Prob
   return { manifests, allVolumes };
 }
 
-/** One set's deep check: which volumes, and what to hold them against. */
-interface SetCheck {
-  archive: ArchiveReader;
-  set: BackupSet;
-  /** Every volume of the set, in order. */
-  all: VolumeRef[];
-  /** The names of those to read (all, or a sample). */
-  deep: Set<string>;
-  /** Hold the volumes against the signature file (every volume is read). */
-  compareSigtar: boolean;
-  problems: ProblemCollector;
-  /** Told about each volume read to the end. */
-  done: (name: string) => void;
-  /** Worker threads, for sets whose volumes can be checked apart. */
-  checkers: VolumeCheckers;
-  signal?: AbortSignal;
-}
 
 /**
  * Deep-checks the volumes of a set named in `deep` (in order), each entry through the
@@ -191,9 +174,7 @@ async function verifySetVolumes(c: SetCheck): Promise<number> {
   const { archive, set, problems } = c;
   const sigBytes = new DigestedBytes();
   const sigName = set.signature?.name ?? '';
-  const count = c.checkers.suits(c.all, c.deep.size)
-    ? await checkSetParallel({ archive, set, refs: c.all, deep: c.deep, compareSigtar: c.compareSigtar, signatureName: sigName, problems, done: c.done, ...(c.signal ? { signal: c.signal } : {}) }, c.checkers, sigBytes)
-    : await checkSetHere(c, sigBytes);
+  const count = c.checkers.suits(c.all, c.deep.size) ? await checkSetParallel(c, sigBytes) : await checkSetHere(c, sigBytes);
   if (set.signature && !c.compareSigtar) {
     // a sampled set: the signature file is not compared, but its stored bytes are checked
     try {
