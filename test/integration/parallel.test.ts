@@ -141,29 +141,25 @@ const canMount = process.getuid?.() === 0;
   });
 });
 
-/** The entry names of a tar (headers only; pax headers skipped), in order. */
-function tarNames(tar: Buffer): string[] {
-  const names: string[] = [];
+/**
+ * The entries of a tar (ustar headers; pax headers skipped), in order, with where each
+ * one's data starts: read here by hand, apart from the tar reader under test.
+ */
+function* tarEntries(tar: Buffer): Generator<{ name: string; data: number }> {
+  const field = (h: Buffer, from: number, to: number) => h.subarray(from, to).toString('latin1').replace(/\0.*$/s, '');
   for (let at = 0; at + 512 <= tar.length; ) {
     const h = tar.subarray(at, at + 512);
-    if (h.every((b) => b === 0)) break;
-    const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
-    if (h[156] !== 0x78 /* x: pax */) names.push(h.subarray(0, 100).toString('latin1').replace(/\0.*$/s, ''));
+    if (h.every((b) => b === 0)) return;
+    const size = parseInt(field(h, 124, 136).trim() || '0', 8);
+    if (h[156] !== 0x78 /* x: pax */) yield { name: field(h, 0, 100), data: at + 512 };
     at += 512 + Math.ceil(size / 512) * 512;
   }
-  return names;
 }
 
-/** Where each file's librsync signature is in a decoded signature file: its block length, strong sum length and first record. */
+/** A file's librsync signature in a decoded signature file: its block length, strong sum length and first record. */
 function signatureRecords(sigtar: Buffer, file: string): { blockLen: number; strongLen: number; records: number } {
-  for (let at = 0; at + 512 <= sigtar.length; ) {
-    const h = sigtar.subarray(at, at + 512);
-    const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
-    if (h.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '') === `signature/${file}`) {
-      const data = at + 512;
-      return { blockLen: sigtar.readUInt32BE(data + 4), strongLen: sigtar.readUInt32BE(data + 8), records: data + 12 };
-    }
-    at += 512 + Math.ceil(size / 512) * 512;
+  for (const e of tarEntries(sigtar)) {
+    if (e.name === `signature/${file}`) return { blockLen: sigtar.readUInt32BE(e.data + 4), strongLen: sigtar.readUInt32BE(e.data + 8), records: e.data + 12 };
   }
   throw new Error(`no signature for ${file}`);
 }
@@ -189,7 +185,7 @@ describe('parallel verify (--jobs)', () => {
     expect((await runCli(['backup', '--no-encryption', '--volsize', '1', '--compress-level', '1', src, clean], { XDG_CACHE_HOME: join(dir, 'cache') })).code).toBe(0);
     const vols = fs.readdirSync(clean).filter((n) => /\.vol\d+\.difftar\.gz$/.test(n)).sort((a, b) => Number(/vol(\d+)/.exec(a)![1]) - Number(/vol(\d+)/.exec(b)![1]));
     for (const v of vols) {
-      const first = tarNames(gunzipSync(fs.readFileSync(join(clean, v))))[0]!;
+      const first = tarEntries(gunzipSync(fs.readFileSync(join(clean, v)))).next().value!.name;
       const m = /^multivol_snapshot\/(.+)\/(\d+)$/.exec(first);
       if (m && Number(m[2]) > 1) (splits[m[1]!] ??= []).push((Number(m[2]) - 1) * 65536);
     }
