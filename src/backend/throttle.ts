@@ -54,7 +54,7 @@ export class Throttle extends Transform {
  * that clock (it counts from the event loop's cached time, in whole milliseconds), and a
  * limit must never be passed: what is left is waited for again.
  */
-async function waitFor(ms: number): Promise<void> {
+export async function waitFor(ms: number): Promise<void> {
   const until = performance.now() + ms;
   for (let left = ms; left > 0; left = until - performance.now()) await delay(Math.ceil(left));
 }
