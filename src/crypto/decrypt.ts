@@ -14,6 +14,7 @@
 import { createDecipheriv, createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { isMainThread } from 'node:worker_threads';
 import { createInflate, createInflateRaw } from 'node:zlib';
 import unbzip2Stream from 'unbzip2-stream';
 import { ConfigError, DecryptError, EngineError, FormatError, IntegrityError } from '../errors.js';
@@ -144,6 +145,19 @@ function bunzip2(): Duplex {
 /** Inflate output in 64 KiB pieces (zlib's default, 16 KiB, quadruples the work per byte downstream). */
 const INFLATE = { chunkSize: 64 * 1024 };
 
+/**
+ * Inflate output pieces on a worker thread: 1 MiB. A piece is a thread-pool round trip
+ * (a futex wake and two context switches each way), which cost more than the work on a
+ * VM; a worker has no event loop to keep responsive, and its pieces stay in the thread.
+ */
+const WORKER_INFLATE = { chunkSize: 1024 * 1024 };
+
+/** Inflated data (zlib or raw deflate). */
+function inflated(src: AsyncIterable<Buffer>, raw: boolean): AsyncGenerator<Buffer> {
+  const o = isMainThread ? INFLATE : WORKER_INFLATE;
+  return through(src, raw ? createInflateRaw(o) : createInflate(o));
+}
+
 /** Holds back the trailing MDC packet, hashing everything before it. */
 async function* stripMdc(src: AsyncIterable<Buffer>, prefix: Buffer): AsyncGenerator<Buffer> {
   const sha1 = createHash('sha1').update(prefix);
@@ -255,7 +269,7 @@ async function* innerLiteral(src: AsyncIterable<Buffer>, sigs: SignatureCheck, d
         const body = new ByteReader(packetBody(r, head));
         const algo = await body.readByte();
         const data =
-          algo === 0 ? body.rest() : algo === 1 ? through(body.rest(), createInflateRaw(INFLATE)) : algo === 2 ? through(body.rest(), createInflate(INFLATE)) : algo === 3 ? through(body.rest(), bunzip2()) : null;
+          algo === 0 ? body.rest() : algo === 1 ? inflated(body.rest(), true) : algo === 2 ? inflated(body.rest(), false) : algo === 3 ? through(body.rest(), bunzip2()) : null;
         if (!data) throw new FormatError(`unknown OpenPGP compression algorithm ${algo}`);
         yield* innerLiteral(data, sigs, depth + 1);
         sawLiteral = true;

@@ -1,6 +1,8 @@
 /** A stored file copied to a local temp file (0600), for readers that need it on disk. */
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ReadBackend } from '../backend/backend.js';
 import { pipeline } from 'node:stream/promises';
 import { withContext } from '../errors.js';
 import type { VolumeRef } from '../volume/set-reader.js';
@@ -13,4 +15,10 @@ export async function downloadVolume(ref: VolumeRef, file: string, signal?: Abor
     await rm(file, { force: true });
     throw withContext(e, { file: ref.name });
   }
+}
+
+/** The stored file of a volume when the target is a local directory (read in place), else undefined. */
+export function localVolumeFile(backend: ReadBackend, name: string): string | undefined {
+  const dir = backend.properties.localPath;
+  return dir ? join(dir, name) : undefined;
 }

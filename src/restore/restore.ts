@@ -8,14 +8,14 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { prefetchVolumes } from './prefetch.js';
 import type { ReadBackend } from '../backend/backend.js';
 import type { ArchiveCache } from '../repo/archive-cache.js';
 import { pickForTime, type BackupSet } from '../chain/collection.js';
 import type { VolumeInfo } from '../chain/manifest.js';
 import type { DecryptKeys } from '../crypto/index.js';
-import { ChainError, DestinationError, EngineError, FormatError, NotFoundError, withContext, withSuffix } from '../errors.js';
+import { ChainError, DestinationError, FormatError, NotFoundError, UsageError } from '../errors.js';
 import { compareIndex, displayIndex, isWithin, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { logicalEntries, rawEntries, type LogicalEntry, type VolumeRef } from '../volume/set-reader.js';
@@ -24,6 +24,8 @@ import { Commit, destinationFailure } from './commit.js';
 import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
 import { createStaging, isStagingName, removeStaleStaging, removeTree, type Staging } from './staging.js';
 import { applyDirMeta, TreeWriter } from './tree-writer.js';
+import { restoreLanes, stageSetsParallel, type LaneOptions } from './parallel-restore.js';
+import { entryFailure } from './volume-restore.js';
 
 export interface RestoreOptions {
   backend: ReadBackend;
@@ -52,6 +54,12 @@ export interface RestoreOptions {
   /** Told which sets were picked, before anything is read. */
   onPicked?: (sets: BackupSet[]) => void;
   onWarning?: (message: string) => void;
+  /**
+   * Volumes restored at once, each whole by one of `jobs` worker threads while this
+   * thread puts their files in place (`1`: one after the other on this thread). A
+   * restore of a `path` reads on one lane. @default os.availableParallelism()
+   */
+  jobs?: number;
   /** Stops the restore (DEST is left as it was). */
   signal?: AbortSignal;
 }
@@ -165,6 +173,8 @@ function readingLists(plan: RestorePlan, prefetchDir: string | undefined): { ref
  * a failure anywhere leaves DEST as it was (commit.ts).
  */
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
+  const jobs = o.jobs ?? availableParallelism();
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`expected a whole number >= 1, got ${jobs}`, { code: 'BAD_OPTION', context: { option: 'jobs' } });
   const plan = await planRestore(o);
   const sel = o.path ?? [];
   const dest = path.resolve(o.dest);
@@ -180,15 +190,13 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     if (created) await fs.rmdir(dest).catch(() => undefined); // ours, and empty: nothing is lost if it stays
     throw new DestinationError(`not writable: ${(e as Error).message}`, { context: { path: dest }, cause: e });
   }
-  // Remote targets: download the next volume while the current one is applied.
-  const tempParent = o.tempDir ?? tmpdir();
-  await removeStaleTempDirs(tempParent);
-  const prefetchDir = o.backend.properties.local ? undefined : await makeTempDir(tempParent, 'restore');
-  const writer = new TreeWriter(Buffer.from(staging.tree), { restoreOwnership: owner, numericOwner: numeric, sparse: o.sparse ?? true, xattrs: o.xattrs ?? true, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
+  const sparse = o.sparse ?? true;
+  const xattrs = o.xattrs ?? true;
+  const writer = new TreeWriter(Buffer.from(staging.tree), { restoreOwnership: owner, numericOwner: numeric, sparse, xattrs, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
   const commit = new Commit(staging.trash);
   let committed = false;
   try {
-    const volumesRead = await stageEntries(plan, writer, sel, prefetchDir, o.signal);
+    const volumesRead = await stageAll(o, { plan, writer, staging, jobs }, { owner, numericOwner: numeric, sparse, xattrs });
     const root = Buffer.from(dest);
     try {
       await commit.merge(Buffer.from(staging.tree), root, (n) => isStagingName(n.toString('latin1')));
@@ -214,6 +222,28 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     }
     // a DEST this run created holds nothing of the user's
     if (created && !committed) await fs.rm(dest, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Applies the planned sets to the staging tree: a whole restore with `jobs` > 1 in
+ * parallel lanes, else (a --path selection, `jobs` 1) on this thread. Remote volumes
+ * are downloaded to a temp directory ahead of their reader. Returns the volumes read.
+ */
+async function stageAll(o: RestoreOptions, s: { plan: RestorePlan; writer: TreeWriter; staging: Staging; jobs: number }, lo: LaneOptions): Promise<number> {
+  const sel = o.path ?? [];
+  const tempParent = o.tempDir ?? tmpdir();
+  await removeStaleTempDirs(tempParent);
+  const lanes = sel.length === 0 && s.jobs > 1 ? restoreLanes(s.jobs) : undefined;
+  // the lanes read each volume from a file: remote ones are downloaded first
+  const downloads = !o.backend.properties.local || (lanes && !o.backend.properties.localPath);
+  const prefetchDir = downloads ? await makeTempDir(tempParent, 'restore') : undefined;
+  try {
+    if (!lanes) return await stageEntries(s.plan, s.writer, sel, prefetchDir, o.signal);
+    const scratch = await makeScratch(s.staging);
+    return await stageSetsParallel({ plan: s.plan, writer: s.writer, lanes, scratch, tree: s.staging.tree, downloads: prefetchDir, options: lo, onWarning: o.onWarning, signal: o.signal });
+  } finally {
+    await lanes?.close();
     if (prefetchDir) await fs.rm(prefetchDir, { recursive: true, force: true });
   }
 }
@@ -245,12 +275,19 @@ async function applyEntry(writer: TreeWriter, e: LogicalEntry): Promise<void> {
     else if (e.kind === 'diff') await writer.patch(e.index, e.header, e.data);
     else throw new FormatError(`unexpected ${e.kind} entry in a volume`);
   } catch (err) {
-    const e2 = destinationFailure(err, undefined, 'writing the staged copy');
-    // A failure reading the archive names its volume already (maybe a later one than
-    // the entry started in): the path follows it.
-    if (e2 instanceof EngineError && e2.context.file !== undefined) throw withSuffix(e2, ` (restoring ${displayIndex(e.index)})`);
-    throw withContext(e2, { file: e.volume, path: displayIndex(e.index) });
+    throw entryFailure(err, e.index, e.volume);
   }
+}
+
+/** The scratch space of a parallel restore's lanes, in the staging directory (0700: files there have their final modes). */
+async function makeScratch(staging: Staging): Promise<string> {
+  const dir = path.join(staging.root, 'scratch');
+  try {
+    await fs.mkdir(dir, { mode: 0o700 });
+  } catch (e) {
+    throw destinationFailure(e, staging.root, 'making the staging directory');
+  }
+  return dir;
 }
 
 

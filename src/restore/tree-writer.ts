@@ -17,14 +17,14 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
-import { closeSync, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
+import { lstatSync, renameSync, rmSync, type Stats } from 'node:fs';
 import { applyDelta, fileBasis } from '../diff/patch.js';
 import { DestinationError, FormatError, IntegrityError } from '../errors.js';
 import { localGid, localUid } from '../util/owners.js';
 import { compareIndex, displayIndex, isUnsafeComponent, joinIndex, pathToIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { lstatOrNull } from '../util/fs-facts.js';
-import { zeroRuns } from '../util/zero-runs.js';
+import { fileTime, noData, smallFile, writeFile, writeSmallFile, type FileMeta } from './file-writer.js';
 import { XattrWriter } from './xattr-writer.js';
 
 export interface TreeWriterOptions {
@@ -46,85 +46,6 @@ export interface DirMeta {
 }
 
 const SLASH = Buffer.from('/');
-/** Files up to this size are collected in memory and written with synchronous calls. */
-const SMALL_FILE = 1 << 20;
-/** Writes of one large file under way at once. */
-const WRITES_IN_FLIGHT = 4;
-
-/** The filesystem block a hole must cover at least (ext4, xfs, btrfs, tmpfs: 4 KiB). */
-const HOLE_BLOCK = 4096;
-
-/**
- * The data re-cut so that every piece but the last ends at a multiple of HOLE_BLOCK
- * (the pieces start at file offset 0): decoded pieces come in any size, and a block of
- * zeros cut by a piece boundary would be written as data. Copies less than a block per
- * piece.
- */
-export async function* blockAligned(data: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let carry: Buffer | undefined;
-  for await (const c of data) {
-    let piece = c;
-    if (carry) {
-      const need = HOLE_BLOCK - carry.length;
-      if (c.length < need) {
-        carry = Buffer.concat([carry, c]);
-        continue;
-      }
-      yield Buffer.concat([carry, c.subarray(0, need)]);
-      piece = c.subarray(need);
-      carry = undefined;
-    }
-    const tail = piece.length % HOLE_BLOCK;
-    if (piece.length > tail) yield piece.subarray(0, piece.length - tail);
-    if (tail > 0) carry = Buffer.from(piece.subarray(piece.length - tail));
-  }
-  if (carry) yield carry;
-}
-
-/**
- * The ranges of `c` (which lands at file offset `at`) to write when the whole blocks of
- * zeros, aligned in the file, are left out as holes. A block is compared with memcmp,
- * so a file without zeros costs one comparison per 4 KiB.
- */
-export function dataRuns(c: Buffer, at: number): [number, number][] {
-  const runs: [number, number][] = [];
-  let start = 0;
-  for (const [s, e] of zeroRuns(c, { step: HOLE_BLOCK, at })) {
-    if (s > start) runs.push([start, s]);
-    start = e;
-  }
-  if (start < c.length) runs.push([start, c.length]);
-  return runs;
-}
-
-/**
- * A file's data when it is small (up to SMALL_FILE: written at once, synchronously);
- * otherwise the same data as a stream again, what was read first included.
- */
-async function smallFile(data: AsyncIterable<Buffer>): Promise<{ parts: Buffer[]; rest?: undefined } | { parts?: undefined; rest: AsyncIterable<Buffer> }> {
-  const it = data[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let size = 0;
-  let r = await it.next();
-  for (; !r.done && size <= SMALL_FILE; r = await it.next()) {
-    parts.push(r.value);
-    size += r.value.length;
-  }
-  if (r.done && size <= SMALL_FILE) return { parts };
-  const first = r;
-  return {
-    rest: (async function* () {
-      yield* parts;
-      if (!first.done) yield first.value;
-      for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
-    })(),
-  };
-}
-
-/** An entry's mtime for the utimes calls: a Date, since Node turns negative seconds (before 1970) into now. */
-function fileTime(h: TarHeader): Date {
-  return new Date(h.mtime * 1000);
-}
 
 export class TreeWriter {
   readonly root: Buffer;
@@ -330,75 +251,38 @@ export class TreeWriter {
 
   /** A small file, with synchronous calls; under a temporary name when it replaces one. */
   #writeSmall(parent: Buffer, p: Buffer, h: TarHeader, parts: Buffer[], index: Index): void {
-    let replace = false;
-    if (!this.#fresh) {
-      const st = lstatSync(p, { throwIfNoEntry: false });
-      if (st?.isDirectory()) {
-        this.#forget(p);
-        rmSync(p, { recursive: true, force: true });
-      } else replace = st !== undefined;
-    }
+    const replace = this.#replacing(p);
     const to = replace ? this.#tempName(parent) : p;
-    try {
-      const fd = openSync(to, 'wx', 0o600);
+    writeSmallFile(to, h, parts, this.fileMeta(h, () => displayIndex(index)));
+    if (replace) {
       try {
-        for (const c of parts) for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
-        if (this.#owner) fchownSync(fd, ...this.#ids(h));
-        this.#setXattrs(to, h, index);
-        fchmodSync(fd, h.mode);
-        futimesSync(fd, fileTime(h), fileTime(h));
-      } finally {
-        closeSync(fd);
+        renameSync(to, p);
+      } catch (e) {
+        rmSync(to, { force: true });
+        throw e;
       }
-      if (replace) renameSync(to, p);
-    } catch (e) {
-      rmSync(to, { force: true });
-      throw e;
     }
   }
 
-  async #writeFile(p: Buffer, h: TarHeader, data: AsyncIterable<Buffer>, index: Index): Promise<void> {
-    const fh = await fs.open(p, 'wx', 0o600);
-    try {
-      // Pieces are written at their offsets, a few at once, so that decoding the next
-      // piece overlaps with writing this one.
-      const writes = new Set<Promise<void>>();
-      let failure: { e: unknown } | undefined;
-      const sparse = this.#o.sparse ?? true;
-      const writeAt = async (c: Buffer, at: number): Promise<void> => {
-        const runs: [number, number][] = sparse ? dataRuns(c, at) : [[0, c.length]];
-        for (const [from, to] of runs) {
-          for (let off = from; off < to; ) off += (await fh.write(c, off, to - off, at + off)).bytesWritten;
-        }
-      };
-      let pos = 0;
-      try {
-        for await (const c of sparse ? blockAligned(data) : data) {
-          const w: Promise<void> = writeAt(c, pos).then(
-            () => void writes.delete(w),
-            (e: unknown) => {
-              failure ??= { e };
-              writes.delete(w);
-            },
-          );
-          writes.add(w);
-          pos += c.length;
-          if (writes.size >= WRITES_IN_FLIGHT) await Promise.race(writes);
-          if (failure) throw failure.e;
-        }
-      } finally {
-        await Promise.all(writes);
-      }
-      if (failure) throw failure.e;
-      // a file that ends in a hole: its size is set, not written
-      if (sparse && (await fh.stat()).size < pos) await fh.truncate(pos);
-      if (this.#owner) await this.#owners(p, h);
-      this.#setXattrs(p, h, index);
-      await fh.chmod(h.mode);
-      await fh.utimes(fileTime(h), fileTime(h));
-    } finally {
-      await fh.close();
+  /** Whether a file written at `p` replaces one (a directory there is removed first). */
+  #replacing(p: Buffer): boolean {
+    if (this.#fresh) return false;
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (st?.isDirectory()) {
+      this.#forget(p);
+      rmSync(p, { recursive: true, force: true });
+      return false;
     }
+    return st !== undefined;
+  }
+
+  /** How a restored file's owner, xattrs and holes are set. */
+  fileMeta(h: TarHeader, shown: () => string): FileMeta {
+    return { ids: this.#owner ? this.#ids(h) : undefined, xattrs: this.xattrs, sparse: this.#o.sparse ?? true, shown };
+  }
+
+  async #writeFile(p: Buffer, h: TarHeader, data: AsyncIterable<Buffer>, index: Index): Promise<void> {
+    await writeFile(p, h, data, this.fileMeta(h, () => displayIndex(index)));
   }
 
   /** Creates a fifo or device node under an ASCII scratch name, then moves it. */
@@ -446,6 +330,42 @@ export class TreeWriter {
     }
   }
 
+  /**
+   * A file a lane of a parallel restore wrote (data and metadata set, in the scratch
+   * space) moved to its place, with the checks `snapshot` makes; a later name of a
+   * hard-linked file is linked to the first instead.
+   */
+  async place(index: Index, h: TarHeader, temp: Buffer): Promise<void> {
+    if (index.length === 0 || (await this.#linkToFirst(index, h, noData()))) {
+      await fs.rm(temp, { force: true });
+      if (index.length === 0) await this.snapshot(index, h, noData()); // a root that is a file: refused there
+      return;
+    }
+    await this.#parents(index);
+    const p = this.#path(index);
+    if (!this.#fresh) await this.#clearFor(p, false);
+    await moveInto(temp, p);
+    this.files++;
+  }
+
+  /** A file a lane patched (into the scratch space) moved over the version it changes, with the checks `patch` makes. */
+  async placePatched(index: Index, h: TarHeader, temp: Buffer | undefined): Promise<void> {
+    if (await this.#linkToFirst(index, h, noData())) {
+      if (temp) await fs.rm(temp, { force: true });
+      return;
+    }
+    try {
+      await this.#parents(index);
+      const st = await lstatOrNull(this.#path(index));
+      if (!temp || !st?.isFile()) throw new IntegrityError(`delta for ${displayIndex(index)} has no earlier version to apply to (chain broken)`, { code: 'DIFF_WITHOUT_BASIS' });
+    } catch (e) {
+      if (temp) await fs.rm(temp, { force: true });
+      throw e;
+    }
+    await moveInto(temp, this.#path(index));
+    this.patched++;
+  }
+
   /** Removes a path and everything below it. */
   async delete(index: Index): Promise<void> {
     if (index.length === 0) return;
@@ -468,6 +388,16 @@ export class TreeWriter {
   directories(): { rel: Buffer; header: TarHeader }[] {
     const cut = this.root.length + 1;
     return [...this.#dirs.values()].sort((a, b) => b.depth - a.depth).map((d) => ({ rel: d.path.subarray(cut), header: d.header }));
+  }
+}
+
+/** Renames `from` to `to`; `from` does not stay behind when that fails. */
+async function moveInto(from: Buffer, to: Buffer): Promise<void> {
+  try {
+    await fs.rename(from, to);
+  } catch (e) {
+    await fs.rm(from, { force: true }).catch(() => undefined); // the failure at hand is the one to report
+    throw e;
   }
 }
 

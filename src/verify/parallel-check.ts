@@ -11,16 +11,15 @@
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ReadBackend } from '../backend/backend.js';
 import type { BackupSet } from '../chain/collection.js';
 import { keysToWire, type WireKeys } from '../crypto/key-wire.js';
 import { SignatureCheck } from '../diff/signature-check.js';
 import { errorFromWire, withContext } from '../errors.js';
 import type { ArchiveReader } from '../repo/archive.js';
-import { downloadVolume } from '../repo/download.js';
+import { downloadVolume, localVolumeFile } from '../repo/download.js';
 import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
 import { revivedBuffer } from '../util/wire.js';
-import { WorkerPool } from '../util/worker-pool.js';
+import { Lanes, untilAborted } from '../util/lanes.js';
 import { compareIndex, revivedIndex } from '../volume/entry-name.js';
 import type { VolumeRef } from '../volume/set-reader.js';
 import { EntrySequence } from './entry-sequence.js';
@@ -29,25 +28,22 @@ import { mismatch, type DigestedBytes } from './signature-cursor.js';
 import { SignatureSpool } from './signature-spool.js';
 import { checkRange, checkVolumeTask, type SplitBlock, type VolumeReport, type VolumeTask } from './volume-check.js';
 
-/** The worker threads and the temp directory of a parallel verify, made on first use. */
+/** The lanes and the temp directory of a parallel verify, made on first use. */
 export class VolumeCheckers {
   readonly jobs: number;
-  #pool: WorkerPool<VolumeTask, VolumeReport> | undefined;
+  readonly #lanes: Lanes<VolumeTask, VolumeReport>;
   #dir: string | undefined;
   #wire: WireKeys | undefined;
-  /** Whether this thread is one of the lanes (not when it has other work: verify --compare). */
-  readonly #here: boolean;
-  /** This thread's lane: the volume it checks now. */
-  #lane: Promise<unknown> = Promise.resolve();
 
+  /** `here`: this thread is one of the lanes (not when it has other work: verify --compare). */
   constructor(jobs: number, here = true) {
     this.jobs = jobs;
-    this.#here = here;
+    this.#lanes = new Lanes(new URL('./volume-worker.js', import.meta.url), jobs, here ? checkVolumeTask : undefined);
   }
 
   /** Whether the volumes can be checked apart: two or more, with ranges in order (the slices are cut by them). */
   suits(refs: VolumeRef[], deep: number): boolean {
-    if (this.jobs < (this.#here ? 2 : 1) || deep < 2) return false;
+    if (!this.#lanes.parallel || deep < 2) return false;
     for (let i = 0; i < refs.length; i++) {
       const r = refs[i]!.range;
       if (!r || (i > 0 && compareIndex(refs[i - 1]!.range!.end, r.end) > 0)) return false;
@@ -55,30 +51,10 @@ export class VolumeCheckers {
     return true;
   }
 
-  async #ready(): Promise<{ pool: WorkerPool<VolumeTask, VolumeReport>; dir: string }> {
-    if (!this.#dir) {
-      await removeStaleTempDirs(tmpdir());
-      this.#dir = await makeTempDir(tmpdir(), 'verify');
-    }
-    // this thread is a lane when it can be: a worker's isolate costs ~1 s of CPU to start
-    // and warm up (its JIT compiles the code again), as much as checking 100 MiB
-    this.#pool ??= new WorkerPool(new URL('./volume-worker.js', import.meta.url), this.#here ? this.jobs - 1 : this.jobs);
-    return { pool: this.#pool, dir: this.#dir };
-  }
-
-  /** Whether volume `i` is checked on this thread. */
-  isHere(i: number): boolean {
-    return this.#here && i % this.jobs === 0;
-  }
-
-  /** Checks a volume on this thread, after the one it is checking (one lane). */
-  here(task: VolumeTask, signal: AbortSignal | undefined): Promise<VolumeReport> {
-    const report = this.#lane.then(() => {
-      signal?.throwIfAborted();
-      return checkVolumeTask(task, signal);
-    });
-    this.#lane = report.catch(() => undefined);
-    return report;
+  /** Checks volume `i` in its lane. */
+  async check(i: number, task: VolumeTask, signal: AbortSignal | undefined): Promise<VolumeReport> {
+    const r = await this.#lanes.run(i, task, signal);
+    return this.#lanes.isHere(i) ? r : revive(r);
   }
 
   wireKeys(archive: ArchiveReader): WireKeys {
@@ -89,16 +65,18 @@ export class VolumeCheckers {
 
   /** Stops the workers (a task under way fails as cancelled) and removes the temp directory. */
   async close(): Promise<void> {
-    await this.#pool?.close();
-    this.#pool = undefined;
+    await this.#lanes.close();
     if (this.#dir) await rm(this.#dir, { recursive: true, force: true });
     this.#dir = undefined;
   }
 
-  /** Runs `f` with the workers and the temp directory. */
-  async with<T>(f: (pool: WorkerPool<VolumeTask, VolumeReport>, dir: string) => Promise<T>): Promise<T> {
-    const { pool, dir } = await this.#ready();
-    return f(pool, dir);
+  /** The temp directory (0700), made on first use. */
+  async dir(): Promise<string> {
+    if (!this.#dir) {
+      await removeStaleTempDirs(tmpdir());
+      this.#dir = await makeTempDir(tmpdir(), 'verify');
+    }
+    return this.#dir;
   }
 }
 
@@ -125,78 +103,61 @@ type Outcome = { skipped: true } | { report: VolumeReport } | { error: unknown }
 /** Deep-checks the set's volumes in the lanes; returns how many were read. */
 export async function checkSetParallel(c: SetCheck, sigBytes: DigestedBytes): Promise<number> {
   const { checkers } = c;
-  return checkers.with(async (pool, dir) => {
-    const spool = c.compareSigtar ? await SignatureSpool.open(c.archive, c.set, sigBytes, dir, c.problems) : undefined;
-    const seq = new EntrySequence(c.problems);
-    const started: Promise<Outcome>[] = [];
-    let tail: SplitBlock | undefined;
-    let count = 0;
-    let finished = false;
-    try {
-      for (let i = 0; i < c.all.length; i++) {
-        while (started.length < c.all.length && started.length <= i + checkers.jobs) started.push(launch(c, pool, dir, spool, started.length));
-        const ref = c.all[i]!;
-        const o = await untilAborted(started[i]!, c.signal);
-        if ('skipped' in o) {
-          seq.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
-          tail = undefined;
-        } else if ('error' in o) {
-          c.problems.reportError(ref.name, o.error);
-          seq.gap();
-          tail = undefined;
-        } else {
-          tail = take(c, ref, o.report, { seq, tail });
-          if (!o.report.failure) {
-            c.done(ref.name);
-            count++;
-          }
+  const dir = await checkers.dir();
+  const spool = c.compareSigtar ? await SignatureSpool.open(c.archive, c.set, sigBytes, dir, c.problems) : undefined;
+  const seq = new EntrySequence(c.problems);
+  const started: Promise<Outcome>[] = [];
+  let tail: SplitBlock | undefined;
+  let count = 0;
+  let finished = false;
+  try {
+    for (let i = 0; i < c.all.length; i++) {
+      while (started.length < c.all.length && started.length <= i + checkers.jobs) started.push(launch(c, dir, spool, started.length));
+      const ref = c.all[i]!;
+      const o = await untilAborted(started[i]!, c.signal);
+      if ('skipped' in o) {
+        seq.gap(); // the run (if any) goes on in a volume we do not read: no judgement on it
+        tail = undefined;
+      } else if ('error' in o) {
+        c.problems.reportError(ref.name, o.error);
+        seq.gap();
+        tail = undefined;
+      } else {
+        tail = take(c, ref, o.report, { seq, tail });
+        if (!o.report.failure) {
+          c.done(ref.name);
+          count++;
         }
       }
-      seq.close();
-      finished = true;
-    } finally {
-      if (!finished) await checkers.close(); // stopped: the tasks under way are cancelled
-      await Promise.allSettled(started);
-      await spool?.close();
     }
-    return count;
-  });
-}
-
-/** `p`, or the signal's reason as soon as it is aborted (a volume under way is not waited for). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(signal.reason);
-    signal.addEventListener('abort', abort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
-  });
+    seq.close();
+    finished = true;
+  } finally {
+    if (!finished) await checkers.close(); // stopped: the tasks under way are cancelled
+    await Promise.allSettled(started);
+    await spool?.close();
+  }
+  return count;
 }
 
 /** Starts volume `i`: its slice (cut now, in volume order), its bytes (downloaded unless local), its task. */
-async function launch(c: SetCheck, pool: WorkerPool<VolumeTask, VolumeReport>, dir: string, spool: SignatureSpool | undefined, i: number): Promise<Outcome> {
+async function launch(c: SetCheck, dir: string, spool: SignatureSpool | undefined, i: number): Promise<Outcome> {
   const ref = c.all[i]!;
   if (!c.deep.has(ref.name)) return { skipped: true };
   const slice = spool?.slice(i === c.all.length - 1 ? undefined : ref.range!.end);
-  const local = localFile(c.archive.backend, ref.name);
+  const local = localVolumeFile(c.archive.backend, ref.name);
   const file = local ?? join(dir, `volume-${i}`);
   try {
     if (!local) await downloadVolume(ref, file, c.signal);
     const sig = await slice;
     const task: VolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys: c.checkers.wireKeys(c.archive), ...(sig ? { sig } : {}) };
-    return { report: c.checkers.isHere(i) ? await c.checkers.here(task, c.signal) : revive(await pool.run(task)) };
+    return { report: await c.checkers.check(i, task, c.signal) };
   } catch (e) {
     await slice; // the next volume's slice starts where this one ends
     return { error: withContext(e, { file: ref.name }) };
   } finally {
     if (!local) await rm(file, { force: true });
   }
-}
-
-function localFile(backend: ReadBackend, name: string): string | undefined {
-  const dir = backend.properties.localPath;
-  return dir ? join(dir, name) : undefined;
 }
 
 /**

@@ -64,7 +64,7 @@ export const CHUNK_SIZE = 65536;
 
 /** A raw entry that a further chunk of the same run must follow. */
 function opensRun(e: RawEntry): boolean {
-  return (e.kind === 'multivol_snapshot' || e.kind === 'multivol_diff') && e.header.size === CHUNK_SIZE;
+  return isOpenChunk(markOf(e));
 }
 
 export interface ReadOptions {
@@ -218,34 +218,80 @@ export async function* logicalEntries(raw: AsyncIterator<RawEntry>): AsyncGenera
   }
 }
 
-function checkOrder(prev: RawEntry, e: RawEntry): void {
+/** Where an entry is, for the checks across entries. */
+export interface EntryMark {
+  kind: EntryKind;
+  index: Index;
+  chunk?: number;
+  /** The tar entry's data size: a multivol chunk of CHUNK_SIZE is followed by another. */
+  size: number;
+  volume: string;
+}
+
+/** Fails unless `e` comes after `prev` in index order (entries of different paths). */
+export function checkOrder(prev: { index: Index }, e: { index: Index; volume: string }): void {
   const c = compareIndex(e.index, prev.index);
   if (c > 0) return;
   const what = c === 0 ? `repeats the entry for ${displayIndex(e.index)}` : `has ${displayIndex(e.index)} after ${displayIndex(prev.index)} (out of index order)`;
   throw new FormatError(`${what}`, { context: { file: e.volume }, code: c === 0 ? 'ENTRY_REPEATED' : 'ENTRY_ORDER' });
 }
 
+/** Whether `e` is a chunk of the same multivol run as `prev` (a further chunk, in a sound run). */
+export function continuesRun(prev: EntryMark, e: EntryMark): boolean {
+  return (e.kind === 'multivol_snapshot' || e.kind === 'multivol_diff') && e.kind === prev.kind && compareIndex(e.index, prev.index) === 0;
+}
+
+/** Whether a multivol run ends open at `last` (a full chunk: more must follow). */
+export function isOpenChunk(last: EntryMark): boolean {
+  return (last.kind === 'multivol_snapshot' || last.kind === 'multivol_diff') && last.size === CHUNK_SIZE;
+}
+
+/** A multivol run that is not whole: its path, what is wrong, the volume of the chunk at fault. */
+export function runFailure(at: { index: Index; volume: string }, what: string): IntegrityError {
+  return new IntegrityError(`multivol data of ${displayIndex(at.index)} ${what}`, { context: { file: at.volume }, code: 'MULTIVOL_INCOMPLETE' });
+}
+
+/** What is wrong with `e` as the chunk after `prev` in one run, if anything. */
+export function nextChunkProblem(prev: EntryMark, e: EntryMark): string | undefined {
+  if (!isOpenChunk(prev)) return `chunk ${e.chunk} follows the final chunk ${prev.chunk}`;
+  if (e.chunk !== (prev.chunk ?? 0) + 1) return `chunk ${e.chunk} where ${(prev.chunk ?? 0) + 1} was expected`;
+  return undefined;
+}
+
+/** What a run's first chunk lacks, if anything. */
+export function firstChunkProblem(first: { chunk?: number }): string | undefined {
+  return first.chunk === 1 ? undefined : `starts at chunk ${first.chunk}: the chunks before it are missing`;
+}
+
+/** What a run that ends at `last` lacks, if anything. */
+export function lastChunkProblem(last: EntryMark): string | undefined {
+  return isOpenChunk(last) ? `ends with the full chunk ${last.chunk}: the chunks after it are missing` : undefined;
+}
+
+/** An entry's mark. */
+export function markOf(e: RawEntry): EntryMark {
+  return { kind: e.kind, index: e.index, ...(e.chunk !== undefined ? { chunk: e.chunk } : {}), size: e.header.size, volume: e.volume };
+}
+
 /** The chunks of one multivol run: 1, 2, … each full but the last, which is short. */
 class RunCheck {
-  #prev: RawEntry;
+  #prev: EntryMark;
 
   constructor(first: RawEntry) {
-    this.#prev = first;
-    if (first.chunk !== 1) this.#fail(first, `starts at chunk ${first.chunk}: the chunks before it are missing`);
+    this.#prev = markOf(first);
+    const p = firstChunkProblem(first);
+    if (p) throw runFailure(first, p);
   }
 
   next(e: RawEntry): void {
-    const prev = this.#prev;
-    if (!opensRun(prev)) this.#fail(e, `chunk ${e.chunk} follows the final chunk ${prev.chunk}`);
-    if (e.chunk !== (prev.chunk ?? 0) + 1) this.#fail(e, `chunk ${e.chunk} where ${(prev.chunk ?? 0) + 1} was expected`);
-    this.#prev = e;
+    const m = markOf(e);
+    const p = nextChunkProblem(this.#prev, m);
+    if (p) throw runFailure(e, p);
+    this.#prev = m;
   }
 
   end(): void {
-    if (opensRun(this.#prev)) this.#fail(this.#prev, `ends with the full chunk ${this.#prev.chunk}: the chunks after it are missing`);
-  }
-
-  #fail(at: RawEntry, what: string): never {
-    throw new IntegrityError(`multivol data of ${displayIndex(at.index)} ${what}`, { context: { file: at.volume }, code: 'MULTIVOL_INCOMPLETE' });
+    const p = lastChunkProblem(this.#prev);
+    if (p) throw runFailure(this.#prev, p);
   }
 }

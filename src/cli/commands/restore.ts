@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { bytes } from '../format.js';
 import { UsageError } from '../../errors.js';
-import { addTimeOption, cacheFor, onPickedFor, storedPath, timeFrom, type CommonFlags, whileReading, addReadingOptions, TARGET_HELP } from '../common.js';
+import { addTimeOption, cacheFor, numberFlag, onPickedFor, storedPath, timeFrom, type CommonFlags, whileReading, addReadingOptions, TARGET_HELP } from '../common.js';
 import { readingKeys, reportUnverified } from '../keys.js';
 import type { CliIo } from '../io.js';
 
@@ -13,6 +13,7 @@ interface RestoreFlags extends CommonFlags {
   force?: boolean;
   numericOwner?: boolean;
   ownership: boolean;
+  jobs?: string;
 }
 
 export function registerRestore(program: Command, io: CliIo, setExit: (c: number) => void): void {
@@ -27,7 +28,8 @@ export function registerRestore(program: Command, io: CliIo, setExit: (c: number
     .option('--numeric-owner', 'use stored numeric uid/gid, not names')
     .option('--no-ownership', 'do not restore file ownership (default when not root)')
     .option('--no-sparse', 'write runs of zeros as data (default: aligned runs of 4 KiB or more become holes)')
-    .option('--no-xattrs', 'do not restore extended attributes, POSIX ACLs and file capabilities');
+    .option('--no-xattrs', 'do not restore extended attributes, POSIX ACLs and file capabilities')
+    .option('--jobs <n>', 'volumes restored at once, each on a worker thread while this one puts the files in place (default: the CPUs available; 1: one after the other on this thread; a --path restore uses one)');
   addTimeOption(cmd, 'restore the state');
   addReadingOptions(cmd);
   cmd.addHelpText(
@@ -41,6 +43,7 @@ Examples:
   cmd.action(async (target: string, dest: string | undefined, flags: RestoreFlags) => {
     const sel = flags.path === undefined ? undefined : storedPath(flags.path, '--path');
     const time = timeFrom(flags);
+    const jobs = flags.jobs !== undefined ? numberFlag('--jobs', flags.jobs) : undefined;
     const cache = cacheFor(target, flags, io);
     const keys = await readingKeys(flags, io, undefined, cache);
     const { planRestore, runRestore } = await import('../../restore/restore.js'); // loaded when used (start-up time)
@@ -77,6 +80,7 @@ Examples:
       numericOwner: flags.numericOwner ?? false,
       sparse: flags.sparse ?? true,
       xattrs: flags.xattrs ?? true,
+      ...(jobs !== undefined ? { jobs } : {}),
       onPicked: onPickedFor(io, flags, time),
       onWarning: (m) => io.stderr(`warning: ${m}\n`),
       ...(io.signal ? { signal: io.signal } : {}),

@@ -1,6 +1,6 @@
 /** The runs a sparse restore writes: every aligned block of zeros left out, nothing else. */
 import { describe, expect, test } from '@jest/globals';
-import { blockAligned, dataRuns } from '../../../src/restore/tree-writer.js';
+import { blockAligned, dataRuns } from '../../../src/restore/file-writer.js';
 
 const B = 4096;
 
