@@ -17,7 +17,7 @@ import { downloadVolume, localVolumeFile } from '../repo/download.js';
 import { Lanes, untilAborted } from '../util/lanes.js';
 import { displayIndex, revivedIndex } from '../volume/entry-name.js';
 import {
-  checkOrder, CHUNK_SIZE, continuesRun, firstChunkProblem, isOpenChunk, lastChunkProblem, nextChunkProblem, runFailure,
+  checkOrder, CHUNK_SIZE, continuesRun, firstChunkProblem, isOpenChunk, lastChunkProblem, nextChunkProblem,
   type EntryMark, type VolumeRef,
 } from '../volume/set-reader.js';
 import type { TarHeader } from '../volume/tar-header.js';
@@ -25,7 +25,7 @@ import type { Index } from '../volume/entry-name.js';
 import { finishFile, noData } from './file-writer.js';
 import type { RestorePlan } from './restore.js';
 import type { TreeWriter } from './tree-writer.js';
-import { entryFailure, loggedActions, type Action, type RestoreVolumeTask, type VolumeRestoreReport } from './volume-restore.js';
+import { entryFailure, loggedActions, runRefused, type Action, type RestoreVolumeTask, type VolumeRestoreReport } from './volume-restore.js';
 
 /** How the lanes write what they restore. */
 export interface LaneOptions {
@@ -175,16 +175,16 @@ class SetTaker {
     const prev = this.#last;
     if (prev && continuesRun(prev, first)) {
       const p = nextChunkProblem(prev, first);
-      if (p) throw runFailure(first, p);
+      if (p) throw runRefused(first, p);
       return;
     }
     if (prev) {
       const p = lastChunkProblem(prev);
-      if (p) throw runFailure(prev, p);
+      if (p) throw runRefused(prev, p);
       checkOrder(prev, first);
     }
     const p = first.kind === 'multivol_snapshot' || first.kind === 'multivol_diff' ? firstChunkProblem(first) : undefined;
-    if (p) throw runFailure(first, p);
+    if (p) throw runRefused(first, p);
   }
 
   /** Signatures as one reader reports and requires them: once a volume (or the manifest) was signed, every one must be. */
@@ -244,7 +244,7 @@ class SetTaker {
   /** The set's end: a run open at it lacks its last chunks. */
   end(): void {
     const p = this.#last && lastChunkProblem(this.#last);
-    if (p) throw runFailure(this.#last!, p);
+    if (p) throw runRefused(this.#last!, p);
   }
 }
 

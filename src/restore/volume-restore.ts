@@ -159,13 +159,13 @@ class VolumeLane {
     const run = this.#run;
     if (run && continuesRun(run.last, m)) {
       const p = nextChunkProblem(run.last, m);
-      if (p) throw runFailure(e, p);
+      if (p) throw runRefused(e, p);
       await this.#chunk(run, e, m);
       return;
     }
     if (run) {
       const p = lastChunkProblem(run.last);
-      if (p) throw runFailure(run.last, p);
+      if (p) throw runRefused(run.last, p);
       await this.#closeRun(run);
     }
     if (this.#prev) checkOrder(this.#prev, e);
@@ -290,6 +290,11 @@ export function entryFailure(err: unknown, index: Index, volume: string): unknow
   // the entry started in): the path follows it.
   if (e2 instanceof EngineError && e2.context.file !== undefined) return withSuffix(e2, ` (restoring ${displayIndex(index)})`);
   return withContext(e2, { file: volume, path: displayIndex(index) });
+}
+
+/** A multivol run refused, named as the one-lane restore names it (found while the entry's data is read). */
+export function runRefused(at: { index: Index; volume: string }, what: string): unknown {
+  return entryFailure(runFailure(at, what), at.index, at.volume);
 }
 
 /** The run file of a multivol snapshot in a set: the same name in every lane. */

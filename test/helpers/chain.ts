@@ -17,8 +17,8 @@ export function setTimes(target: string): number[] {
     .sort((a, b) => a - b);
 }
 
-export async function expectTapechainRestore(target: string, time: number, out: string, want: Map<string, string>, env: Record<string, string>): Promise<void> {
-  const r = await runCli(['restore', '--time', formatTimestamp(time), target, out], env);
+export async function expectTapechainRestore(target: string, time: number, out: string, want: Map<string, string>, env: Record<string, string>, args: string[] = []): Promise<void> {
+  const r = await runCli(['restore', ...args, '--time', formatTimestamp(time), target, out], env);
   expect(r.stderr).toMatch(/Using backup set/);
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^Using backup set[^\n]*\n$/) });
   expect(treeDiff(want, describeTree(out))).toEqual([]);

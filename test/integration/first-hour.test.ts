@@ -78,20 +78,22 @@ describe('SIGINT and SIGTERM', () => {
   });
 
   test.each([
-    ['SIGINT', 130],
-    ['SIGTERM', 143],
-  ] as const)('%s during a restore: DEST as it was, staging and temp files gone', async (sig, code) => {
+    ['SIGINT', 130, 'staged files in place', '1', 'tree/d'],
+    ['SIGTERM', 143, 'staged files in place', '1', 'tree/d'],
+    ['SIGINT', 130, 'worker threads writing volumes', '2', 'scratch'],
+    ['SIGTERM', 143, 'worker threads writing volumes', '2', 'scratch'],
+  ] as const)('%s (exit %d) during a restore, %s (--jobs %s): DEST as it was, staging and temp files gone', async (sig, code, _when, jobs, staging) => {
     const s = setup('sigrestore', 64);
-    expect(spawnSync(bin, ['backup', '--compress-level', '0', s.src, s.target], { env: s.env }).status).toBe(0);
+    expect(spawnSync(bin, ['backup', '--volsize', '8', '--compress-level', '0', s.src, s.target], { env: s.env }).status).toBe(0);
     const dest = join(s.dir, 'dest');
     fs.mkdirSync(dest);
     fs.writeFileSync(join(dest, 'mine'), 'mine');
     const before = describeTree(dest);
-    const child = spawn(bin, ['restore', '--force', s.target, dest], { env: s.env });
+    const child = spawn(bin, ['restore', '--force', '--jobs', jobs, s.target, dest], { env: s.env });
     const staged = () => {
       try {
         const st = fs.readdirSync(dest).find((n) => n.startsWith('.tapechain-restore-'));
-        return st !== undefined && fs.readdirSync(join(dest, st, 'tree', 'd')).length >= 2;
+        return st !== undefined && fs.readdirSync(join(dest, st, staging)).length >= 2;
       } catch {
         return false; // not there yet, or already gone
       }

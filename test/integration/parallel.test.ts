@@ -14,7 +14,8 @@ import { expectDuplicityRestore, expectTapechainRestore, setTimes } from '../hel
 import { runCli } from '../helpers/cli.js';
 import { leftRunTempDirs, tempDirs } from '../helpers/tmp.js';
 import { requireTool } from '../helpers/tools.js';
-import { bytes, describeTree } from '../helpers/tree.js';
+import { rawSet, h, ROOT, type RawEntrySpec } from '../helpers/raw-set.js';
+import { bytes, describeTree, makeTrickyTree, treeDiff } from '../helpers/tree.js';
 
 const tmp = tempDirs();
 const bin = fileURLToPath(new URL('../../bin/tapechain', import.meta.url));
@@ -98,17 +99,130 @@ describe('--jobs', () => {
     }
   });
 
-  test('--jobs 0 is refused (backup and verify)', async () => {
+  test('--jobs 0 is refused (backup, verify and restore)', async () => {
     const dir = tmp('jobs0');
     fs.mkdirSync(join(dir, 'src'));
     const r = await runCli(['backup', '--jobs', '0', join(dir, 'src'), join(dir, 't')], { PASSPHRASE: 'pw' });
     expect(r.code).toBe(ExitCode.USAGE);
     expect(r.stderr).toMatch(/--jobs: expected a whole number >= 1, got 0/);
     for (const bad of ['0', '1.5']) {
-      const v = await runCli(['verify', '--jobs', bad, join(dir, 't')], { PASSPHRASE: 'pw' });
-      expect(v.code).toBe(ExitCode.USAGE);
-      expect(v.stderr).toMatch(new RegExp(`--jobs: expected a whole number >= 1, got ${bad}`));
+      for (const args of [['verify', join(dir, 't')], ['restore', join(dir, 't'), join(dir, 'out')]]) {
+        const v = await runCli([args[0]!, '--jobs', bad, ...args.slice(1)], { PASSPHRASE: 'pw' });
+        expect(v.code).toBe(ExitCode.USAGE);
+        expect(v.stderr).toMatch(new RegExp(`--jobs: expected a whole number >= 1, got ${bad}`));
+      }
     }
+  });
+});
+
+/** Names of the first tar entry of each stored volume (gzip: --no-encryption), by volume file. */
+function firstEntries(target: string): string[] {
+  return fs.readdirSync(target).filter((n) => /\.vol\d+\.difftar\.gz$/.test(n)).map((n) => tarEntries(gunzipSync(fs.readFileSync(join(target, n)))).next().value!.name);
+}
+
+describe('parallel restore (--jobs)', () => {
+  test('a chain whose files and deltas run across volumes restores the same tree with --jobs 1, 2 and 4 at every point', async () => {
+    const dir = tmp('prestore');
+    const src = join(dir, 'src');
+    makeTree(src);
+    makeTrickyTree(join(src, 'tricky'));
+    fs.linkSync(join(src, 'dir3', 'mid.bin'), join(src, 'dir4', 'hard.bin'));
+    const sparse = fs.openSync(join(src, 'sparse.img'), 'w');
+    fs.writeSync(sparse, bytes(100_000, 7), 0, 100_000, 3 << 20);
+    fs.closeSync(sparse);
+    const target = join(dir, 't');
+    const env = { XDG_CACHE_HOME: join(dir, 'cache') };
+    const states: Map<string, string>[] = [];
+    const backup = async () => {
+      const r = await runCli(['backup', '--no-encryption', '--volsize', '1', src, target], env);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      states.push(describeTree(src));
+    };
+    await backup();
+    // a delta of ~1.5 MiB (crosses a 1 MiB volume), deletions, a directory that becomes a file and a link that becomes a directory
+    const large = fs.openSync(join(src, 'dir5', 'large.bin'), 'r+');
+    fs.writeSync(large, bytes(1536 << 10, 98), 0, 1536 << 10, 1 << 20);
+    fs.closeSync(large);
+    fs.utimesSync(join(src, 'dir5', 'large.bin'), new Date(), new Date(Date.now() + 5000));
+    fs.rmSync(join(src, 'dir6'), { recursive: true });
+    fs.writeFileSync(join(src, 'dir6'), 'a file now\n');
+    fs.rmSync(join(src, 'link'));
+    fs.mkdirSync(join(src, 'link'));
+    fs.writeFileSync(join(src, 'link', 'inside'), bytes(2 << 20, 61));
+    fs.appendFileSync(join(src, 'dir3', 'mid.bin'), 'grown\n'); // and its hard link with it
+    await backup();
+    fs.rmSync(join(src, 'dir7'), { recursive: true });
+    fs.rmSync(join(src, 'tricky', 'several-mib.bin'));
+    await backup();
+    const starts = firstEntries(target);
+    expect(starts.some((n) => /^multivol_snapshot\/.*\/([2-9]|\d\d+)$/.test(n))).toBe(true); // a file continued from the volume before
+    expect(starts.some((n) => /^multivol_diff\/dir5\/large\.bin\/([2-9]|\d\d+)$/.test(n))).toBe(true); // and a delta
+    const times = setTimes(target);
+    expect(times).toHaveLength(3);
+    for (let i = 0; i < times.length; i++) {
+      for (const jobs of ['1', '2', '4']) await expectTapechainRestore(target, times[i]!, join(dir, `out${i}-${jobs}`), states[i]!, env, ['--jobs', jobs]);
+    }
+    expect(leftRunTempDirs('restore')).toEqual([]);
+  });
+
+  const full = 65536;
+  const big = (n: number, size: number): RawEntrySpec => [h(`multivol_snapshot/big/${n}`), Buffer.alloc(size, 0x60 + n)];
+  const cases: [string, RawEntrySpec[][], RegExp][] = [
+    ['a gap between volumes', [[ROOT, big(1, full), big(2, full)], [big(4, 10), [h('snapshot/zz'), 'z']]], /vol2\.difftar: .*big chunk 4 where 3 was expected/],
+    ['a run that stops at a volume end', [[ROOT, big(1, full)], [[h('snapshot/zz'), 'z']]], /vol1\.difftar: .*big ends with the full chunk 1/],
+    ['a run without its first chunks', [[ROOT, [h('snapshot/a'), 'a']], [big(2, 10), [h('snapshot/zz'), 'z']]], /vol2\.difftar: .*big starts at chunk 2/],
+    ['a chunk after the final one, in the next volume', [[ROOT, big(1, full), big(2, 5)], [big(3, 5), [h('snapshot/zz'), 'z']]], /vol2\.difftar: .*big chunk 3 follows the final chunk 2/],
+    ['a run cut at the end of the set', [[ROOT, big(1, full)], [big(2, full)]], /vol2\.difftar: .*big ends with the full chunk 2/],
+    ['entries out of order across volumes', [[ROOT, [h('snapshot/b'), 'b']], [[h('snapshot/a'), 'a']]], /vol2\.difftar: .*has a after b/],
+    ['an entry repeated across volumes', [[ROOT, [h('snapshot/a'), 'a']], [[h('snapshot/a'), 'again']]], /vol2\.difftar: .*repeats the entry for a/],
+  ];
+  test.each(cases)('%s: refused alike by one lane and by two, nothing restored', async (_l, vols, message) => {
+    const dir = tmp('prun');
+    rawSet(join(dir, 't'), vols);
+    const seen = [];
+    for (const jobs of ['1', '2']) {
+      const out = join(dir, `out${jobs}`);
+      const r = await runCli(['restore', '--jobs', jobs, join(dir, 't'), out], {});
+      expect(r.stderr).toMatch(message);
+      expect(fs.existsSync(out)).toBe(false);
+      seen.push({ code: r.code, last: r.stderr.trim().split('\n').pop() });
+    }
+    expect(seen[1]).toEqual(seen[0]);
+    expect(seen[0]!.code).not.toBe(0);
+  });
+
+  test('a run over three volumes (the middle one all of it) restores whole', async () => {
+    const dir = tmp('prun3');
+    const data = [bytes(full, 1), bytes(full, 2), bytes(full, 3), bytes(999, 4)];
+    const chunk = (n: number): RawEntrySpec => [h(`multivol_snapshot/big/${n}`, { mode: 0o600, mtime: 1600000000 }), data[n - 1]!];
+    rawSet(join(dir, 't'), [[ROOT, [h('snapshot/a'), 'a'], chunk(1)], [chunk(2), chunk(3)], [chunk(4), [h('snapshot/zz'), 'z']]]);
+    const r = await runCli(['restore', '--jobs', '2', join(dir, 't'), join(dir, 'out')], {});
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^Using backup set[^\n]*\n$/) });
+    const st = fs.statSync(join(dir, 'out', 'big'));
+    expect([st.mode & 0o777, st.mtimeMs / 1000]).toEqual([0o600, 1600000000]);
+    expect(fs.readFileSync(join(dir, 'out', 'big')).equals(Buffer.concat(data))).toBe(true);
+  });
+
+  test('a damaged volume: one line naming it, DEST as it was, no staging or temp files left', async () => {
+    const dir = tmp('pdamage');
+    const src = join(dir, 'src');
+    makeTree(src);
+    const target = join(dir, 't');
+    const env = { PASSPHRASE: 'pw', XDG_CACHE_HOME: join(dir, 'cache') };
+    expect((await runCli(['backup', '--volsize', '1', src, target], env)).code).toBe(0);
+    const vol = fs.readdirSync(target).find((n) => /\.vol3\.difftar\.gpg$/.test(n))!;
+    const bytesOf = fs.readFileSync(join(target, vol));
+    bytesOf.writeUInt8(bytesOf[bytesOf.length >> 1]! ^ 0xff, bytesOf.length >> 1);
+    fs.writeFileSync(join(target, vol), bytesOf);
+    const dest = join(dir, 'dest');
+    fs.mkdirSync(dest);
+    fs.writeFileSync(join(dest, 'mine'), 'mine');
+    const before = describeTree(dest);
+    const r = await runCli(['restore', '--force', '--jobs', '2', target, dest], env);
+    expect(r.code).toBe(ExitCode.INTEGRITY);
+    expect(r.stderr.trim().split('\n').pop()).toMatch(new RegExp(`^tapechain: ${vol.replace(/\./g, '\\.')}: hash mismatch`));
+    expect(treeDiff(before, describeTree(dest))).toEqual([]);
+    expect(leftRunTempDirs('restore')).toEqual([]);
   });
 });
 
