@@ -17,8 +17,8 @@
 // --history [--history-only] builds a 40-set history of a 20,000-file tree (1 % of the
 // files rewritten per set) and times, from a warm cache, `find` of one name across all
 // sets and `diff` of the first point with the last (restic: its find and diff).
-// Also, when the tools are there: tapechain's full with --jobs 1 (the single lane: the
-// scaling of the default --jobs) and with --no-xattrs (what reading xattrs costs), and a full of the corpus to a local S3 server (Ceph
+// Also, when the tools are there: tapechain's full and restore with --jobs 1 (the single
+// lane: the scaling of the default --jobs), verify with --jobs 1 and 2, the full with --no-xattrs (what reading xattrs costs), and a full of the corpus to a local S3 server (Ceph
 // radosgw, started here by scripts/start-rgw.sh and stopped by PID) for tapechain and
 // restic (--no-s3 leaves that out).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -188,6 +188,12 @@ for (const n of filesOnly ? [] : names) {
   console.error(`bench: ${n} restore`);
   results[n].restore = measure(`${n} restore`, steps[n].restore(out), steps[n].env);
   fs.rmSync(out, { recursive: true, force: true });
+  if (n === 'tapechain') {
+    // the same restore on one lane (the default: a worker thread per CPU)
+    console.error('bench: tapechain restore --jobs 1');
+    results[n].restoreJobs1 = measure('tapechain restore --jobs 1', steps[n].restore(out).replace("' restore ", "' restore --jobs 1 "), steps[n].env);
+    fs.rmSync(out, { recursive: true, force: true });
+  }
   if (n !== 'tapechain' || fs.existsSync(path.join(root, 'dist/cli/commands/verify.js'))) {
     console.error(`bench: ${n} verify`);
     results[n].verify = measure(`${n} verify`, steps[n].verify, steps[n].env);
@@ -290,13 +296,13 @@ function benchHistory() {
 const fmt = (v, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
 const mib = (b) => (b === undefined ? '-' : (b / 1048576).toFixed(1));
 const rows = [];
-const LABELS = { fullJobs1: 'full, --jobs 1', verifyJobs1: 'verify, --jobs 1', verifyJobs2: 'verify, --jobs 2', fullXattrs: 'full, plain (2 runs)', fullNoXattrs: 'full, --no-xattrs (2 runs)', s3Full: 'full to S3', filesFull: 'full, small files', filesInc: 'inc, no change', historyfind: 'find, 40 sets', historydiff: 'diff, 40 sets' };
-for (const step of ['full', 'fullJobs1', 'fullXattrs', 'fullNoXattrs', 's3Full', 'inc', 'restore', 'verify', 'verifyJobs1', 'verifyJobs2', 'compare', 'filesFull', 'filesInc', 'historyfind', 'historydiff']) {
+const LABELS = { fullJobs1: 'full, --jobs 1', restoreJobs1: 'restore, --jobs 1', verifyJobs1: 'verify, --jobs 1', verifyJobs2: 'verify, --jobs 2', fullXattrs: 'full, plain (2 runs)', fullNoXattrs: 'full, --no-xattrs (2 runs)', s3Full: 'full to S3', filesFull: 'full, small files', filesInc: 'inc, no change', historyfind: 'find, 40 sets', historydiff: 'diff, 40 sets' };
+for (const step of ['full', 'fullJobs1', 'fullXattrs', 'fullNoXattrs', 's3Full', 'inc', 'restore', 'restoreJobs1', 'verify', 'verifyJobs1', 'verifyJobs2', 'compare', 'filesFull', 'filesInc', 'historyfind', 'historydiff']) {
   for (const n of names) {
     const r = results[n][step];
     if (!r) continue;
     // a tapechain-only row compares with restic's row of the step it varies
-    const base = step.startsWith('full') && step !== 'full' && step !== 'filesFull' ? 'full' : step.startsWith('verifyJobs') ? 'verify' : step;
+    const base = step.startsWith('full') && step !== 'full' && step !== 'filesFull' ? 'full' : step.startsWith('verifyJobs') ? 'verify' : step === 'restoreJobs1' ? 'restore' : step;
     const d = results.duplicity?.[base];
     const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : '-');
     rows.push([LABELS[step] ?? step, n, fmt(r.wall), fmt(r.cpu), r.cpu != null ? fmt(r.cpu / r.wall, 2) : '-', fmt(r.rssMiB, 0), mib(r.stored), ratio(r.wall, d?.wall), ratio(r.stored, d?.stored), ratio(r.wall, results.restic?.[base]?.wall)]);
@@ -310,6 +316,7 @@ console.log(line(head));
 for (const r of rows) console.log(line(r));
 const tc = results.tapechain;
 if (tc?.full && tc.fullJobs1) console.log(`\ntapechain full: default --jobs ${(tc.fullJobs1.wall / tc.full.wall).toFixed(2)}x as fast as --jobs 1`);
+if (tc?.restore && tc.restoreJobs1) console.log(`tapechain restore: default --jobs ${(tc.restoreJobs1.wall / tc.restore.wall).toFixed(2)}x as fast as --jobs 1 (CPU ${(tc.restore.cpu / tc.restoreJobs1.cpu).toFixed(2)}x)`);
 if (tc?.verifyJobs1 && tc.verifyJobs2) console.log(`tapechain verify: --jobs 2 ${(tc.verifyJobs1.wall / tc.verifyJobs2.wall).toFixed(2)}x as fast as --jobs 1 (CPU ${(tc.verifyJobs2.cpu / tc.verifyJobs1.cpu).toFixed(2)}x)`);
 if (tc?.fullXattrs && tc.fullNoXattrs) console.log(`tapechain full: reading extended attributes costs ${(100 * (tc.fullXattrs.wall / tc.fullNoXattrs.wall - 1)).toFixed(1)} % of wall, ${tc.fullXattrs.cpu != null ? (100 * (tc.fullXattrs.cpu / tc.fullNoXattrs.cpu - 1)).toFixed(1) : '-'} % of CPU (means of two interleaved pairs)`);
 const th = tc?.full?.threads;
