@@ -34,6 +34,17 @@ export interface PutSource {
   path?: string;
   /** Store the object with this retention (backends with `objectLock` only). */
   retention?: Retention;
+  /**
+   * The bytes are still being written (a volume being built): `size` is not known yet
+   * and `growth` tells how far the file is. Given only to backends with `streamsParts`.
+   */
+  growth?: Growth;
+}
+
+/** How far a file being written has come. */
+export interface Growth {
+  /** Resolves once `bytes` bytes are there, or the file is complete (`done`: `bytes` is then its final size). */
+  until(bytes: number): Promise<{ bytes: number; done: boolean }>;
 }
 
 export interface ObjectInfo {
@@ -55,6 +66,8 @@ export interface BackendProperties {
   localPath?: string;
   /** put() can give an object a retention (S3 Object Lock; the bucket must have it enabled). @default false */
   objectLock?: boolean;
+  /** put() takes a source that is still being written (`growth`), sending it in parts as it grows. @default false */
+  streamsParts?: boolean;
 }
 
 /** An object's S3 Object Lock retention: no one deletes it before `until` (in governance mode, only a key with the bypass permission). */

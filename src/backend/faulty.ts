@@ -72,6 +72,7 @@ export class FaultyBackend extends WrappedBackend {
     const limit = f.cutAfterBytes;
     const cut: PutSource = {
       size: source.size,
+      ...(source.growth ? { growth: source.growth } : {}),
       open: () => {
         if ((f.times ?? Infinity) <= 0) return source.open();
         if (f.times !== undefined) f.times--;

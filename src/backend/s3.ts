@@ -145,7 +145,7 @@ function lockParams(r: Retention | undefined) {
 async function contentMd5(source: PutSource, start: number, end: number): Promise<{ ContentMD5?: string }> {
   if (!source.retention) return {};
   const h = createHash('md5');
-  for await (const c of source.openRange && (start > 0 || end < source.size) ? source.openRange(start, end) : source.open()) h.update(c as Buffer);
+  for await (const c of source.openRange && (source.growth || start > 0 || end < source.size) ? source.openRange(start, end) : source.open()) h.update(c as Buffer);
   return { ContentMD5: h.digest('base64') };
 }
 
@@ -164,8 +164,11 @@ async function sendBody<T>(make: (body: PassThrough, signal: AbortSignal) => Pro
   }
 }
 
+/** The part size of a source still being written (S3's smallest part is 5 MiB). */
+const GROWING_PART = 16 << 20;
+
 export class S3Backend implements Backend {
-  readonly properties: BackendProperties = { maxConnections: 4, atomicPut: true, objectLock: true };
+  readonly properties: BackendProperties = { maxConnections: 4, atomicPut: true, objectLock: true, streamsParts: true };
   readonly #client: S3Client;
   readonly #bucket: string;
   readonly #prefix: string;
@@ -227,8 +230,10 @@ export class S3Backend implements Backend {
 
   async put(name: string, source: PutSource, opts: OpOptions = {}): Promise<void> {
     const key = this.#key(name);
+    let size = source.size;
     try {
-      if (source.size > this.#threshold && source.openRange) await this.#multipart(key, source, opts);
+      if (source.growth && source.openRange) size = await this.#multipart(key, source, opts);
+      else if (source.size > this.#threshold && source.openRange) await this.#multipart(key, source, opts);
       else {
         const md5 = await contentMd5(source, 0, source.size);
         await sendBody(
@@ -244,20 +249,44 @@ export class S3Backend implements Backend {
     }
     // Some servers have acknowledged truncated uploads: check what is really stored.
     const st = await this.stat(name, opts);
-    if (st.size !== source.size) throw new TransientBackendError(`uploading ${name}: stored ${st.size} bytes, expected ${source.size}`);
+    if (st.size !== size) throw new TransientBackendError(`uploading ${name}: stored ${st.size} bytes, expected ${size}`);
   }
 
-  async #multipart(key: string, source: PutSource, opts: OpOptions): Promise<void> {
+  /**
+   * The parts of a multipart upload: of `partSize` bytes but the last, as the source's
+   * bytes are there (a source still being written: each part as soon as it is whole, in
+   * parts of at most 16 MiB, so what is left to send when the file is done is small).
+   */
+  async *#parts(source: PutSource): AsyncGenerator<[number, number]> {
+    const growth = source.growth;
+    if (!growth) {
+      for (let start = 0; start < source.size; start += this.#partSize) yield [start, Math.min(source.size, start + this.#partSize)];
+      return;
+    }
+    const partSize = Math.min(this.#partSize, GROWING_PART);
+    for (let start = 0; ; start += partSize) {
+      const g = await growth.until(start + partSize);
+      // a part of nothing only for a file of nothing: a multipart upload needs one
+      if (g.bytes > start || start === 0) yield [start, Math.min(g.bytes, start + partSize)];
+      if (g.done && g.bytes <= start + partSize) return;
+    }
+  }
+
+  /** Uploads the source in parts; returns its size. */
+  async #multipart(key: string, source: PutSource, opts: OpOptions): Promise<number> {
+    // a file still to come may never come (cancelled): then nothing was started
+    await source.growth?.until(1);
     const created = await this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: key, ...lockParams(source.retention) }), { abortSignal: opts.signal });
     const uploadId = created.UploadId!;
     try {
-      const count = Math.ceil(source.size / this.#partSize);
       const parts: { PartNumber: number; ETag: string }[] = [];
       const queue = new PQueue({ concurrency: this.#partConcurrency });
-      const tasks = Array.from({ length: count }, (_, i) =>
-        queue.add(async () => {
-          const start = i * this.#partSize;
-          const end = Math.min(source.size, start + this.#partSize);
+      const tasks: Promise<void>[] = [];
+      let size = 0;
+      for await (const [start, end] of this.#parts(source)) {
+        const i = tasks.length;
+        size = end;
+        tasks.push(queue.add(async () => {
           // One retry per part here (a whole-object retry would resend every part).
           const md5 = await contentMd5(source, start, end);
           for (let attempt = 0; ; attempt++) {
@@ -278,12 +307,14 @@ export class S3Backend implements Backend {
               await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
             }
           }
-        }),
-      );
+        }));
+        tasks[i]!.catch(() => undefined); // judged below, with the others
+      }
       const results = await Promise.allSettled(tasks);
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
       if (failed) throw failed.reason;
       await this.#client.send(new CompleteMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: opts.signal });
+      return size;
     } catch (e) {
       // the upload's own failure is the one to report; an upload left unaborted is what cleanup lists
       await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId })).catch(() => undefined);

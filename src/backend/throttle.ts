@@ -95,6 +95,7 @@ export class ThrottledBackend extends WrappedBackend {
       {
         size: source.size,
         ...(source.retention ? { retention: source.retention } : {}),
+        ...(source.growth ? { growth: source.growth } : {}),
         open: () => throttled(source.open(), up),
         ...(openRange ? { openRange: (start: number, end: number) => throttled(openRange.call(source, start, end), up) } : {}),
       },

@@ -154,6 +154,11 @@ export async function encodeBatch(batch: VolumeBatch, hooks: BatchHooks): Promis
   }
 }
 
+/** The temp file of a batch's `n`th volume (in the run's temp directory). */
+export function batchVolumeFile(seq: number, n: number): string {
+  return `batch-${seq}.vol${n}`;
+}
+
 class BatchEncoder {
   readonly #b: VolumeBatch;
   readonly #volumes: VolumeWriter;
@@ -187,7 +192,7 @@ class BatchEncoder {
       dir: b.tmp,
       volsize: b.volsize,
       encoder,
-      nameFor: (n) => `batch-${b.seq}.vol${n}`,
+      nameFor: (n) => batchVolumeFile(b.seq, n),
       sha256: b.sha256,
       onVolume: async (v) => {
         this.#sig.flush();

@@ -21,14 +21,16 @@ import type { VolumeInfo } from '../chain/manifest.js';
 import type { Encoder } from '../crypto/encoding.js';
 import type { SecretKey } from '../crypto/keys.js';
 import { WorkerPool } from '../util/worker-pool.js';
+import { CancelledError } from '../errors.js';
 import { joinIndex, type Index } from '../volume/entry-name.js';
-import { encodeBatch, fragmentFiles, reviveResult, reviveVolume, type BatchEntry, type BatchProgress, type BatchResult, type BatchVolume, type VolumeBatch } from './batch.js';
+import { batchVolumeFile, encodeBatch, fragmentFiles, reviveResult, reviveVolume, type BatchEntry, type BatchProgress, type BatchResult, type BatchVolume, type VolumeBatch } from './batch.js';
 import { CheckpointFiles, CheckpointWriter, SyncAppender, checkpointVolume, emptyCheckpoint, fromHex, type CheckpointState } from './checkpoint.js';
 import { FileList } from './file-list.js';
 import { manifestVolume, writeManifest } from './manifest-writer.js';
 import { SealList } from './seal-list.js';
 import { SignatureFileWriter } from './signature-file.js';
 import { Uploader } from './uploader.js';
+import { GrowingFiles, type GrowingFile } from './growing-file.js';
 import { EntryStat } from '../source/entry-meta.js';
 import type { WalkEntry, WalkWarning } from '../source/walk.js';
 
@@ -111,6 +113,8 @@ export class SetWriter {
   #takenOne: (() => void) | undefined;
   /** Per running batch, the progress it reported (added to stats as it grows). */
   readonly #reported = new Map<number, BatchProgress>();
+  /** Volumes followed while they are written, to upload them as they grow (backends with `streamsParts`). */
+  readonly #growing: GrowingFiles | undefined;
   readonly stats: SetStats = { files: 0, bytesRead: 0, changed: 0, deleted: 0, volumes: 0, storedBytes: 0, deltaBytes: 0 };
 
   private constructor(o: SetWriterOptions, files: FileList) {
@@ -142,6 +146,7 @@ export class SetWriter {
     const local = cp ? new SyncAppender(cp.files.sigtar, resume ? resume.sigtarLength : undefined) : undefined;
     this.#sigtar = new SignatureFileWriter(path.join(o.tmp, this.name('signature')), o.encoder, local, o.seal !== undefined, cp?.files.sigtar);
     if (o.jobs > 1) this.#pool = new WorkerPool(new URL('./volume-worker.js', import.meta.url), o.jobs);
+    if (o.backend.properties.streamsParts) this.#growing = new GrowingFiles(o.tmp);
   }
 
   static async open(o: SetWriterOptions): Promise<SetWriter> {
@@ -233,12 +238,22 @@ export class SetWriter {
    */
   async #takeIn(seq: number, feed: VolumeFeed, result: Promise<BatchResult>): Promise<void> {
     const fragments = new FragmentReader(this.#o.tmp, seq);
-    for await (const { volume, taken } of feed.volumes()) {
-      await this.#takeVolume(fragments, volume);
-      taken();
+    let made = 0;
+    let next = await this.#streamNext(seq, ++made);
+    let r: BatchResult;
+    try {
+      for await (const { volume, taken } of feed.volumes()) {
+        await this.#takeVolume(fragments, volume, next);
+        next = await this.#streamNext(seq, ++made);
+        taken();
+      }
+      r = await result;
+      if (r.lastVolume) await this.#takeVolume(fragments, r.lastVolume, next);
+      else next?.cancel(new CancelledError('the batch made no further volume'));
+    } catch (e) {
+      next?.cancel(e);
+      throw e;
     }
-    const r = await result;
-    if (r.lastVolume) await this.#takeVolume(fragments, r.lastVolume);
     for (const w of r.warnings) this.#o.warn(w);
     await fragments.copyUntil(r.sigBytes, r.listBytes, r.listCount, this.#sigtar, this.#files);
     await fragments.remove();
@@ -255,7 +270,19 @@ export class SetWriter {
    * A closed volume: the records of the entries it completes, its number, manifest
    * line, seal line and (as pending) checkpoint step, then its upload.
    */
-  async #takeVolume(fragments: FragmentReader, v: BatchVolume): Promise<void> {
+  /**
+   * With a backend that streams parts: the upload of the batch's `n`th volume, queued
+   * before the volume is complete — it is the next volume of the set, so its name is
+   * known — to send parts while a worker writes it. Completed when taken in.
+   */
+  async #streamNext(seq: number, n: number): Promise<GrowingFile | undefined> {
+    if (!this.#growing) return undefined;
+    const file = this.#growing.follow(path.join(this.#o.tmp, batchVolumeFile(seq, n)));
+    await this.#uploader.enqueueGrowing(this.name('volume', this.#volumeNumber + 1), file);
+    return file;
+  }
+
+  async #takeVolume(fragments: FragmentReader, v: BatchVolume, streaming?: GrowingFile): Promise<void> {
     for (const w of v.warnings) this.#o.warn(w); // first: --strict makes one fatal, and the volume is not stored
     await fragments.copyUntil(v.sigEnd, v.listEnd, v.listCount, this.#sigtar, this.#files);
     const number = ++this.#volumeNumber;
@@ -273,6 +300,9 @@ export class SetWriter {
       filelistLength: this.#files.length,
       resume: v.resume,
     });
+    if (streaming) this.#growing!.forget(streaming);
+    if (streaming?.path === v.path) return streaming.finish(v.size); // its upload completes now
+    streaming?.cancel(new CancelledError(`${v.path} is not the volume followed`));
     await this.#uploader.enqueue(name, v.path, v.size);
   }
 
@@ -350,6 +380,7 @@ export class SetWriter {
 
   dispose(): void {
     void this.#pool?.close(); // closed already unless the run ended early: no thread outlives it
+    this.#growing?.close();
     try {
       this.#files.close();
       this.#sigtar.local?.close();

@@ -9,7 +9,8 @@
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import PQueue from 'p-queue';
-import type { Backend, Retention } from '../backend/backend.js';
+import type { Backend, PutSource, Retention } from '../backend/backend.js';
+import type { GrowingFile } from './growing-file.js';
 import { withContext } from '../errors.js';
 
 export interface UploaderOptions {
@@ -45,6 +46,25 @@ export class Uploader {
 
   /** Queues a temp file for upload under `name`; waits while too many are staged. */
   async enqueue(name: string, path: string, size: number): Promise<void> {
+    await this.#add(name, path, { size }, () => size);
+  }
+
+  /**
+   * Queues a file still being written (a backend with `streamsParts`): its upload starts
+   * in its turn and sends parts as the file grows. A cancelled file (`file.cancel`) is
+   * not uploaded, and that is no failure.
+   */
+  async enqueueGrowing(name: string, file: GrowingFile): Promise<void> {
+    let final = 0;
+    const growth = { until: async (n: number) => {
+      const g = await file.until(n);
+      if (g.done) final = g.bytes;
+      return g;
+    } };
+    await this.#add(name, file.path, { size: Number.NaN, growth }, () => final, () => file.cancelled);
+  }
+
+  async #add(name: string, path: string, what: Pick<PutSource, 'size' | 'growth'>, size: () => number, cancelled = () => false): Promise<void> {
     this.#check();
     while (this.#queue.size + this.#queue.pending >= this.#maxStaged) {
       await new Promise<void>((resolve) => this.#queue.once('next', () => resolve()));
@@ -54,9 +74,9 @@ export class Uploader {
       .add(async () => {
         if (this.#error) return;
         const opts = this.#o.signal ? { signal: this.#o.signal } : {};
-        const source = {
-          size,
-          path,
+        const source: PutSource = {
+          ...what,
+          ...(what.growth ? {} : { path }),
           ...(this.#o.retention ? { retention: this.#o.retention } : {}),
           open: () => createReadStream(path, { highWaterMark: 1 << 20 }),
           openRange: (start: number, end: number) => createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }),
@@ -64,9 +84,10 @@ export class Uploader {
         await this.#backend.put(name, source, opts);
         await rm(path, { force: true });
         this.stored.push(name);
-        this.#o.onStored?.(name, size);
+        this.#o.onStored?.(name, size());
       })
       .catch((e: unknown) => {
+        if (cancelled()) return; // the file never came: nothing to store
         this.#error ??= withContext(e, { action: 'uploading', file: name });
       });
   }

@@ -14,6 +14,8 @@ import { listAll } from '../../src/backend/backend.js';
 import { FaultyBackend } from '../../src/backend/faulty.js';
 import { S3Backend } from '../../src/backend/s3.js';
 import { RetryBackend } from '../../src/backend/wrappers.js';
+import type { PutSource } from '../../src/backend/backend.js';
+import { GrowingFile } from '../../src/backup/growing-file.js';
 import { SymmetricEncryptor } from '../../src/crypto/encrypt.js';
 import { runRestore } from '../../src/restore/restore.js';
 import { runCli } from '../helpers/cli.js';
@@ -199,6 +201,83 @@ describeS3('S3 target, kill -9', () => {
     const r = await runCli(['restore', '--s3-endpoint', S3_ENDPOINT!, target, join(dir, 'out')], { ...S3_ENV, PASSPHRASE: 'k', XDG_CACHE_HOME: join(dir, 'cache2') });
     expect(r.code).toBe(0);
     expect(treeDiff(describeTree(src), describeTree(join(dir, 'out')))).toEqual([]);
+  });
+});
+
+describeS3('S3 target, volumes sent while they are written', () => {
+  test('a growing file goes up in parts as it grows: the first part is sent before the file is complete', async () => {
+    const dir = tmp('growing');
+    const bucket = await newBucket('growing');
+    const s3 = new S3Backend({ bucket, prefix: 'g', endpoint: S3_ENDPOINT!, credentials: S3_CREDS });
+    const file = join(dir, 'vol');
+    const data = randomBytes(40 << 20);
+    fs.writeFileSync(file, data.subarray(0, 20 << 20));
+    const growing = new GrowingFile(file);
+    growing.grew(20 << 20);
+    let firstPartRead!: () => void;
+    const firstPart = new Promise<void>((r) => (firstPartRead = r));
+    const source: PutSource = {
+      size: Number.NaN,
+      growth: growing,
+      open: () => fs.createReadStream(file),
+      openRange: (start, end) => {
+        if (start === 0) firstPartRead();
+        return fs.createReadStream(file, { start, end: end - 1 });
+      },
+    };
+    const put = s3.put('duplicity-full.20260101T000000Z.vol1.difftar.gpg', source);
+    put.catch(() => undefined);
+    await firstPart; // never, if nothing is sent before the file is complete
+    fs.appendFileSync(file, data.subarray(20 << 20));
+    growing.grew(data.length);
+    growing.finish(data.length);
+    await put;
+    const stored: Buffer[] = [];
+    for await (const c of await s3.get('duplicity-full.20260101T000000Z.vol1.difftar.gpg')) stored.push(c as Buffer);
+    expect(Buffer.concat(stored).equals(data)).toBe(true);
+    await s3.close();
+  });
+
+  test('a file that never comes (cancelled) starts no upload', async () => {
+    const bucket = await newBucket('cancelled');
+    const s3 = new S3Backend({ bucket, prefix: 'c', endpoint: S3_ENDPOINT!, credentials: S3_CREDS });
+    const growing = new GrowingFile('/nonexistent/vol');
+    const put = s3.put('duplicity-full.20260101T000000Z.vol2.difftar.gpg', { size: Number.NaN, growth: growing, open: () => fs.createReadStream('/nonexistent/vol'), openRange: () => fs.createReadStream('/nonexistent/vol') });
+    growing.cancel(new Error('the batch made no further volume'));
+    await expect(put).rejects.toThrow(/no further volume/);
+    const client = new S3Client({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, credentials: S3_CREDS });
+    try {
+      expect((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+    } finally {
+      client.destroy();
+    }
+    await s3.close();
+  });
+
+  test('a full with volumes of several parts, written by two workers: stored while written, restores exactly, no multipart upload left', async () => {
+    const dir = tmp('s3stream');
+    const src = join(dir, 'src');
+    fs.mkdirSync(src);
+    for (let i = 0; i < 4; i++) fs.writeFileSync(join(src, `f${i}.bin`), randomBytes(18 << 20));
+    fs.writeFileSync(join(src, 'small'), 'small');
+    const bucket = await newBucket('stream');
+    const target = `s3://${bucket}/s`;
+    const env = { ...S3_ENV, PASSPHRASE: 'p', XDG_CACHE_HOME: join(dir, 'cache') };
+    const s3 = ['--s3-endpoint', S3_ENDPOINT!];
+    const b = await runCli(['backup', ...s3, '--volsize', '25', '--compress-level', '0', '--jobs', '2', src, target], env);
+    expect({ code: b.code, stderr: b.stderr }).toEqual({ code: 0, stderr: '' });
+    const r = await runCli(['restore', ...s3, target, join(dir, 'out')], env);
+    expect(r.code).toBe(0);
+    expect(treeDiff(describeTree(src), describeTree(join(dir, 'out')))).toEqual([]);
+    const v = await runCli(['verify', ...s3, target], env);
+    expect(v.code).toBe(0);
+    const client = new S3Client({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, credentials: S3_CREDS });
+    try {
+      expect((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+    } finally {
+      client.destroy();
+    }
+    expect(leftRunTempDirs('backup')).toEqual([]);
   });
 });
 
