@@ -16,6 +16,7 @@
 import {
   AbortMultipartUploadCommand,
   GetObjectRetentionCommand,
+  PutObjectRetentionCommand,
   CreateBucketCommand,
   HeadBucketCommand,
   type BucketLocationConstraint,
@@ -314,6 +315,11 @@ export class S3Backend implements Backend {
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
       if (failed) throw failed.reason;
       await this.#client.send(new CompleteMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: opts.signal });
+      // radosgw stores a multipart object without the retention its upload was started
+      // with (AWS applies it): set it on the object itself
+      if (source.retention) {
+        await this.#client.send(new PutObjectRetentionCommand({ Bucket: this.#bucket, Key: key, Retention: { Mode: source.retention.mode, RetainUntilDate: source.retention.until } }), { abortSignal: opts.signal });
+      }
       return size;
     } catch (e) {
       // the upload's own failure is the one to report; an upload left unaborted is what cleanup lists

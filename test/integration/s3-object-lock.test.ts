@@ -67,6 +67,26 @@ describeS3('S3 Object Lock', () => {
     await backend.close();
   });
 
+  test('an object stored in parts (multipart) carries its retention too', async () => {
+    const dir = tmp('lockmp');
+    const bucket = `tc-lockmp-${process.pid}-${Date.now().toString(36)}`;
+    const c = new S3Client({ endpoint: S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, credentials: S3_CREDS });
+    await c.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    c.destroy();
+    const backend = new S3Backend({ bucket, prefix: 'm', endpoint: S3_ENDPOINT!, credentials: S3_CREDS, multipartThreshold: 5 << 20, partSize: 5 << 20 });
+    const file = join(dir, 'big');
+    fs.writeFileSync(file, Buffer.alloc(12 << 20, 3));
+    const until = new Date((Math.floor(Date.now() / 1000) + 3 * DAY) * 1000);
+    await backend.put('duplicity-full.20260101T000000Z.vol1.difftar.gpg', {
+      size: 12 << 20,
+      retention: { mode: 'GOVERNANCE', until },
+      open: () => fs.createReadStream(file),
+      openRange: (start, end) => fs.createReadStream(file, { start, end: end - 1 }),
+    });
+    expect(await backend.retention('duplicity-full.20260101T000000Z.vol1.difftar.gpg')).toEqual({ mode: 'GOVERNANCE', until });
+    await backend.close();
+  });
+
   test('--object-lock-days on a target that cannot lock is a usage error', async () => {
     const dir = tmp('lock-local');
     fs.mkdirSync(join(dir, 'src'));
