@@ -75,14 +75,28 @@ export class GrowingFiles {
   /** Follows `path` (a file in the directory, there yet or not). */
   follow(path: string): GrowingFile {
     if (dirname(path) !== this.#dir) throw new Error(`${path} is not in ${this.#dir}`);
-    this.#watcher ??= watch(this.#dir, (_event, name) => {
-      const f = name ? this.#files.get(name.toString()) : undefined;
-      if (f) void this.#measure(f);
-    });
+    this.#watch();
     const f = new GrowingFile(path);
     this.#files.set(basename(path), f);
     void this.#measure(f); // written before the watch began
     return f;
+  }
+
+  /**
+   * The watch, made once. Without one (inotify's limit reached) the followed files are
+   * simply not seen to grow: their uploads start when they are complete.
+   */
+  #watch(): void {
+    if (this.#watcher) return;
+    try {
+      this.#watcher = watch(this.#dir, (_event, name) => {
+        const f = name ? this.#files.get(name.toString()) : undefined;
+        if (f) void this.#measure(f);
+      });
+      this.#watcher.on('error', () => this.close());
+    } catch {
+      // no watch: see above
+    }
   }
 
   /** Stops following `f`. */
