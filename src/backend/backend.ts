@@ -64,6 +64,8 @@ export interface BackendProperties {
   local?: boolean;
   /** For objects stored as files: the directory holding them (backup keeps it out of its source). */
   localPath?: string;
+  /** Reads are held to a rate (--limit-download): through get(), not from `localPath` in place. @default false */
+  readsLimited?: boolean;
   /** put() can give an object a retention (S3 Object Lock; the bucket must have it enabled). @default false */
   objectLock?: boolean;
   /** put() takes a source that is still being written (`growth`), sending it in parts as it grows. @default false */

@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream';
 import { Transform, type TransformCallback } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { GetOptions, ObjectInfo, OpOptions, PutSource } from './backend.js';
+import type { BackendProperties, GetOptions, ObjectInfo, OpOptions, PutSource } from './backend.js';
 import type { Backend } from './backend.js';
 import { WrappedBackend } from './wrappers.js';
 
@@ -83,6 +83,11 @@ export class ThrottledBackend extends WrappedBackend {
     super(inner);
     this.#up = limits.upload ? new RateBudget(limits.upload) : undefined;
     this.#down = limits.download ? new RateBudget(limits.download) : undefined;
+  }
+
+  /** With a download limit, reads go through get() (the limited rate), never to a local target's files in place. */
+  override get properties(): BackendProperties {
+    return this.#down ? { ...this.inner.properties, readsLimited: true } : this.inner.properties;
   }
 
   put(name: string, source: PutSource, opts?: OpOptions): Promise<void> {

@@ -17,8 +17,13 @@ export async function downloadVolume(ref: VolumeRef, file: string, signal?: Abor
   }
 }
 
-/** The stored file of a volume when the target is a local directory (read in place), else undefined. */
+/** Whether a target's files are read in place: a local directory, its reads not held to a rate. */
+export function readsInPlace(backend: ReadBackend): boolean {
+  const { localPath, readsLimited } = backend.properties;
+  return localPath !== undefined && !readsLimited;
+}
+
+/** The stored file of a volume when the target's files are read in place, else undefined. */
 export function localVolumeFile(backend: ReadBackend, name: string): string | undefined {
-  const dir = backend.properties.localPath;
-  return dir ? join(dir, name) : undefined;
+  return readsInPlace(backend) ? join(backend.properties.localPath!, name) : undefined;
 }

@@ -20,6 +20,7 @@ import { compareIndex, displayIndex, isWithin, type Index } from '../volume/entr
 import type { TarHeader } from '../volume/tar-header.js';
 import { logicalEntries, rawEntries, type LogicalEntry, type VolumeRef } from '../volume/set-reader.js';
 import { ArchiveReader } from '../repo/archive.js';
+import { readsInPlace } from '../repo/download.js';
 import { Commit, destinationFailure } from './commit.js';
 import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
 import { createStaging, isStagingName, removeStaleStaging, removeTree, type Staging } from './staging.js';
@@ -236,7 +237,7 @@ async function stageAll(o: RestoreOptions, s: { plan: RestorePlan; writer: TreeW
   await removeStaleTempDirs(tempParent);
   const lanes = sel.length === 0 && s.jobs > 1 ? restoreLanes(s.jobs) : undefined;
   // the lanes read each volume from a file: remote ones are downloaded first
-  const downloads = !o.backend.properties.local || (lanes && !o.backend.properties.localPath);
+  const downloads = !o.backend.properties.local || (lanes && !readsInPlace(o.backend));
   const prefetchDir = downloads ? await makeTempDir(tempParent, 'restore') : undefined;
   try {
     if (!lanes) return await stageEntries(s.plan, s.writer, sel, prefetchDir, o.signal);

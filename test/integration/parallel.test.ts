@@ -203,6 +203,27 @@ describe('parallel restore (--jobs)', () => {
     expect(fs.readFileSync(join(dir, 'out', 'big')).equals(Buffer.concat(data))).toBe(true);
   });
 
+  test('--limit-download holds for the lanes too: a local target\'s volumes are read at the limited rate, not in place', async () => {
+    const dir = tmp('plimit');
+    const src = join(dir, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(join(src, 'a.bin'), bytes(400 << 10, 31));
+    fs.writeFileSync(join(src, 'b.bin'), bytes(400 << 10, 32));
+    const target = join(dir, 't');
+    const env = { XDG_CACHE_HOME: join(dir, 'cache') };
+    expect((await runCli(['backup', '--no-encryption', '--compress-level', '0', '--volsize', '0.25', src, target], env)).code).toBe(0);
+    // 800 KiB of incompressible data at 256 KiB/s: at least 3 s less the first 16 KiB step
+    const atLeast = (800 - 16) / 256;
+    for (const args of [['restore', '--jobs', '2', '--limit-download', '256', target, join(dir, 'out')], ['verify', '--jobs', '2', '--limit-download', '256', target]]) {
+      const t0 = performance.now();
+      const r = await runCli(args, env);
+      expect({ args, code: r.code }).toEqual({ args, code: 0 });
+      expect((performance.now() - t0) / 1000).toBeGreaterThanOrEqual(atLeast);
+    }
+    expect(treeDiff(describeTree(src), describeTree(join(dir, 'out')))).toEqual([]);
+    expect(leftRunTempDirs('restore')).toEqual([]);
+  });
+
   test('a damaged volume: one line naming it, DEST as it was, no staging or temp files left', async () => {
     const dir = tmp('pdamage');
     const src = join(dir, 'src');
