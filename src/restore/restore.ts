@@ -228,14 +228,16 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
 
 /**
  * Applies the planned sets to the staging tree: a whole restore with `jobs` > 1 in
- * parallel lanes, else (a --path selection, `jobs` 1) on this thread. Remote volumes
+ * parallel lanes, else (a --path selection, `jobs` 1, sets of one volume) on this thread. Remote volumes
  * are downloaded to a temp directory ahead of their reader. Returns the volumes read.
  */
 async function stageAll(o: RestoreOptions, s: { plan: RestorePlan; writer: TreeWriter; staging: Staging; jobs: number }, lo: LaneOptions): Promise<number> {
   const sel = o.path ?? [];
   const tempParent = o.tempDir ?? tmpdir();
   await removeStaleTempDirs(tempParent);
-  const lanes = sel.length === 0 && s.jobs > 1 ? restoreLanes(s.jobs) : undefined;
+  // sets of one volume each have nothing to spread: no thread is started for them
+  const spread = sel.length === 0 && s.jobs > 1 && s.plan.allVolumes.some((v) => v.length > 1);
+  const lanes = spread ? restoreLanes(s.jobs) : undefined;
   // the lanes read each volume from a file: remote ones are downloaded first
   const downloads = !o.backend.properties.local || (lanes && !readsInPlace(o.backend));
   const prefetchDir = downloads ? await makeTempDir(tempParent, 'restore') : undefined;
