@@ -10,5 +10,6 @@ serveTasks<VolumeBatch, BatchResult>(async (task, ctx) => ({
     progress: (p) => ctx.progress(p),
     // Each volume waits there until the set writer has taken it in (batch order).
     volume: async (v) => void (await ctx.ask(v)),
+    signal: ctx.signal,
   }),
 }));

@@ -2,4 +2,4 @@
 import { serveTasks } from '../util/worker-pool.js';
 import { restoreVolumeTask, type RestoreVolumeTask, type VolumeRestoreReport } from './volume-restore.js';
 
-serveTasks<RestoreVolumeTask, VolumeRestoreReport>(async (task) => ({ result: await restoreVolumeTask(task) }));
+serveTasks<RestoreVolumeTask, VolumeRestoreReport>(async (task, ctx) => ({ result: await restoreVolumeTask(task, ctx.signal) }));

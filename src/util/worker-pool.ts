@@ -38,7 +38,12 @@ interface Job {
 interface Slot {
   worker: Worker;
   job: Job | undefined;
+  /** Told to stop its task: taken out of service, ended once the task has settled. */
+  retiring?: { settled: Promise<void>; done: () => void };
 }
+
+/** How long a worker told to stop may take before it is terminated anyway. */
+const STOP_GRACE_MS = 10_000;
 
 /**
  * The script to run: beside this module when it runs built (dist/), else — the test
@@ -77,7 +82,7 @@ export class WorkerPool<T, R> {
 
   #dispatch(): void {
     while (this.#queue.length > 0) {
-      const slot = this.#slots.find((s) => !s.job) ?? (this.#slots.length < this.#size ? this.#spawn() : undefined);
+      const slot = this.#slots.find((s) => !s.job && !s.retiring) ?? (this.#serving() < this.#size ? this.#spawn() : undefined);
       if (!slot) return;
       const job = this.#queue.shift()!;
       slot.job = job;
@@ -87,18 +92,45 @@ export class WorkerPool<T, R> {
     }
   }
 
+  /** Workers that take tasks (not the ones told to stop). */
+  #serving(): number {
+    return this.#slots.filter((s) => !s.retiring).length;
+  }
+
   #answer(slot: Slot, job: Job, question: unknown): void {
     const ask = job.hooks.onAsk ?? (async () => undefined);
     ask(question).then(
       (answer) => slot.job === job && slot.worker.postMessage({ reply: job.id, answer }),
-      // The task cannot go on: it fails with the reason (the worker is stopped with the pool).
+      // The task cannot go on: it fails with the reason, and its worker is told to stop.
       (e: unknown) => {
         if (slot.job !== job) return;
-        slot.job = undefined;
         job.reject(e instanceof Error ? e : new Error(String(e)));
-        void slot.worker.terminate();
+        this.#retire(slot);
+        this.#dispatch();
       },
     );
+  }
+
+  /**
+   * Tells a busy worker to stop its task and ends the worker once the task has settled
+   * (or after STOP_GRACE_MS). Not terminate() at once: a thread stopped in the middle of
+   * making a zlib stream aborts the whole process as its environment is torn down
+   * (node_zlib.cc: "close before init").
+   */
+  #retire(slot: Slot): Promise<void> {
+    if (slot.retiring) return slot.retiring.settled;
+    let done!: () => void;
+    const settled = new Promise<void>((r) => (done = r));
+    slot.retiring = { settled, done };
+    const job = slot.job;
+    if (job) slot.worker.postMessage({ cancel: job.id });
+    else done();
+    const grace = setTimeout(done, STOP_GRACE_MS);
+    grace.unref();
+    return settled.then(() => {
+      clearTimeout(grace);
+      return slot.worker.terminate().then(() => undefined);
+    });
   }
 
   #spawn(): Slot {
@@ -107,8 +139,12 @@ export class WorkerPool<T, R> {
       const job = slot.job;
       if (!job || job.id !== m.id) return;
       if (m.type === 'progress') return job.hooks.onProgress?.(m.data);
-      if (m.type === 'ask') return this.#answer(slot, job, m.data);
+      if (m.type === 'ask') {
+        if (!slot.retiring) this.#answer(slot, job, m.data);
+        return;
+      }
       slot.job = undefined;
+      if (slot.retiring) return slot.retiring.done(); // its task was failed already
       if (m.type === 'done') job.resolve(m.result);
       else job.reject(errorFromWire(m.error));
       this.#dispatch();
@@ -119,7 +155,8 @@ export class WorkerPool<T, R> {
       if (i >= 0) this.#slots.splice(i, 1);
       const job = slot.job;
       slot.job = undefined;
-      if (job) job.reject(this.#closed ? new CancelledError('the worker pool was closed') : new InternalError(`a worker thread ${why}`));
+      slot.retiring?.done();
+      if (job && !slot.retiring) job.reject(this.#closed ? new CancelledError('the worker pool was closed') : new InternalError(`a worker thread ${why}`));
       if (!this.#closed) this.#dispatch();
     };
     slot.worker.on('error', (e) => lost(`failed: ${e.message}`));
@@ -128,11 +165,12 @@ export class WorkerPool<T, R> {
     return slot;
   }
 
-  /** Stops every worker; tasks queued or running fail as cancelled. */
+  /** Stops every worker; tasks queued or running fail as cancelled (at once), the workers end once their tasks have stopped. */
   async close(): Promise<void> {
     this.#closed = true;
     for (const job of this.#queue.splice(0)) job.reject(new CancelledError('the worker pool was closed'));
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    for (const s of this.#slots) if (s.job && !s.retiring) s.job.reject(new CancelledError('the worker pool was closed'));
+    await Promise.all(this.#slots.map((s) => this.#retire(s)));
   }
 }
 
@@ -145,29 +183,43 @@ export interface TaskOutcome<R> {
 /** What a task can do towards the thread that runs it. */
 export interface TaskContext {
   progress(data: unknown): void;
-  /** Asks and waits for the answer. */
+  /** Asks and waits for the answer (fails once the task is told to stop). */
   ask(data: unknown): Promise<unknown>;
+  /** Aborted when the pool tells the task to stop: the task should end soon after. */
+  signal: AbortSignal;
 }
 
 /** The worker side: runs `handler` for each task the pool sends, one at a time. */
 export function serveTasks<T, R>(handler: (task: T, ctx: TaskContext) => Promise<TaskOutcome<R>>): void {
   const port = parentPort;
   if (!port) throw new InternalError('serveTasks runs in a worker thread');
-  let answer: ((a: unknown) => void) | undefined;
-  port.on('message', (m: { id: number; task: T } | { reply: number; answer: unknown }) => {
+  let answer: { resolve: (a: unknown) => void; reject: (e: unknown) => void } | undefined;
+  let running: { id: number; stop: AbortController } | undefined;
+  port.on('message', (m: { id: number; task: T } | { reply: number; answer: unknown } | { cancel: number }) => {
     if ('reply' in m) {
       const a = answer;
       answer = undefined;
-      a?.(m.answer);
+      a?.resolve(m.answer);
       return;
     }
+    if ('cancel' in m) {
+      if (running?.id !== m.cancel) return;
+      running.stop.abort(new CancelledError('the task was stopped'));
+      answer?.reject(running.stop.signal.reason);
+      answer = undefined;
+      return;
+    }
+    const stop = new AbortController();
+    running = { id: m.id, stop };
     const ctx: TaskContext = {
       progress: (data) => port.postMessage({ type: 'progress', id: m.id, data }),
       ask: (data) =>
-        new Promise((resolve) => {
-          answer = resolve;
+        new Promise((resolve, reject) => {
+          if (stop.signal.aborted) return reject(stop.signal.reason);
+          answer = { resolve, reject };
           port.postMessage({ type: 'ask', id: m.id, data });
         }),
+      signal: stop.signal,
     };
     handler(m.task, ctx).then(
       (out) => port.postMessage({ type: 'done', id: m.id, result: out.result }, out.transfer ?? []),

@@ -2,4 +2,4 @@
 import { serveTasks } from '../util/worker-pool.js';
 import { checkVolumeTask, type VolumeReport, type VolumeTask } from './volume-check.js';
 
-serveTasks<VolumeTask, VolumeReport>(async (task) => ({ result: await checkVolumeTask(task) }));
+serveTasks<VolumeTask, VolumeReport>(async (task, ctx) => ({ result: await checkVolumeTask(task, ctx.signal) }));

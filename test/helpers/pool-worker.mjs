@@ -1,6 +1,7 @@
 // A worker for the WorkerPool tests (a worker thread runs JavaScript: the build's pool).
 import { serveTasks } from '../../dist/util/worker-pool.js';
 import { IntegrityError } from '../../dist/errors.js';
+import { writeFileSync } from 'node:fs';
 
 serveTasks(async (task, ctx) => {
   if (task.op === 'echo') return { result: { echo: task.value } };
@@ -20,5 +21,12 @@ serveTasks(async (task, ctx) => {
     throw e;
   }
   if (task.op === 'die') process.exit(3);
+  if (task.op === 'until-stopped') {
+    // works in small steps until told to stop, then says so in a file and ends
+    ctx.progress('started');
+    while (!ctx.signal.aborted) await new Promise((r) => setImmediate(r));
+    writeFileSync(task.value, 'stopped at a step');
+    throw ctx.signal.reason;
+  }
   throw new Error(`unknown op ${task.op}`);
 });

@@ -1,6 +1,11 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { CancelledError, EngineError, ExitCode, IntegrityError, InternalError } from '../../../src/errors.js';
 import { WorkerPool } from '../../../src/util/worker-pool.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDirs } from '../../helpers/tmp.js';
+
+const tmp = tempDirs();
 
 type Task = { op: string; value?: unknown; times?: number };
 const script = new URL('../../helpers/pool-worker.mjs', import.meta.url);
@@ -41,6 +46,18 @@ describe('WorkerPool', () => {
     pool = new WorkerPool<Task, unknown>(script, 1);
     await expect(pool.run({ op: 'die' })).rejects.toBeInstanceOf(InternalError);
     expect(await pool.run({ op: 'echo', value: 1 })).toEqual({ echo: 1 });
+  });
+
+  test('close() tells a running task to stop and ends its thread once it has (a thread is not cut off mid-step)', async () => {
+    const dir = tmp('pool-stop');
+    pool = new WorkerPool<Task, unknown>(script, 1);
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const task = pool.run({ op: 'until-stopped', value: join(dir, 'stopped') }, { onProgress: () => started() }).catch((e: unknown) => e);
+    await running;
+    await pool.close();
+    expect(await task).toBeInstanceOf(CancelledError);
+    expect(readFileSync(join(dir, 'stopped'), 'utf8')).toBe('stopped at a step');
   });
 
   test('close() fails what is queued as cancelled', async () => {
