@@ -51,6 +51,11 @@ export class GrowingFile implements Growth {
     for (const w of this.#waiters.splice(0)) w.resolve({ bytes: size, done: true });
   }
 
+  /** The complete file's size (once `finish`ed). */
+  get final(): number | undefined {
+    return this.#final;
+  }
+
   get cancelled(): boolean {
     return this.#failure !== undefined;
   }

@@ -55,13 +55,7 @@ export class Uploader {
    * not uploaded, and that is no failure.
    */
   async enqueueGrowing(name: string, file: GrowingFile): Promise<void> {
-    let final = 0;
-    const growth = { until: async (n: number) => {
-      const g = await file.until(n);
-      if (g.done) final = g.bytes;
-      return g;
-    } };
-    await this.#add(name, file.path, { size: Number.NaN, growth }, () => final, () => file.cancelled);
+    await this.#add(name, file.path, { size: Number.NaN, growth: file }, () => file.final ?? 0, () => file.cancelled);
   }
 
   async #add(name: string, path: string, what: Pick<PutSource, 'size' | 'growth'>, size: () => number, cancelled = () => false): Promise<void> {

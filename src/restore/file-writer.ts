@@ -9,6 +9,7 @@ import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, rmSync, write
 import { isMainThread } from 'node:worker_threads';
 import type { TarHeader } from '../volume/tar-header.js';
 import { zeroRuns } from '../util/zero-runs.js';
+import { localGid, localUid } from '../util/owners.js';
 import type { XattrWriter } from './xattr-writer.js';
 
 /** Files up to this size are collected in memory and written with synchronous calls. */
@@ -27,6 +28,11 @@ export interface FileMeta {
   sparse: boolean;
   /** The path as shown in warnings. */
   shown: () => string;
+}
+
+/** The uid and gid to give a restored entry: the stored numbers, or (by default) its owner names looked up here. */
+export function ownerIds(h: TarHeader, numeric: boolean): [number, number] {
+  return numeric ? [h.uid, h.gid] : [localUid(h.uname, h.uid), localGid(h.gname, h.gid)];
 }
 
 /** An entry's mtime for the utimes calls: a Date, since Node turns negative seconds (before 1970) into now. */

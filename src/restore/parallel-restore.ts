@@ -10,10 +10,9 @@
  */
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { keysToWire, type WireKeys } from '../crypto/key-wire.js';
 import { errorFromWire, IntegrityError, InternalError, withContext } from '../errors.js';
-import { downloadVolume, localVolumeFile } from '../repo/download.js';
+import { withVolumeFile } from '../repo/download.js';
 import { Lanes, untilAborted } from '../util/lanes.js';
 import { displayIndex, revivedIndex } from '../volume/entry-name.js';
 import {
@@ -94,28 +93,15 @@ async function stageSet(s: ParallelStage, k: number, shared: { wire: WireKeys; w
 /** Starts volume `i` of set `k`: its bytes (downloaded unless local), its task. */
 async function launch(s: ParallelStage, k: number, i: number, wire: WireKeys): Promise<Outcome> {
   const ref = s.plan.allVolumes[k]![i]!;
-  const local = localVolumeFile(s.plan.archive.backend, ref.name);
-  const file = local ?? join(s.downloads!, `volume-${k}-${i}`);
+  const { requireSignature, tolerateUnknownSigners } = s.plan.archive.keys;
+  const keys = { ...wire, requireSignature: requireSignature ?? false, tolerateUnknownSigners: tolerateUnknownSigners ?? false };
   try {
-    if (!local) await downloadVolume(ref, file, s.signal);
-    const { requireSignature, tolerateUnknownSigners } = s.plan.archive.keys;
-    const task: RestoreVolumeTask = {
-      name: ref.name,
-      file,
-      ...(ref.hash ? { hash: ref.hash } : {}),
-      encoding: ref.encoding,
-      keys: { ...wire, requireSignature: requireSignature ?? false, tolerateUnknownSigners: tolerateUnknownSigners ?? false },
-      scratch: s.scratch,
-      tag: `s${k}v${i}`,
-      setTag: `s${k}`,
-      tree: s.tree,
-      ...s.options,
-    };
-    return { report: revive(await s.lanes.run(i, task, s.signal)) };
+    return await withVolumeFile(s.plan.archive.backend, ref, { dir: s.downloads, name: `volume-${k}-${i}` }, s.signal, async (file) => {
+      const task: RestoreVolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys, scratch: s.scratch, tag: `s${k}v${i}`, setTag: `s${k}`, tree: s.tree, ...s.options };
+      return { report: revive(await s.lanes.run(i, task, s.signal)) };
+    });
   } catch (e) {
     return { error: withContext(e, { file: ref.name }) };
-  } finally {
-    if (!local) await rm(file, { force: true });
   }
 }
 

@@ -20,11 +20,10 @@ import * as fs from 'node:fs/promises';
 import { lstatSync, renameSync, rmSync, type Stats } from 'node:fs';
 import { applyDelta, fileBasis } from '../diff/patch.js';
 import { DestinationError, FormatError, IntegrityError } from '../errors.js';
-import { localGid, localUid } from '../util/owners.js';
 import { compareIndex, displayIndex, isUnsafeComponent, joinIndex, pathToIndex, type Index } from '../volume/entry-name.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { lstatOrNull } from '../util/fs-facts.js';
-import { fileTime, noData, smallFile, writeFile, writeSmallFile, type FileMeta } from './file-writer.js';
+import { fileTime, noData, ownerIds, smallFile, writeFile, writeSmallFile, type FileMeta } from './file-writer.js';
 import { XattrWriter } from './xattr-writer.js';
 
 export interface TreeWriterOptions {
@@ -121,7 +120,7 @@ export class TreeWriter {
 
   /** The uid and gid to give an entry: stored numbers, or names looked up here. */
   #ids(h: TarHeader): [number, number] {
-    return this.#o.numericOwner ? [h.uid, h.gid] : [localUid(h.uname, h.uid), localGid(h.gname, h.gid)];
+    return ownerIds(h, this.#o.numericOwner ?? false);
   }
 
   async #owners(p: Buffer, h: TarHeader, link = false): Promise<void> {
@@ -402,7 +401,7 @@ async function moveInto(from: Buffer, to: Buffer): Promise<void> {
 }
 
 export async function applyDirMeta(p: Buffer, h: TarHeader, owner: boolean, numeric: boolean, xattrs: XattrWriter | undefined): Promise<void> {
-  if (owner) await fs.chown(p, numeric ? h.uid : localUid(h.uname, h.uid), numeric ? h.gid : localGid(h.gname, h.gid));
+  if (owner) await fs.chown(p, ...ownerIds(h, numeric));
   xattrs?.apply(p, h.xattrs, () => p.toString());
   await xattrs?.settled();
   await fs.chmod(p, h.mode);

@@ -25,7 +25,6 @@ import type { DecryptKeys } from '../crypto/decrypt.js';
 import { keysFromWire, type WireKeys } from '../crypto/key-wire.js';
 import { applyDelta, fileBasis } from '../diff/patch.js';
 import { EngineError, errorToWire, FormatError, withContext, withSuffix, type ErrorWire } from '../errors.js';
-import { localGid, localUid } from '../util/owners.js';
 import { displayIndex, joinIndex, type Index } from '../volume/entry-name.js';
 import {
   checkOrder, CHUNK_SIZE, continuesRun, firstChunkProblem, lastChunkProblem, markOf, nextChunkProblem, rawEntries, runFailure,
@@ -33,7 +32,7 @@ import {
 } from '../volume/set-reader.js';
 import type { TarHeader } from '../volume/tar-header.js';
 import { destinationFailure } from './commit.js';
-import { finishFile, smallFile, writeAt, writeFile, writeSmallFile, type FileMeta } from './file-writer.js';
+import { finishFile, ownerIds, smallFile, writeAt, writeFile, writeSmallFile, type FileMeta } from './file-writer.js';
 import { XattrWriter } from './xattr-writer.js';
 
 export interface RestoreVolumeTask {
@@ -150,8 +149,7 @@ class VolumeLane {
   }
 
   #meta(h: TarHeader, index: Index): FileMeta {
-    const ids: [number, number] | undefined = !this.#t.owner ? undefined : this.#t.numericOwner ? [h.uid, h.gid] : [localUid(h.uname, h.uid), localGid(h.gname, h.gid)];
-    return { ids, xattrs: this.#xattrs, sparse: this.#t.sparse, shown: () => displayIndex(index) };
+    return { ids: this.#t.owner ? ownerIds(h, this.#t.numericOwner) : undefined, xattrs: this.#xattrs, sparse: this.#t.sparse, shown: () => displayIndex(index) };
   }
 
   async take(e: RawEntry, m: EntryMark): Promise<void> {

@@ -10,13 +10,12 @@
  */
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { BackupSet } from '../chain/collection.js';
 import { keysToWire, type WireKeys } from '../crypto/key-wire.js';
 import { SignatureCheck } from '../diff/signature-check.js';
 import { errorFromWire, withContext } from '../errors.js';
 import type { ArchiveReader } from '../repo/archive.js';
-import { downloadVolume, localVolumeFile } from '../repo/download.js';
+import { withVolumeFile } from '../repo/download.js';
 import { makeTempDir, removeStaleTempDirs } from '../util/temp-dir.js';
 import { revivedBuffer } from '../util/wire.js';
 import { Lanes, untilAborted } from '../util/lanes.js';
@@ -145,18 +144,15 @@ async function launch(c: SetCheck, dir: string, spool: SignatureSpool | undefine
   const ref = c.all[i]!;
   if (!c.deep.has(ref.name)) return { skipped: true };
   const slice = spool?.slice(i === c.all.length - 1 ? undefined : ref.range!.end);
-  const local = localVolumeFile(c.archive.backend, ref.name);
-  const file = local ?? join(dir, `volume-${i}`);
   try {
-    if (!local) await downloadVolume(ref, file, c.signal);
-    const sig = await slice;
-    const task: VolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys: c.checkers.wireKeys(c.archive), ...(sig ? { sig } : {}) };
-    return { report: await c.checkers.check(i, task, c.signal) };
+    return await withVolumeFile(c.archive.backend, ref, { dir, name: `volume-${i}` }, c.signal, async (file) => {
+      const sig = await slice;
+      const task: VolumeTask = { name: ref.name, file, ...(ref.hash ? { hash: ref.hash } : {}), encoding: ref.encoding, keys: c.checkers.wireKeys(c.archive), ...(sig ? { sig } : {}) };
+      return { report: await c.checkers.check(i, task, c.signal) };
+    });
   } catch (e) {
     await slice; // the next volume's slice starts where this one ends
     return { error: withContext(e, { file: ref.name }) };
-  } finally {
-    if (!local) await rm(file, { force: true });
   }
 }
 
