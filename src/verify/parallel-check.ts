@@ -151,8 +151,10 @@ async function launch(c: SetCheck, dir: string, spool: SignatureSpool | undefine
       return { report: await c.checkers.check(i, task, c.signal) };
     });
   } catch (e) {
-    await slice; // the next volume's slice starts where this one ends
     return { error: withContext(e, { file: ref.name }) };
+  } finally {
+    // cut even when the volume failed: the next volume's slice starts where this one ends
+    spool?.release(await slice?.catch(() => undefined));
   }
 }
 

@@ -23,12 +23,12 @@ import { SignatureCursor } from './signature-cursor.js';
 export interface SignatureSlice {
   /** The signature file's name (for reports). */
   name: string;
+  /** The spooled entries: a file in the run's temp directory, and their byte range in it. */
   spool: string;
-  /** Byte range of the entries in the spool. */
   start: number;
   end: number;
-  /** Where the entry before the slice starts: a run the volume continues is checked against it. */
-  lead?: number;
+  /** The entry before the slice, where it is spooled: a run the volume continues is checked against it. */
+  lead?: { spool: string; start: number; end: number };
 }
 
 export interface VolumeTask {
@@ -101,7 +101,7 @@ export async function checkVolumeTask(t: VolumeTask, signal?: AbortSignal): Prom
       out.entries.push(s);
       if (inherited && sig?.lead !== undefined) {
         // held against the signature entry the volume before left
-        lead = sigtarEntries(slice(sig.spool, sig.lead, sig.start), sig.name);
+        lead = sigtarEntries(slice(sig.lead.spool, sig.lead.start, sig.lead.end), sig.name);
         const entry = (await lead.next()).value as StateEntry | undefined;
         const check = entry && compareIndex(entry.index, e.index) === 0 && e.kind === 'multivol_snapshot' ? await cursor.continueEntry(entry, ((e.chunk ?? 1) - 1) * CHUNK_SIZE) : undefined;
         continued = { index: e.index, check };

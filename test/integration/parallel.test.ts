@@ -3,7 +3,7 @@
  * same set as the single lane writes, restores exactly (tapechain and duplicity), and a
  * worker that fails mid-volume fails the run cleanly.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,17 @@ function makeTree(root: string): void {
   fs.writeFileSync(join(root, 'dir5', 'large.bin'), bytes(3 << 20, 2));
   fs.writeFileSync(join(root, 'large-text.log'), 'a log line that compresses well\n'.repeat(60_000));
   fs.symlinkSync('dir3/mid.bin', join(root, 'link'));
+}
+
+/** The bytes of the files under `dir` now (files may go while it looks). */
+function bytesUnder(dir: string): number {
+  let n = 0;
+  try {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) n += fs.statSync(join(e.parentPath, e.name)).size;
+  } catch {
+    return n; // a file or directory removed while it looked: the next look counts again
+  }
+  return n;
 }
 
 /** The decoded content of every stored file of one set (gzip: --no-encryption), by kind and volume. */
@@ -393,6 +404,36 @@ describe('parallel verify (--jobs)', () => {
     expect(two.stdout).toEqual(one.stdout);
     expect(one.stdout).toMatch(/^b1536\.bin: content differs$/m);
     expect(one.stdout).toMatch(/ 0 problem\(s\); \d+ difference\(s\)/); // the copy's directories have new mtimes
+  });
+
+  test('verify --compare keeps on temp disk the signature slices of the volumes under way, not the whole decoded signature file', async () => {
+    // 2,400 files of 4 KiB in 256 KiB volumes: ~40 volumes, and a decoded signature file
+    // (a tar header and a signature per file) of about a quarter of the data
+    const d = tmp('spool');
+    const src = join(d, 'src');
+    for (let k = 0; k < 2400; k++) {
+      const sub = join(src, `d${k % 24}`);
+      fs.mkdirSync(sub, { recursive: true });
+      fs.writeFileSync(join(sub, `f${k}`), bytes(4096, 9000 + k));
+    }
+    const target = join(d, 't');
+    expect((await runCli(['backup', '--no-encryption', '--volsize', '0.25', src, target], { XDG_CACHE_HOME: join(d, 'cache') })).code).toBe(0);
+    const decoded = gunzipSync(fs.readFileSync(join(target, fs.readdirSync(target).find((n) => /signatures.*\.sigtar\.gz$/.test(n))!))).length;
+    const temp = join(d, 'tmp');
+    fs.mkdirSync(temp);
+    const child = spawn(bin, ['verify', '--jobs', '2', '--compare', src, target], { env: { ...process.env, XDG_CACHE_HOME: join(d, 'vcache'), TMPDIR: temp }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => out.push(c));
+    let peak = 0;
+    const watch = setInterval(() => (peak = Math.max(peak, bytesUnder(temp))), 2);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearInterval(watch);
+    expect({ code, out: Buffer.concat(out).toString() }).toEqual({ code: 0, out: expect.stringMatching(/ 0 problem\(s\); 0 difference\(s\)/) });
+    expect(decoded).toBeGreaterThan(2_000_000);
+    expect(peak).toBeGreaterThan(0); // the slices were seen
+    expect(peak).toBeLessThan(decoded / 4);
+    expect(fs.readdirSync(temp)).toEqual([]);
   });
 
   test('a damaged volume in the middle: the same report as one lane, naming the volume', async () => {
