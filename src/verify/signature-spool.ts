@@ -144,11 +144,17 @@ export class SignatureSpool {
     const seg = this.#current;
     this.#currentTaken = true;
     const lead = this.#last;
+    // held before the entries move #last on: that may drop the lead segment's last other hold
+    const held = lead && lead.segment !== seg ? [seg, lead.segment] : [seg];
+    for (const s of held) s.refs++;
     while (this.#head && (end === undefined || compareIndex(this.#head.index, end) <= 0)) {
       this.#setLast(this.#head.offset, seg);
       await this.#advance();
     }
-    if (this.#failed) return undefined;
+    if (this.#failed) {
+      for (const s of held) s.unref();
+      return undefined;
+    }
     const slice: SignatureSlice = {
       name: this.#name,
       spool: seg.path,
@@ -157,8 +163,6 @@ export class SignatureSpool {
       // the entry before the slice ends where the slice starts
       ...(lead ? { lead: { spool: lead.segment.path, start: lead.start - lead.segment.base, end: start - lead.segment.base } } : {}),
     };
-    const held = lead && lead.segment !== seg ? [seg, lead.segment] : [seg];
-    for (const s of held) s.refs++;
     this.#held.set(slice, held);
     return slice;
   }
