@@ -71,7 +71,7 @@ async function* walkDir(dir: Buffer, index: Index, opts: WalkOptions, warn: (w: 
     return;
   }
   names.sort(Buffer.compare);
-  // lstat is a thread-pool round trip: keep STAT_AHEAD of them in flight, in order.
+  // on the thread pool, lstat is a round trip: STAT_AHEAD of them are kept in flight, in order
   const paths = names.map((name) => Buffer.concat([dir, SLASH, name]));
   const ahead = new Map<number, Promise<Stats>>();
   const statAt = (i: number) => {
