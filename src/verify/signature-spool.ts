@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { BackupSet } from '../chain/collection.js';
 import type { ArchiveReader } from '../repo/archive.js';
 import { sigtarEntries, type StateEntry } from '../repo/signature-state.js';
+import { InternalError } from '../errors.js';
 import { compareIndex, type Index } from '../volume/entry-name.js';
 import type { ProblemCollector } from './problems.js';
 import type { DigestedBytes } from './signature-cursor.js';
@@ -187,6 +188,7 @@ export class SignatureSpool {
       const buf = Buffer.allocUnsafe(Math.min(COPY, Math.max(1, this.#written - start)));
       for (let at = start; at < this.#written; ) {
         const n = readSync(old.fd!, buf, 0, Math.min(buf.length, this.#written - at), at - old.base);
+        if (n === 0) throw new InternalError(`signature spool ${old.path} ends before the ${this.#written - old.base} bytes written to it`);
         writeSync(next.fd!, buf, 0, n);
         at += n;
       }
