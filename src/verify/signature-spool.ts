@@ -43,15 +43,11 @@ class Segment {
   /** Drops a reference; the file goes with the last. */
   unref(): void {
     if (--this.refs > 0) return;
-    this.#closeFd();
+    this.stopWriting();
     rmSync(this.path, { force: true });
   }
 
   stopWriting(): void {
-    this.#closeFd();
-  }
-
-  #closeFd(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }

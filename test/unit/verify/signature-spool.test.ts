@@ -13,6 +13,7 @@ import { sigtarEntries } from '../../../src/repo/signature-state.js';
 import { DigestedBytes } from '../../../src/verify/signature-cursor.js';
 import { SignatureSpool } from '../../../src/verify/signature-spool.js';
 import { problemCollector } from '../../../src/verify/problems.js';
+import { spooled, type SpooledEntries } from '../../../src/verify/volume-check.js';
 import { displayIndex, pathToIndex } from '../../../src/volume/entry-name.js';
 import { runCli } from '../../helpers/cli.js';
 import { tempDirs } from '../../helpers/tmp.js';
@@ -21,12 +22,9 @@ import { bytes } from '../../helpers/tree.js';
 const tmp = tempDirs();
 
 /** The paths of the entries a slice (or its lead) holds. */
-async function pathsIn(s: { spool: string; start: number; end: number }): Promise<string[]> {
+async function pathsIn(s: SpooledEntries): Promise<string[]> {
   const out: string[] = [];
-  const part = async function* (): AsyncGenerator<Buffer> {
-    if (s.end > s.start) yield* fs.createReadStream(s.spool, { start: s.start, end: s.end - 1 }) as AsyncIterable<Buffer>;
-  };
-  for await (const e of sigtarEntries(part(), 'sigtar')) out.push(displayIndex(e.index));
+  for await (const e of sigtarEntries(spooled(s), 'sigtar')) out.push(displayIndex(e.index));
   return out;
 }
 
